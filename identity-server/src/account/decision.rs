@@ -1,0 +1,626 @@
+//! The two protocol decisions of the second factor, as plain functions: what to do with the
+//! answer of `track` (DESIGN.md, login step 4) and whether the answer of `validate` proves that
+//! this very login passed its challenge (step 5).
+//!
+//! Both fail closed: anything unexpected (an SDK error, an unknown state, a missing field, a
+//! redirect URL that is not HTTPS) refuses the sign-in.
+
+use std::fmt;
+
+use authsignal_sdk::{
+    Error as SdkError, TrackResponse, UserActionState, ValidateChallengeResponse,
+    VerificationMethod,
+};
+use subtle::ConstantTimeEq as _;
+
+/// What the login does after `track`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The user is enrolled and must pass a challenge at `url`.
+    Challenge {
+        /// The hosted challenge page.
+        url: String,
+        /// Identifies the tracked action; the callback must see the same key.
+        idempotency_key: String,
+    },
+    /// The user has no authenticator yet and must enroll one at `url` (which also proves it).
+    Enroll {
+        /// The hosted enrollment page.
+        url: String,
+        /// Identifies the tracked action; the callback must see the same key.
+        idempotency_key: String,
+    },
+    /// The rules let the user in with the password alone.
+    Allow,
+    /// The rules deny the sign-in.
+    Block,
+    /// The sign-in waits for a manual review: refused for now.
+    Review,
+    /// Authsignal could not give a usable answer: refused (fail closed).
+    Fail(FailReason),
+}
+
+/// Why the decision failed closed. `Display` is for the log (no secret, no token).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FailReason {
+    /// The call did not complete: connection failure or timeout.
+    Unavailable(String),
+    /// Authsignal answered with an error status.
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The API error code, if any.
+        code: Option<String>,
+        /// Authsignal's request id, if any.
+        request_id: Option<String>,
+    },
+    /// Any other SDK error (undecodable answer, bad configuration).
+    Sdk(String),
+    /// A state that `track` is not expected to return.
+    UnexpectedState(String),
+    /// A challenge or enrollment without a usable HTTPS URL.
+    BadRedirectUrl,
+    /// A challenge or enrollment without an idempotency key to bind the callback to.
+    MissingIdempotencyKey,
+}
+
+impl fmt::Display for FailReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unavailable(why) => write!(f, "authsignal unavailable: {why}"),
+            Self::Api {
+                status,
+                code,
+                request_id,
+            } => {
+                write!(f, "authsignal answered status {status}")?;
+                if let Some(code) = code {
+                    write!(f, " ({code:?})")?;
+                }
+                if let Some(id) = request_id {
+                    write!(f, ", authsignal request id {id:?}")?;
+                }
+                Ok(())
+            }
+            Self::Sdk(why) => write!(f, "authsignal call failed: {why}"),
+            Self::UnexpectedState(state) => write!(f, "unexpected track state {state:?}"),
+            Self::BadRedirectUrl => f.write_str("track answered without a usable https url"),
+            Self::MissingIdempotencyKey => f.write_str("track answered without an idempotency key"),
+        }
+    }
+}
+
+impl From<&SdkError> for FailReason {
+    fn from(error: &SdkError) -> Self {
+        match error {
+            SdkError::Timeout => Self::Unavailable("timed out".into()),
+            SdkError::Transport(e) => Self::Unavailable(e.to_string()),
+            SdkError::Api {
+                status, request_id, ..
+            } => Self::Api {
+                status: *status,
+                code: error.error_code().map(str::to_owned),
+                request_id: request_id.clone(),
+            },
+            other => Self::Sdk(other.to_string()),
+        }
+    }
+}
+
+/// Decides what a login does with the answer of `track` (DESIGN.md step 4).
+///
+/// Order matters: `BLOCK` and `REVIEW_REQUIRED` win over enrollment (a blocked user is not offered
+/// an enrollment page), then a user without an authenticator must enroll whatever the rules say
+/// (there is no password-only first login), then `CHALLENGE_REQUIRED` challenges and `ALLOW`
+/// allows. Any other state, and any error, fails closed.
+pub fn decide(answer: Result<&TrackResponse, &SdkError>) -> Decision {
+    let response = match answer {
+        Ok(response) => response,
+        Err(error) => return Decision::Fail(error.into()),
+    };
+    match &response.state {
+        UserActionState::Block => return Decision::Block,
+        UserActionState::ReviewRequired => return Decision::Review,
+        UserActionState::Allow | UserActionState::ChallengeRequired => {}
+        other => return Decision::Fail(FailReason::UnexpectedState(other.as_str().to_owned())),
+    }
+    let needs_redirect =
+        !response.is_enrolled || response.state == UserActionState::ChallengeRequired;
+    if !needs_redirect {
+        return Decision::Allow;
+    }
+    if !is_usable_redirect(&response.url) {
+        return Decision::Fail(FailReason::BadRedirectUrl);
+    }
+    if response.idempotency_key.trim().is_empty() {
+        return Decision::Fail(FailReason::MissingIdempotencyKey);
+    }
+    let url = response.url.clone();
+    let idempotency_key = response.idempotency_key.clone();
+    if response.is_enrolled {
+        Decision::Challenge {
+            url,
+            idempotency_key,
+        }
+    } else {
+        Decision::Enroll {
+            url,
+            idempotency_key,
+        }
+    }
+}
+
+/// The browser is only ever sent to an absolute HTTPS URL with a host.
+fn is_usable_redirect(raw: &str) -> bool {
+    url::Url::parse(raw).is_ok_and(|u| u.scheme() == "https" && u.host().is_some())
+}
+
+/// What the callback expects the validated challenge to be about (from the login transaction).
+#[derive(Clone, Copy, Debug)]
+pub struct Expected<'a> {
+    /// Subject of the user whose password was checked.
+    pub user_id: &'a str,
+    /// The action code that was tracked.
+    pub action: &'a str,
+    /// The idempotency key `track` returned.
+    pub idempotency_key: &'a str,
+}
+
+/// Why a validated challenge does not prove this login. `Display` is for the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// `isValid` was false.
+    NotValid,
+    /// The state was not `CHALLENGE_SUCCEEDED`.
+    WrongState(Option<String>),
+    /// The token belongs to another user (or names none).
+    WrongUser,
+    /// The token belongs to another action (or names none).
+    WrongAction,
+    /// The token belongs to another instance of the action (or names none).
+    WrongIdempotencyKey,
+    /// The validate call failed.
+    Failed(FailReason),
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotValid => f.write_str("challenge token not valid"),
+            Self::WrongState(Some(s)) => {
+                write!(f, "challenge state {s:?} is not CHALLENGE_SUCCEEDED")
+            }
+            Self::WrongState(None) => f.write_str("challenge state missing"),
+            Self::WrongUser => f.write_str("challenge belongs to another user"),
+            Self::WrongAction => f.write_str("challenge belongs to another action"),
+            Self::WrongIdempotencyKey => {
+                f.write_str("challenge belongs to another instance of the action")
+            }
+            Self::Failed(reason) => write!(f, "validate failed: {reason}"),
+        }
+    }
+}
+
+/// Checks the answer of `validate` against the login transaction (DESIGN.md step 5): **all** of
+/// `isValid`, state `CHALLENGE_SUCCEEDED`, the same user, the same action and the same
+/// idempotency key. Returns the verification method on success.
+pub fn check_validation(
+    answer: Result<&ValidateChallengeResponse, &SdkError>,
+    expected: Expected<'_>,
+) -> Result<Option<VerificationMethod>, Rejection> {
+    let response = answer.map_err(|e| Rejection::Failed(e.into()))?;
+    if !response.is_valid {
+        return Err(Rejection::NotValid);
+    }
+    if response.state != Some(UserActionState::ChallengeSucceeded) {
+        return Err(Rejection::WrongState(
+            response.state.as_ref().map(|s| s.as_str().to_owned()),
+        ));
+    }
+    if !response
+        .user_id
+        .as_deref()
+        .is_some_and(|u| same(u, expected.user_id))
+    {
+        return Err(Rejection::WrongUser);
+    }
+    // The service sends the code as `action` and `actionCode`; every one present must match.
+    let codes = [response.action.as_deref(), response.action_code.as_deref()];
+    let present: Vec<&str> = codes.into_iter().flatten().collect();
+    if present.is_empty() || !present.iter().all(|c| same(c, expected.action)) {
+        return Err(Rejection::WrongAction);
+    }
+    if !response
+        .idempotency_key
+        .as_deref()
+        .is_some_and(|k| same(k, expected.idempotency_key))
+    {
+        return Err(Rejection::WrongIdempotencyKey);
+    }
+    Ok(response.verification_method.clone())
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// The `amr` values (RFC 8176) of a sign-in with password and the given second factor.
+pub fn amr_for(method: Option<&VerificationMethod>) -> Vec<String> {
+    let mut amr = vec!["pwd".to_owned(), "mfa".to_owned()];
+    let extra = match method {
+        Some(
+            VerificationMethod::AuthenticatorApp
+            | VerificationMethod::EmailOtp
+            | VerificationMethod::RecoveryCode
+            | VerificationMethod::Whatsapp,
+        ) => Some("otp"),
+        Some(VerificationMethod::Sms) => Some("sms"),
+        // A security key is hardware-bound; a passkey may be synced, i.e. software-secured.
+        Some(VerificationMethod::SecurityKey) => Some("hwk"),
+        Some(VerificationMethod::Passkey) => Some("swk"),
+        Some(VerificationMethod::Iproov) => Some("face"),
+        _ => None,
+    };
+    amr.extend(extra.map(str::to_owned));
+    amr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use authsignal_sdk::ApiErrorBody;
+
+    fn track(state: UserActionState, is_enrolled: bool) -> TrackResponse {
+        TrackResponse {
+            idempotency_key: "idem-1".into(),
+            state,
+            url: "https://localhost:5003/challenge?token=t".into(),
+            token: "t".into(),
+            is_enrolled,
+            enrolled_verification_methods: None,
+            allowed_verification_methods: None,
+            default_verification_method: None,
+            rule_ids: None,
+        }
+    }
+
+    fn challenge() -> Decision {
+        Decision::Challenge {
+            url: "https://localhost:5003/challenge?token=t".into(),
+            idempotency_key: "idem-1".into(),
+        }
+    }
+
+    fn enroll() -> Decision {
+        Decision::Enroll {
+            url: "https://localhost:5003/challenge?token=t".into(),
+            idempotency_key: "idem-1".into(),
+        }
+    }
+
+    #[test]
+    fn an_enrolled_user_with_challenge_required_is_challenged() {
+        let t = track(UserActionState::ChallengeRequired, true);
+        assert_eq!(decide(Ok(&t)), challenge());
+    }
+
+    #[test]
+    fn a_user_without_authenticator_and_challenge_required_enrolls() {
+        let t = track(UserActionState::ChallengeRequired, false);
+        assert_eq!(decide(Ok(&t)), enroll());
+    }
+
+    #[test]
+    fn an_enrolled_user_with_allow_is_allowed() {
+        let t = track(UserActionState::Allow, true);
+        assert_eq!(decide(Ok(&t)), Decision::Allow);
+    }
+
+    #[test]
+    fn a_user_without_authenticator_enrolls_even_when_the_rules_allow() {
+        let t = track(UserActionState::Allow, false);
+        assert_eq!(decide(Ok(&t)), enroll());
+    }
+
+    #[test]
+    fn block_is_refused_whether_enrolled_or_not() {
+        for enrolled in [true, false] {
+            let t = track(UserActionState::Block, enrolled);
+            assert_eq!(decide(Ok(&t)), Decision::Block);
+        }
+    }
+
+    #[test]
+    fn review_required_is_refused_whether_enrolled_or_not() {
+        for enrolled in [true, false] {
+            let t = track(UserActionState::ReviewRequired, enrolled);
+            assert_eq!(decide(Ok(&t)), Decision::Review);
+        }
+    }
+
+    #[test]
+    fn states_track_never_returns_fail_closed() {
+        for state in [
+            UserActionState::ChallengeSucceeded,
+            UserActionState::ChallengeFailed,
+            UserActionState::ReviewSucceeded,
+            UserActionState::ReviewFailed,
+        ] {
+            for enrolled in [true, false] {
+                let t = track(state.clone(), enrolled);
+                assert_eq!(
+                    decide(Ok(&t)),
+                    Decision::Fail(FailReason::UnexpectedState(state.as_str().to_owned())),
+                    "{state} enrolled={enrolled}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_state_fails_closed() {
+        let t = track(UserActionState::from_wire("SOMETHING_NEW"), true);
+        assert_eq!(
+            decide(Ok(&t)),
+            Decision::Fail(FailReason::UnexpectedState("SOMETHING_NEW".into()))
+        );
+    }
+
+    #[test]
+    fn every_known_state_has_a_decision() {
+        // Guards the match above when the SDK learns a new state.
+        for state in UserActionState::KNOWN {
+            let _ = decide(Ok(&track(state.clone(), true)));
+        }
+        assert_eq!(UserActionState::KNOWN.len(), 8);
+    }
+
+    #[test]
+    fn a_challenge_without_url_fails_closed() {
+        let mut t = track(UserActionState::ChallengeRequired, true);
+        t.url = String::new();
+        assert_eq!(decide(Ok(&t)), Decision::Fail(FailReason::BadRedirectUrl));
+    }
+
+    #[test]
+    fn a_challenge_url_that_is_not_https_fails_closed() {
+        for url in [
+            "http://localhost:5003/challenge",
+            "javascript:alert(1)",
+            "/relative/challenge",
+            "https://",
+            "ftp://localhost/challenge",
+        ] {
+            let mut t = track(UserActionState::ChallengeRequired, false);
+            t.url = url.into();
+            assert_eq!(
+                decide(Ok(&t)),
+                Decision::Fail(FailReason::BadRedirectUrl),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_challenge_without_idempotency_key_fails_closed() {
+        let mut t = track(UserActionState::ChallengeRequired, true);
+        t.idempotency_key = " ".into();
+        assert_eq!(
+            decide(Ok(&t)),
+            Decision::Fail(FailReason::MissingIdempotencyKey)
+        );
+    }
+
+    #[test]
+    fn an_allow_needs_no_url() {
+        let mut t = track(UserActionState::Allow, true);
+        t.url = String::new();
+        assert_eq!(decide(Ok(&t)), Decision::Allow);
+    }
+
+    #[test]
+    fn a_timeout_fails_closed_as_unavailable() {
+        assert!(matches!(
+            decide(Err(&SdkError::Timeout)),
+            Decision::Fail(FailReason::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn an_api_error_fails_closed_keeping_status_code_and_request_id() {
+        let error = SdkError::Api {
+            status: 401,
+            body: ApiErrorBody::new("unauthorized", "bad key"),
+            request_id: Some("req-9".into()),
+        };
+        let decision = decide(Err(&error));
+        assert_eq!(
+            decision,
+            Decision::Fail(FailReason::Api {
+                status: 401,
+                code: Some("unauthorized".into()),
+                request_id: Some("req-9".into()),
+            })
+        );
+        let Decision::Fail(reason) = decision else {
+            unreachable!()
+        };
+        assert_eq!(
+            reason.to_string(),
+            "authsignal answered status 401 (\"unauthorized\"), authsignal request id \"req-9\""
+        );
+    }
+
+    #[test]
+    fn other_sdk_errors_fail_closed() {
+        let error = SdkError::Configuration("bad base url".into());
+        assert!(matches!(
+            decide(Err(&error)),
+            Decision::Fail(FailReason::Sdk(_))
+        ));
+        let decode = SdkError::Decode {
+            status: 200,
+            raw_body: "<html>".into(),
+            source: serde_json::from_str::<u8>("x").unwrap_err(),
+        };
+        assert!(matches!(
+            decide(Err(&decode)),
+            Decision::Fail(FailReason::Sdk(_))
+        ));
+    }
+
+    fn validated() -> ValidateChallengeResponse {
+        ValidateChallengeResponse {
+            is_valid: true,
+            state: Some(UserActionState::ChallengeSucceeded),
+            user_id: Some("sub-1".into()),
+            action: Some("identity-server-login".into()),
+            action_code: Some("identity-server-login".into()),
+            idempotency_key: Some("idem-1".into()),
+            verification_method: Some(VerificationMethod::AuthenticatorApp),
+            ..Default::default()
+        }
+    }
+
+    const EXPECTED: Expected<'static> = Expected {
+        user_id: "sub-1",
+        action: "identity-server-login",
+        idempotency_key: "idem-1",
+    };
+
+    #[test]
+    fn a_successful_challenge_of_this_login_is_accepted() {
+        assert_eq!(
+            check_validation(Ok(&validated()), EXPECTED),
+            Ok(Some(VerificationMethod::AuthenticatorApp))
+        );
+    }
+
+    #[test]
+    fn only_one_of_action_and_action_code_is_enough() {
+        let mut v = validated();
+        v.action = None;
+        assert!(check_validation(Ok(&v), EXPECTED).is_ok());
+        let mut v = validated();
+        v.action_code = None;
+        assert!(check_validation(Ok(&v), EXPECTED).is_ok());
+    }
+
+    #[test]
+    fn an_invalid_token_is_rejected() {
+        let mut v = validated();
+        v.is_valid = false;
+        assert_eq!(check_validation(Ok(&v), EXPECTED), Err(Rejection::NotValid));
+    }
+
+    #[test]
+    fn every_state_but_challenge_succeeded_is_rejected() {
+        for state in UserActionState::KNOWN
+            .iter()
+            .filter(|s| **s != UserActionState::ChallengeSucceeded)
+        {
+            let mut v = validated();
+            v.state = Some(state.clone());
+            assert_eq!(
+                check_validation(Ok(&v), EXPECTED),
+                Err(Rejection::WrongState(Some(state.as_str().to_owned())))
+            );
+        }
+        let mut v = validated();
+        v.state = None;
+        assert_eq!(
+            check_validation(Ok(&v), EXPECTED),
+            Err(Rejection::WrongState(None))
+        );
+    }
+
+    #[test]
+    fn a_token_of_another_user_is_rejected() {
+        let mut v = validated();
+        v.user_id = Some("sub-2".into());
+        assert_eq!(
+            check_validation(Ok(&v), EXPECTED),
+            Err(Rejection::WrongUser)
+        );
+        v.user_id = None;
+        assert_eq!(
+            check_validation(Ok(&v), EXPECTED),
+            Err(Rejection::WrongUser)
+        );
+    }
+
+    #[test]
+    fn a_token_of_another_action_is_rejected() {
+        let mut v = validated();
+        v.action = Some("transfer-money".into());
+        v.action_code = Some("transfer-money".into());
+        assert_eq!(
+            check_validation(Ok(&v), EXPECTED),
+            Err(Rejection::WrongAction)
+        );
+        v.action = None;
+        v.action_code = None;
+        assert_eq!(
+            check_validation(Ok(&v), EXPECTED),
+            Err(Rejection::WrongAction)
+        );
+    }
+
+    #[test]
+    fn disagreeing_action_fields_are_rejected() {
+        let mut v = validated();
+        v.action_code = Some("transfer-money".into());
+        assert_eq!(
+            check_validation(Ok(&v), EXPECTED),
+            Err(Rejection::WrongAction)
+        );
+    }
+
+    #[test]
+    fn a_token_of_another_login_of_the_same_user_is_rejected() {
+        let mut v = validated();
+        v.idempotency_key = Some("idem-2".into());
+        assert_eq!(
+            check_validation(Ok(&v), EXPECTED),
+            Err(Rejection::WrongIdempotencyKey)
+        );
+        v.idempotency_key = None;
+        assert_eq!(
+            check_validation(Ok(&v), EXPECTED),
+            Err(Rejection::WrongIdempotencyKey)
+        );
+    }
+
+    #[test]
+    fn a_failed_validate_call_is_rejected() {
+        assert!(matches!(
+            check_validation(Err(&SdkError::Timeout), EXPECTED),
+            Err(Rejection::Failed(FailReason::Unavailable(_)))
+        ));
+    }
+
+    #[test]
+    fn amr_names_password_mfa_and_the_method() {
+        assert_eq!(
+            amr_for(Some(&VerificationMethod::AuthenticatorApp)),
+            ["pwd", "mfa", "otp"]
+        );
+        assert_eq!(
+            amr_for(Some(&VerificationMethod::EmailOtp)),
+            ["pwd", "mfa", "otp"]
+        );
+        assert_eq!(
+            amr_for(Some(&VerificationMethod::Sms)),
+            ["pwd", "mfa", "sms"]
+        );
+        assert_eq!(
+            amr_for(Some(&VerificationMethod::SecurityKey)),
+            ["pwd", "mfa", "hwk"]
+        );
+        assert_eq!(amr_for(None), ["pwd", "mfa"]);
+        assert_eq!(
+            amr_for(Some(&VerificationMethod::from_wire("NEW_THING"))),
+            ["pwd", "mfa"]
+        );
+    }
+}

@@ -1,0 +1,296 @@
+//! Settings of the account pages (section `account` of the identity server's configuration):
+//! the Authsignal client, the lockout thresholds and the login-transaction lifetime.
+//!
+//! With nothing configured, the values point at the local emulator's development defaults
+//! (`https://localhost:5003/v1`, secret `dev-emulator-secret-key`). Environment variables use the
+//! identity server's prefix, e.g. `IDP__ACCOUNT__AUTHSIGNAL__SECRET`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::lockout::LockoutSettings;
+
+/// The Authsignal Server API secret key. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct AuthsignalSecret(String);
+
+impl AuthsignalSecret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret, to hand to the SDK (and nowhere else).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AuthsignalSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthsignalSecret([redacted])")
+    }
+}
+
+/// How the identity server reaches Authsignal (section `account.authsignal`).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthsignalSettings {
+    /// Server API secret key (default: the emulator's `dev-emulator-secret-key`).
+    pub secret: AuthsignalSecret,
+    /// Server API base URL including `/v1` (default `https://localhost:5003/v1`, the emulator;
+    /// real tenants use e.g. `https://api.authsignal.com/v1` or a regional host).
+    pub api_url: String,
+    /// A PEM file with extra CA certificates to trust for the API (the identity server's own dev
+    /// CA is always trusted, as are the system roots).
+    pub ca_file: Option<PathBuf>,
+    /// Time limit of one API attempt, in milliseconds (default 5000).
+    pub timeout_ms: u64,
+    /// Time limit of establishing a connection, in milliseconds (default 2000).
+    pub connect_timeout_ms: u64,
+    /// Retries of a failed connection (default 1; a timeout is never retried).
+    pub max_retries: u32,
+    /// The action code tracked at login (default `identity-server-login`).
+    pub action_code: String,
+    /// The action code tracked when a signed-in user opens "Manage MFA"
+    /// (default `identity-server-manage-mfa`).
+    pub manage_mfa_action_code: String,
+}
+
+impl Default for AuthsignalSettings {
+    fn default() -> Self {
+        Self {
+            secret: AuthsignalSecret::new("dev-emulator-secret-key"),
+            api_url: "https://localhost:5003/v1".into(),
+            ca_file: None,
+            timeout_ms: 5_000,
+            connect_timeout_ms: 2_000,
+            max_retries: 1,
+            action_code: "identity-server-login".into(),
+            manage_mfa_action_code: "identity-server-manage-mfa".into(),
+        }
+    }
+}
+
+impl AuthsignalSettings {
+    /// Time limit of one attempt.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// Time limit of a connection attempt.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+/// Settings of the account pages (section `account`).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountSettings {
+    /// How to reach Authsignal.
+    pub authsignal: AuthsignalSettings,
+    /// Failed-login lockout.
+    pub lockout: LockoutSettings,
+    /// Login transactions.
+    pub transaction: TransactionSettings,
+}
+
+/// Settings of login transactions (section `account.transaction`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransactionSettings {
+    /// How long a user has to complete the second factor, in seconds (default 600).
+    pub lifetime_secs: u64,
+}
+
+impl Default for TransactionSettings {
+    fn default() -> Self {
+        Self { lifetime_secs: 600 }
+    }
+}
+
+impl TransactionSettings {
+    /// The lifetime as a duration.
+    pub fn lifetime(&self) -> Duration {
+        Duration::from_secs(self.lifetime_secs)
+    }
+}
+
+impl AccountSettings {
+    /// Checks every value; the error names the key and quotes the bad value.
+    pub fn validate(&self) -> Result<(), String> {
+        let a = &self.authsignal;
+        if a.secret.expose().trim().is_empty() {
+            return Err("account.authsignal.secret: must not be empty".into());
+        }
+        match url::Url::parse(&a.api_url) {
+            Ok(u) if matches!(u.scheme(), "https") && u.host().is_some() => {}
+            Ok(_) => {
+                return Err(format!(
+                    "account.authsignal.api_url: must be an https url, got \"{}\"",
+                    a.api_url
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "account.authsignal.api_url: invalid url \"{}\": {e}",
+                    a.api_url
+                ));
+            }
+        }
+        if !(100..=60_000).contains(&a.timeout_ms) {
+            return Err(format!(
+                "account.authsignal.timeout_ms: must be between 100 and 60000, got \"{}\"",
+                a.timeout_ms
+            ));
+        }
+        if !(100..=60_000).contains(&a.connect_timeout_ms) {
+            return Err(format!(
+                "account.authsignal.connect_timeout_ms: must be between 100 and 60000, got \"{}\"",
+                a.connect_timeout_ms
+            ));
+        }
+        if a.max_retries > 5 {
+            return Err(format!(
+                "account.authsignal.max_retries: must be at most 5, got \"{}\"",
+                a.max_retries
+            ));
+        }
+        for (key, code) in [
+            ("account.authsignal.action_code", &a.action_code),
+            (
+                "account.authsignal.manage_mfa_action_code",
+                &a.manage_mfa_action_code,
+            ),
+        ] {
+            let valid = (1..=64).contains(&code.len())
+                && code
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid {
+                return Err(format!(
+                    "{key}: must match [a-zA-Z0-9_-]{{1,64}}, got \"{code}\""
+                ));
+            }
+        }
+        if a.action_code == a.manage_mfa_action_code {
+            return Err(
+                "account.authsignal.manage_mfa_action_code: must differ from action_code".into(),
+            );
+        }
+        self.lockout.validate()?;
+        if !(1..=3600).contains(&self.transaction.lifetime_secs) {
+            return Err(format!(
+                "account.transaction.lifetime_secs: must be between 1 and 3600, got \"{}\"",
+                self.transaction.lifetime_secs
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_point_at_the_emulator_and_are_valid() {
+        let s = AccountSettings::default();
+        assert_eq!(s.authsignal.api_url, "https://localhost:5003/v1");
+        assert_eq!(s.authsignal.secret.expose(), "dev-emulator-secret-key");
+        assert_eq!(s.authsignal.action_code, "identity-server-login");
+        assert_eq!(s.authsignal.timeout(), Duration::from_secs(5));
+        assert_eq!(s.transaction.lifetime(), Duration::from_secs(600));
+        assert_eq!(s.validate(), Ok(()));
+    }
+
+    #[test]
+    fn debug_output_redacts_the_secret() {
+        let mut s = AccountSettings::default();
+        s.authsignal.secret = AuthsignalSecret::new("live-secret-123");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("live-secret-123"));
+        assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
+    fn partial_configuration_keeps_the_other_defaults() {
+        let s: AccountSettings = serde_json::from_value(serde_json::json!({
+            "authsignal": { "secret": "s3cret", "timeout_ms": 750 },
+            "lockout": { "max_failures_per_user": 3 }
+        }))
+        .unwrap();
+        assert_eq!(s.authsignal.secret.expose(), "s3cret");
+        assert_eq!(s.authsignal.timeout(), Duration::from_millis(750));
+        assert_eq!(s.authsignal.api_url, "https://localhost:5003/v1");
+        assert_eq!(s.lockout.max_failures_per_user, 3);
+        assert_eq!(s.lockout.max_failures_per_ip, 50);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let r: Result<AccountSettings, _> =
+            serde_json::from_value(serde_json::json!({ "authsignal": { "secrett": "x" } }));
+        assert!(r.unwrap_err().to_string().contains("secrett"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_key_and_value() {
+        let mut s = AccountSettings::default();
+        s.authsignal.api_url = "http://api.example/v1".into();
+        let e = s.validate().unwrap_err();
+        assert!(e.starts_with("account.authsignal.api_url"), "{e}");
+        assert!(e.contains("\"http://api.example/v1\""), "{e}");
+
+        let mut s = AccountSettings::default();
+        s.authsignal.api_url = "not a url".into();
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .starts_with("account.authsignal.api_url")
+        );
+
+        let mut s = AccountSettings::default();
+        s.authsignal.secret = AuthsignalSecret::new(" ");
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .starts_with("account.authsignal.secret")
+        );
+
+        let mut s = AccountSettings::default();
+        s.authsignal.timeout_ms = 0;
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .starts_with("account.authsignal.timeout_ms")
+        );
+
+        let mut s = AccountSettings::default();
+        s.authsignal.action_code = "has space".into();
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .starts_with("account.authsignal.action_code")
+        );
+
+        let mut s = AccountSettings::default();
+        s.authsignal.manage_mfa_action_code = s.authsignal.action_code.clone();
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .starts_with("account.authsignal.manage_mfa_action_code")
+        );
+
+        let mut s = AccountSettings::default();
+        s.transaction.lifetime_secs = 0;
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .starts_with("account.transaction.lifetime_secs")
+        );
+    }
+}

@@ -1,0 +1,314 @@
+//! Real headless Chromium driven over CDP (chromiumoxide), used like a person uses a browser:
+//! open a URL, wait until something is on the screen, type, click.
+//!
+//! Rules learnt the hard way (see shared/reference/crates.md):
+//! - flags are given without the leading `--` (chromiumoxide adds it);
+//! - the only certificate trusted beyond the system store is the test leaf, pinned with
+//!   `ignore-certificate-errors-spki-list`; chromiumoxide's default of telling the page to ignore
+//!   ALL certificate errors is switched off with `respect_https_errors()`;
+//! - a fresh `user-data-dir` per browser (also required for the SPKI pin to be honoured);
+//! - open `about:blank` first, then navigate;
+//! - after a click, poll for the next page's element instead of waiting for a navigation event;
+//! - the CDP handler stream is polled in a spawned task; the browser is closed and waited for.
+//!
+//! Chromium is found through `CHROME_PATH` or at `/usr/bin/chromium`. When it is missing the
+//! browser tests fail if `E2E_REQUIRE_BROWSER=1` (CI sets it) and otherwise print a loud warning
+//! to stderr and return without testing anything.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::element::Element;
+use chromiumoxide::page::{Page, ScreenshotParams};
+use futures_util::{FutureExt, StreamExt};
+use tokio::task::JoinHandle;
+
+/// How long to wait for something to appear on the page.
+const WAIT: Duration = Duration::from_secs(20);
+/// How often to look again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Where the Chromium binary is, if anywhere.
+pub fn chromium_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("CHROME_PATH") {
+        let path = PathBuf::from(path);
+        return path.is_file().then_some(path);
+    }
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+/// Whether a missing browser must fail the test run (CI) rather than skip loudly.
+pub fn browser_required() -> bool {
+    std::env::var("E2E_REQUIRE_BROWSER").is_ok_and(|v| v == "1")
+}
+
+/// The directory for failure screenshots: `<target dir>/e2e-screenshots`.
+pub fn screenshot_dir() -> PathBuf {
+    // The test binary lives in <target>/<profile>/deps/.
+    let exe = std::env::current_exe().expect("current exe");
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("e2e-screenshots")
+}
+
+/// One headless Chromium with one tab.
+#[derive(Debug)]
+pub struct Chrome {
+    name: String,
+    browser: Browser,
+    handler: JoinHandle<()>,
+    page: Page,
+    _profile: tempfile::TempDir,
+}
+
+impl Chrome {
+    /// Launches Chromium trusting the leaf certificate with SPKI hash `spki_sha256_base64`.
+    /// Returns `None` (after a loud warning) when Chromium is missing and not required.
+    pub async fn launch(name: &str, spki_sha256_base64: &str) -> Option<Chrome> {
+        let Some(executable) = chromium_path() else {
+            let message = format!(
+                "browser test '{name}': Chromium not found (set CHROME_PATH or install /usr/bin/chromium)"
+            );
+            if browser_required() {
+                panic!("{message}; E2E_REQUIRE_BROWSER=1 makes this a failure");
+            }
+            eprintln!(
+                "\n{bar}\nWARNING: {message}.\nWARNING: the browser test was NOT run. Set E2E_REQUIRE_BROWSER=1 to make this an error.\n{bar}\n",
+                bar = "!".repeat(78)
+            );
+            return None;
+        };
+        let profile = tempfile::tempdir().expect("profile dir");
+        let config = BrowserConfig::builder()
+            .chrome_executable(executable)
+            .no_sandbox()
+            .respect_https_errors()
+            .user_data_dir(profile.path())
+            .window_size(1280, 900)
+            .launch_timeout(Duration::from_secs(30))
+            .request_timeout(Duration::from_secs(30))
+            .args([
+                "disable-gpu",
+                "disable-dev-shm-usage",
+                "disable-background-networking",
+                "disable-component-update",
+                "disable-sync",
+                "no-first-run",
+                "disable-quic",
+                "disable-features=HttpsUpgrades",
+            ])
+            .arg(("ignore-certificate-errors-spki-list", spki_sha256_base64))
+            .build()
+            .unwrap_or_else(|e| panic!("browser config: {e}"));
+        let (browser, mut handler) = Browser::launch(config)
+            .await
+            .unwrap_or_else(|e| panic!("launching Chromium for '{name}' failed: {e}"));
+        // The CDP connection only makes progress while its handler is polled.
+        let handler = tokio::spawn(async move {
+            while let Some(event) = handler.next().await {
+                // Errors on single messages (e.g. an event the bindings do not know) are not
+                // fatal to the connection; the stream ends when the browser goes away.
+                let _ = event;
+            }
+        });
+        let page = browser
+            .new_page("about:blank")
+            .await
+            .expect("open about:blank");
+        Some(Chrome {
+            name: name.to_owned(),
+            browser,
+            handler,
+            page,
+            _profile: profile,
+        })
+    }
+
+    /// The tab.
+    pub fn page(&self) -> &Page {
+        &self.page
+    }
+
+    /// Types `url` into the address bar.
+    pub async fn open(&self, url: &str) {
+        self.page
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("navigating to {url}: {e}"));
+    }
+
+    /// Tries to open `url`; the navigation error (e.g. a certificate error) if it fails.
+    pub async fn try_open(&self, url: &str) -> Result<(), String> {
+        self.page
+            .goto(url)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The address bar.
+    pub async fn url(&self) -> String {
+        self.page.url().await.ok().flatten().unwrap_or_default()
+    }
+
+    /// The visible text of the page (`document.body.innerText`).
+    pub async fn text(&self) -> String {
+        self.page
+            .evaluate("document.body ? document.body.innerText : ''")
+            .await
+            .ok()
+            .and_then(|v| v.into_value::<String>().ok())
+            .unwrap_or_default()
+    }
+
+    /// Waits until an element matching `selector` is on the page.
+    pub async fn wait_for(&self, selector: &str) -> Element {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(el) = self.page.find_element(selector).await {
+                return el;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "'{selector}' did not appear within {WAIT:?} on {}; page text: {}",
+                    self.url().await,
+                    self.text().await
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until the visible text contains `needle`.
+    pub async fn wait_for_text(&self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self.text().await;
+            if text.contains(needle) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "'{needle}' did not appear within {WAIT:?} on {}; page text: {text}",
+                    self.url().await
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until the address bar's path is `path`.
+    pub async fn wait_for_path(&self, path: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let url = self.url().await;
+            if url::Url::parse(&url).is_ok_and(|u| u.path() == path) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "the browser did not reach '{path}' within {WAIT:?}; it is on {url}: {}",
+                    self.text().await
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The visible text of the element matching `selector` (waits for it).
+    pub async fn text_of(&self, selector: &str) -> String {
+        let el = self.wait_for(selector).await;
+        el.inner_text()
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    }
+
+    /// Clicks into the field matching `selector` and types `text` key by key.
+    pub async fn type_into(&self, selector: &str, text: &str) {
+        let el = self.wait_for(selector).await;
+        el.click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking into '{selector}': {e}"));
+        el.type_str(text)
+            .await
+            .unwrap_or_else(|e| panic!("typing into '{selector}': {e}"));
+    }
+
+    /// Clicks the element matching `selector` (waits for it; retries while the page settles).
+    pub async fn click(&self, selector: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let el = self.wait_for(selector).await;
+            match el.click().await {
+                Ok(_) => return,
+                Err(e) if Instant::now() > deadline => panic!("clicking '{selector}': {e}"),
+                Err(_) => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    /// Saves a full-page PNG to the screenshot directory and returns its path.
+    pub async fn screenshot(&self, label: &str) -> Option<PathBuf> {
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).ok()?;
+        let path = dir.join(format!("{}-{label}.png", self.name));
+        self.page
+            .save_screenshot(ScreenshotParams::builder().full_page(true).build(), &path)
+            .await
+            .ok()?;
+        Some(path)
+    }
+
+    /// Closes the browser and waits for the process to exit.
+    pub async fn close(mut self) {
+        let _ = self.browser.close().await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.browser.wait()).await;
+        self.handler.abort();
+    }
+}
+
+/// Runs `journey` in a fresh Chromium; on failure saves a screenshot (path in the panic message),
+/// closes the browser and fails the test. Returns without running when Chromium is missing and
+/// not required (after a loud warning).
+pub async fn with_chrome<F>(name: &str, spki_sha256_base64: &str, journey: F)
+where
+    F: for<'a> FnOnce(&'a Chrome) -> std::pin::Pin<Box<dyn Future<Output = ()> + 'a>>,
+{
+    let Some(chrome) = Chrome::launch(name, spki_sha256_base64).await else {
+        return;
+    };
+    let outcome = AssertUnwindSafe(journey(&chrome)).catch_unwind().await;
+    if let Err(panic) = outcome {
+        let shot = chrome.screenshot("failure").await;
+        let url = chrome.url().await;
+        chrome.close().await;
+        match shot {
+            Some(path) => eprintln!(
+                "browser test '{name}' failed on {url}; screenshot: {}",
+                path.display()
+            ),
+            None => eprintln!(
+                "browser test '{name}' failed on {url}; the screenshot could not be saved"
+            ),
+        }
+        std::panic::resume_unwind(panic);
+    }
+    chrome.close().await;
+}

@@ -1,0 +1,549 @@
+//! Settings: defaults in code (the Duende quickstart clients and users), then an optional TOML
+//! file named by `IDP_CONFIG`, then environment variables `IDP__SECTION__KEY`.
+//!
+//! Passwords and client secrets are stored as Argon2id PHC strings (`password_hash`,
+//! `secret_hash`). A plaintext `password` or `secret` is accepted for convenience and hashed
+//! once at load; the defaults carry precomputed hashes so that start-up stays fast.
+
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+use crate::domain::{Address, Secret, UserClaims};
+
+/// Default Argon2id parameters (OWASP: m=19456 KiB, t=2, p=1).
+pub const ARGON2_M_COST: u32 = 19_456;
+/// Argon2id iterations.
+pub const ARGON2_T_COST: u32 = 2;
+/// Argon2id parallelism.
+pub const ARGON2_P_COST: u32 = 1;
+
+const ALICE_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$J4pjFWtwU2l4S+1y8XC2pA$x1yJM0FZIbKtLaGJzd0TkAs0bXetvlu3CkyjYTcFSzs";
+const BOB_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$asjM2NT/oSG+qvwQFbLCFA$2mYLXLgNURjEtfcBC1asp+Fuba2msre7U+1L747WRZQ";
+const WEB_SECRET_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$J92v1hFXWWaHr3qG7N1bqw$jdGXM7AN6xEcgAm9qFxq0X9cHaeBZZopX0gEihy37Ng";
+const CLIENT_SECRET_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$6BgY3KQDrGfCZrVRJlllsQ$K5zCFPIQVlANd9Vf7HFA9l1oxDy1n//SSaSVqVXlRoA";
+
+/// A start-up configuration error; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file or environment could not be parsed into [`Settings`].
+    #[error("configuration: {0}")]
+    Parse(Box<figment::Error>),
+    /// A value parsed but is not acceptable.
+    #[error("configuration key '{key}': {message}")]
+    Invalid {
+        /// The offending key, e.g. `clients[0].redirect_uris`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything the identity server needs to start.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Interface to bind (default `127.0.0.1`).
+    pub host: String,
+    /// Port to bind (default 5001; 0 picks a free port).
+    pub port: u16,
+    /// Public base URL: the `iss` of every token and the prefix of every endpoint.
+    pub issuer: String,
+    /// Directory of the development certificates (generated when missing).
+    pub certs_dir: PathBuf,
+    /// Explicit certificate chain (PEM); with `tls_key` and `tls_ca` replaces `certs_dir`.
+    pub tls_cert: Option<PathBuf>,
+    /// Explicit private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// CA that back-channel clients trust.
+    pub tls_ca: Option<PathBuf>,
+    /// Durable state: signing keys, created accounts, refresh-token grants.
+    pub data_dir: PathBuf,
+    /// Let the caller handle Ctrl-C (the demo) instead of actix.
+    pub disable_signals: bool,
+    /// Number of actix workers (0 = one per core).
+    pub workers: usize,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// Token lifetimes.
+    pub tokens: TokenSettings,
+    /// Browser session of the identity server.
+    pub session: SessionSettings,
+    /// Signing keys.
+    pub keys: KeySettings,
+    /// Registered clients.
+    pub clients: Vec<ClientConfig>,
+    /// Users defined in configuration (accounts created at run time live in the data dir).
+    pub users: Vec<UserConfig>,
+    /// API scopes (identity scopes `openid profile email address phone offline_access` are built in).
+    pub api_scopes: Vec<ApiScopeConfig>,
+    /// The login and MFA pages (part 2).
+    pub account: crate::account::AccountSettings,
+}
+
+/// Lifetimes, in seconds.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Authorization code lifetime (default 60).
+    pub code_lifetime_secs: i64,
+    /// How long a pending authorize request waits for the login (default 900).
+    pub authorize_request_lifetime_secs: i64,
+    /// ID token lifetime (default 300).
+    pub id_token_lifetime_secs: i64,
+    /// Access token lifetime (default 3600).
+    pub access_token_lifetime_secs: i64,
+    /// Absolute lifetime of a refresh-token grant, counted from the sign-in (default 30 days).
+    pub refresh_token_lifetime_secs: i64,
+    /// Issue a fresh ID token on refresh. Off by default: OpenID Connect Core 12.2 makes it
+    /// optional, the identity has not changed, and it would double the RSA cost of a refresh.
+    pub id_token_on_refresh: bool,
+}
+
+/// Session lifetimes, in seconds.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionSettings {
+    /// A session unused for this long ends (default 2 hours).
+    pub idle_timeout_secs: i64,
+    /// A session ends this long after sign-in whatever happens (default 12 hours).
+    pub absolute_timeout_secs: i64,
+}
+
+/// Signing-key settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeySettings {
+    /// A PKCS#8 PEM RSA key to sign with instead of the keys in the data dir (tests, or a key
+    /// managed elsewhere). Never logged.
+    pub signing_key_pem: Option<Secret>,
+}
+
+/// A registered client.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// `client_id`.
+    pub client_id: String,
+    /// Shown on the login page.
+    #[serde(default)]
+    pub client_name: Option<String>,
+    /// Argon2id PHC hash of the secret; no secret at all makes a public client.
+    #[serde(default)]
+    pub secret_hash: Option<String>,
+    /// Plaintext secret, hashed at load (convenience for local configuration files).
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// Exact redirect URIs.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Exact post-logout redirect URIs.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `authorization_code`, `refresh_token`, `client_credentials`.
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    /// Scopes the client may request.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Require PKCE even though the client is confidential (public clients always must).
+    #[serde(default = "yes")]
+    pub require_pkce: bool,
+    /// Home page of the client, linked from the logged-out page.
+    #[serde(default)]
+    pub client_uri: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A user defined in configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Stable subject identifier.
+    pub subject: String,
+    /// Login name.
+    pub username: String,
+    /// Argon2id PHC hash of the password.
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    /// Plaintext password, hashed at load.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Profile claims.
+    #[serde(default)]
+    pub claims: UserClaims,
+}
+
+/// An API scope and the audience its access tokens carry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiScopeConfig {
+    /// Scope name, e.g. `api1`.
+    pub name: String,
+    /// `aud` of access tokens carrying the scope (default: the scope name).
+    #[serde(default)]
+    pub audience: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 5001,
+            issuer: "https://localhost:5001".into(),
+            certs_dir: "certs".into(),
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+            data_dir: "data/identity-server".into(),
+            disable_signals: false,
+            workers: 0,
+            max_body_bytes: 16 * 1024,
+            tokens: TokenSettings::default(),
+            session: SessionSettings::default(),
+            keys: KeySettings::default(),
+            clients: default_clients(),
+            users: default_users(),
+            api_scopes: vec![ApiScopeConfig {
+                name: "api1".into(),
+                audience: None,
+            }],
+            account: crate::account::AccountSettings::default(),
+        }
+    }
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            code_lifetime_secs: 60,
+            authorize_request_lifetime_secs: 900,
+            id_token_lifetime_secs: 300,
+            access_token_lifetime_secs: 3600,
+            refresh_token_lifetime_secs: 30 * 24 * 3600,
+            id_token_on_refresh: false,
+        }
+    }
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 2 * 3600,
+            absolute_timeout_secs: 12 * 3600,
+        }
+    }
+}
+
+fn default_clients() -> Vec<ClientConfig> {
+    vec![
+        ClientConfig {
+            client_id: "web".into(),
+            client_name: Some("Web client".into()),
+            secret_hash: Some(WEB_SECRET_HASH.into()),
+            secret: None,
+            redirect_uris: vec!["https://localhost:5002/signin-oidc".into()],
+            post_logout_redirect_uris: vec!["https://localhost:5002/signout-callback-oidc".into()],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            scopes: vec!["openid".into(), "profile".into()],
+            require_pkce: true,
+            client_uri: Some("https://localhost:5002/".into()),
+        },
+        ClientConfig {
+            client_id: "client".into(),
+            client_name: Some("Machine client".into()),
+            secret_hash: Some(CLIENT_SECRET_HASH.into()),
+            secret: None,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["api1".into()],
+            require_pkce: true,
+            client_uri: None,
+        },
+    ]
+}
+
+fn quickstart_address() -> Address {
+    Address {
+        street_address: Some("One Hacker Way".into()),
+        locality: Some("Heidelberg".into()),
+        postal_code: Some("69118".into()),
+        country: Some("Germany".into()),
+        region: None,
+    }
+}
+
+fn default_users() -> Vec<UserConfig> {
+    let user = |subject: &str, username: &str, hash: &str, given: &str| UserConfig {
+        subject: subject.into(),
+        username: username.into(),
+        password_hash: Some(hash.into()),
+        password: None,
+        claims: UserClaims {
+            name: Some(format!("{given} Smith")),
+            given_name: Some(given.into()),
+            family_name: Some("Smith".into()),
+            email: Some(format!("{given}Smith@example.com")),
+            email_verified: Some(true),
+            website: Some(format!("http://{username}.example.com")),
+            address: Some(quickstart_address()),
+            phone_number: None,
+            phone_number_verified: None,
+        },
+    };
+    vec![
+        user(
+            "a5a0c16c-0027-4011-8e2f-a7e179dc784b",
+            "alice",
+            ALICE_HASH,
+            "Alice",
+        ),
+        user(
+            "e4f1a0a3-6c9a-4b4e-8a54-0f3f1c2b7d90",
+            "bob",
+            BOB_HASH,
+            "Bob",
+        ),
+    ]
+}
+
+impl Settings {
+    /// Defaults, then the TOML file named by `IDP_CONFIG` (if set), then `IDP__SECTION__KEY`
+    /// environment variables; then validated.
+    pub fn load() -> Result<Settings, ConfigError> {
+        let mut figment = Figment::new();
+        if let Ok(path) = std::env::var("IDP_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("IDP__").split("__"));
+        Self::from_figment(figment)
+    }
+
+    /// Extracts and validates settings from an explicit figment (used by [`Settings::load`] and tests).
+    pub fn from_figment(figment: Figment) -> Result<Settings, ConfigError> {
+        let mut settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        settings.prepare()?;
+        Ok(settings)
+    }
+
+    /// Validates every value and hashes plaintext secrets; called by `load` and `Application::build`.
+    pub fn prepare(&mut self) -> Result<(), ConfigError> {
+        let issuer = url::Url::parse(&self.issuer).map_err(|e| {
+            ConfigError::invalid("issuer", format!("'{}' is not a url: {e}", self.issuer))
+        })?;
+        if issuer.scheme() != "https" || issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(ConfigError::invalid(
+                "issuer",
+                format!(
+                    "'{}' must be an https url without query or fragment",
+                    self.issuer
+                ),
+            ));
+        }
+        self.issuer = self.issuer.trim_end_matches('/').to_owned();
+        for (key, value) in [
+            ("tokens.code_lifetime_secs", self.tokens.code_lifetime_secs),
+            (
+                "tokens.authorize_request_lifetime_secs",
+                self.tokens.authorize_request_lifetime_secs,
+            ),
+            (
+                "tokens.id_token_lifetime_secs",
+                self.tokens.id_token_lifetime_secs,
+            ),
+            (
+                "tokens.access_token_lifetime_secs",
+                self.tokens.access_token_lifetime_secs,
+            ),
+            (
+                "tokens.refresh_token_lifetime_secs",
+                self.tokens.refresh_token_lifetime_secs,
+            ),
+            ("session.idle_timeout_secs", self.session.idle_timeout_secs),
+            (
+                "session.absolute_timeout_secs",
+                self.session.absolute_timeout_secs,
+            ),
+        ] {
+            if value <= 0 {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("'{value}' must be positive"),
+                ));
+            }
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                "max_body_bytes",
+                format!("'{}' is below 1024", self.max_body_bytes),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, client) in self.clients.iter_mut().enumerate() {
+            let key = |field: &str| format!("clients[{i}].{field}");
+            if client.client_id.is_empty() || !seen.insert(client.client_id.clone()) {
+                return Err(ConfigError::invalid(
+                    key("client_id"),
+                    format!("'{}' is empty or repeated", client.client_id),
+                ));
+            }
+            for uri in client
+                .redirect_uris
+                .iter()
+                .chain(&client.post_logout_redirect_uris)
+            {
+                let parsed = url::Url::parse(uri).map_err(|e| {
+                    ConfigError::invalid(key("redirect_uris"), format!("'{uri}' is not a url: {e}"))
+                })?;
+                if parsed.fragment().is_some() {
+                    return Err(ConfigError::invalid(
+                        key("redirect_uris"),
+                        format!("'{uri}' has a fragment"),
+                    ));
+                }
+            }
+            for grant in &client.grant_types {
+                if !matches!(
+                    grant.as_str(),
+                    "authorization_code" | "refresh_token" | "client_credentials"
+                ) {
+                    return Err(ConfigError::invalid(
+                        key("grant_types"),
+                        format!("'{grant}' is not supported"),
+                    ));
+                }
+            }
+            if let Some(secret) = client.secret.take() {
+                client.secret_hash = Some(
+                    hash_secret(secret.expose())
+                        .map_err(|e| ConfigError::invalid(key("secret"), e))?,
+                );
+            }
+            if let Some(hash) = &client.secret_hash {
+                argon2::PasswordHash::new(hash).map_err(|e| {
+                    ConfigError::invalid(key("secret_hash"), format!("not a PHC string: {e}"))
+                })?;
+            } else if client.grant_types.iter().any(|g| g == "client_credentials") {
+                return Err(ConfigError::invalid(
+                    key("grant_types"),
+                    "client_credentials needs a secret",
+                ));
+            }
+        }
+        let mut seen_users = std::collections::HashSet::new();
+        for (i, user) in self.users.iter_mut().enumerate() {
+            let key = |field: &str| format!("users[{i}].{field}");
+            if user.username.is_empty() || !seen_users.insert(user.username.to_lowercase()) {
+                return Err(ConfigError::invalid(
+                    key("username"),
+                    format!("'{}' is empty or repeated", user.username),
+                ));
+            }
+            if user.subject.is_empty() {
+                return Err(ConfigError::invalid(key("subject"), "must not be empty"));
+            }
+            if let Some(password) = user.password.take() {
+                user.password_hash = Some(
+                    hash_secret(password.expose())
+                        .map_err(|e| ConfigError::invalid(key("password"), e))?,
+                );
+            }
+            match &user.password_hash {
+                Some(hash) => {
+                    argon2::PasswordHash::new(hash).map_err(|e| {
+                        ConfigError::invalid(key("password_hash"), format!("not a PHC string: {e}"))
+                    })?;
+                }
+                None => return Err(ConfigError::invalid(key("password_hash"), "missing")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hashes a password or secret with Argon2id (OWASP parameters) into a PHC string.
+pub fn hash_secret(secret: &str) -> Result<String, String> {
+    use argon2::PasswordHasher;
+    let salt = argon2::password_hash::SaltString::generate(&mut rand::rngs::OsRng);
+    argon2_hasher()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("hashing failed: {e}"))
+}
+
+/// The Argon2id instance with the OWASP parameters.
+pub fn argon2_hasher() -> argon2::Argon2<'static> {
+    argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(ARGON2_M_COST, ARGON2_T_COST, ARGON2_P_COST, None).unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    #[test]
+    fn defaults_are_valid_and_carry_the_quickstart_clients_and_users() {
+        let settings = Settings::from_figment(Figment::new()).unwrap();
+        assert_eq!(settings.issuer, "https://localhost:5001");
+        assert_eq!(settings.clients.len(), 2);
+        assert_eq!(settings.users[0].username, "alice");
+        assert_eq!(
+            settings.users[1].subject,
+            "e4f1a0a3-6c9a-4b4e-8a54-0f3f1c2b7d90"
+        );
+    }
+
+    #[test]
+    fn a_non_https_issuer_fails_naming_the_key() {
+        let err =
+            Settings::from_figment(Figment::new().merge(Serialized::default("issuer", "http://x")))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("'issuer'"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_fails_naming_it() {
+        let err = Settings::from_figment(Figment::new().merge(Serialized::default("portt", 1)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("portt"), "{err}");
+    }
+
+    #[test]
+    fn a_plaintext_client_secret_is_hashed_at_load() {
+        let toml = r#"
+            [[clients]]
+            client_id = "c"
+            secret = "s3cret"
+            grant_types = ["client_credentials"]
+            scopes = ["api1"]
+        "#;
+        let settings = Settings::from_figment(Figment::new().merge(Toml::string(toml))).unwrap();
+        let hash = settings.clients[0].secret_hash.as_deref().unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(settings.clients[0].secret.is_none());
+    }
+}

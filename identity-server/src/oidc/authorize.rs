@@ -1,0 +1,559 @@
+//! Authorization request validation (OpenID Connect Core 3.1.2, RFC 6749 4.1, RFC 7636,
+//! RFC 9700) and the decision what to do with a valid request given the current session.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{param, pkce};
+use crate::domain::{Client, GrantType, is_valid_scope_token, parse_scope};
+use crate::error::ErrorCode;
+use crate::store::Session;
+
+/// Longest accepted `state`, `nonce`, `login_hint` and similar free-text values.
+pub const MAX_PARAM_LEN: usize = 2048;
+
+/// A validated authorization request, stored server-side while the user signs in.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuthorizeRequest {
+    /// The client.
+    pub client_id: String,
+    /// A registered redirect URI (exact match).
+    pub redirect_uri: String,
+    /// Requested scopes (all allowed for the client; `openid` among them).
+    pub scope: Vec<String>,
+    /// Echoed back.
+    pub state: Option<String>,
+    /// Echoed in the ID token.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// `prompt=login`: a new login is required.
+    pub prompt_login: bool,
+    /// `prompt=none`: no interaction allowed.
+    pub prompt_none: bool,
+    /// `max_age` in seconds.
+    pub max_age: Option<i64>,
+    /// Pre-fills the username.
+    pub login_hint: Option<String>,
+    /// Requested authentication context classes (carried, informational).
+    pub acr_values: Option<String>,
+    /// Preferred UI languages (carried, informational).
+    pub ui_locales: Option<String>,
+}
+
+/// Why a request was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// The client or redirect URI cannot be trusted: show an error page, never redirect.
+    Page(String),
+    /// Redirect the error to the (validated) redirect URI.
+    Redirect {
+        /// Where to.
+        redirect_uri: String,
+        /// Echoed.
+        state: Option<String>,
+        /// The code.
+        code: ErrorCode,
+        /// The description.
+        description: String,
+    },
+}
+
+/// Validates the parameters of an authorization request against the registered clients.
+/// `known_scopes` are every scope this provider knows (identity and API scopes).
+pub fn validate(
+    params: &[(String, String)],
+    clients: &HashMap<String, Client>,
+    known_scopes: &[String],
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    let Some(client_id) = param(params, "client_id") else {
+        return Err(AuthorizeError::Page(
+            "The request names no client (client_id is missing).".into(),
+        ));
+    };
+    let Some(client) = clients.get(client_id) else {
+        return Err(AuthorizeError::Page(format!(
+            "The client '{}' is not registered.",
+            truncate(client_id)
+        )));
+    };
+    let Some(redirect_uri) = param(params, "redirect_uri") else {
+        return Err(AuthorizeError::Page(
+            "The request has no redirect_uri.".into(),
+        ));
+    };
+    // Exact string comparison (RFC 9700 2.1): no normalisation, an added query does not match.
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return Err(AuthorizeError::Page(format!(
+            "The redirect_uri '{}' is not registered for the client '{}'.",
+            truncate(redirect_uri),
+            client.client_id
+        )));
+    }
+    let state = param(params, "state").map(str::to_owned);
+    let fail = |code: ErrorCode, description: &str| AuthorizeError::Redirect {
+        redirect_uri: redirect_uri.to_owned(),
+        state: state.clone().filter(|s| s.len() <= MAX_PARAM_LEN),
+        code,
+        description: description.to_owned(),
+    };
+
+    for name in [
+        "state",
+        "nonce",
+        "login_hint",
+        "acr_values",
+        "ui_locales",
+        "id_token_hint",
+        "claims_locales",
+    ] {
+        if param(params, name).is_some_and(|v| v.len() > MAX_PARAM_LEN) {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                &format!("{name} is too long"),
+            ));
+        }
+    }
+    if param(params, "request").is_some() {
+        return Err(fail(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if param(params, "request_uri").is_some() {
+        return Err(fail(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    match param(params, "response_type") {
+        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is missing")),
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(fail(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use the authorization code flow",
+        ));
+    }
+    if let Some(mode) = param(params, "response_mode")
+        && mode != "query"
+    {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "only response_mode=query is supported",
+        ));
+    }
+
+    let Some(scope) = param(params, "scope") else {
+        return Err(fail(ErrorCode::InvalidScope, "scope is missing"));
+    };
+    let scope = parse_scope(scope);
+    if !scope.iter().all(|s| is_valid_scope_token(s)) {
+        return Err(fail(ErrorCode::InvalidScope, "scope is malformed"));
+    }
+    if !scope.iter().any(|s| s == "openid") {
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            "the openid scope is required",
+        ));
+    }
+    if let Some(unknown) = scope
+        .iter()
+        .find(|s| !known_scopes.contains(s) || !client.scopes.contains(s))
+    {
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            &format!(
+                "scope '{}' is not allowed for this client",
+                truncate(unknown)
+            ),
+        ));
+    }
+
+    let challenge = param(params, "code_challenge");
+    let method = param(params, "code_challenge_method");
+    let code_challenge = match (challenge, method) {
+        (None, Some(_)) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method without code_challenge",
+            ));
+        }
+        (None, None) if client.require_pkce => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "pkce is required: send code_challenge with method S256",
+            ));
+        }
+        (None, None) => None,
+        (Some(_), None) | (Some(_), Some("plain")) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method must be S256 (plain is not allowed)",
+            ));
+        }
+        (Some(c), Some("S256")) => {
+            if !pkce::is_valid_s256_challenge(c) {
+                return Err(fail(
+                    ErrorCode::InvalidRequest,
+                    "code_challenge is not a base64url sha-256 value",
+                ));
+            }
+            Some(c.to_owned())
+        }
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method must be S256",
+            ));
+        }
+    };
+
+    let prompts: Vec<&str> = param(params, "prompt")
+        .map(|p| p.split(' ').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    for p in &prompts {
+        if !matches!(*p, "none" | "login" | "consent" | "select_account") {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                &format!("prompt '{}' is not supported", truncate(p)),
+            ));
+        }
+    }
+    let prompt_none = prompts.contains(&"none");
+    if prompt_none && prompts.len() > 1 {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let max_age = match param(params, "max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                return Err(fail(
+                    ErrorCode::InvalidRequest,
+                    "max_age must be a non-negative integer",
+                ));
+            }
+        },
+    };
+
+    Ok(AuthorizeRequest {
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        scope,
+        state,
+        nonce: param(params, "nonce").map(str::to_owned),
+        code_challenge,
+        prompt_login: prompts.contains(&"login"),
+        prompt_none,
+        max_age,
+        login_hint: param(params, "login_hint").map(str::to_owned),
+        acr_values: param(params, "acr_values").map(str::to_owned),
+        ui_locales: param(params, "ui_locales").map(str::to_owned),
+    })
+}
+
+fn truncate(value: &str) -> String {
+    value.chars().take(100).collect()
+}
+
+/// What a valid request needs next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// The session satisfies the request: issue a code.
+    IssueCode,
+    /// The user must sign in.
+    Login,
+    /// `prompt=none` but a sign-in is needed: `login_required`.
+    LoginRequired,
+}
+
+/// Decides, from the request and the current session, whether a sign-in is needed.
+pub fn decide(request: &AuthorizeRequest, session: Option<&Session>, now: i64) -> Next {
+    let needs_login = match session {
+        None => true,
+        Some(s) => {
+            request.prompt_login
+                || request
+                    .max_age
+                    .is_some_and(|max_age| max_age == 0 || now - s.auth_time > max_age)
+        }
+    };
+    match (needs_login, request.prompt_none) {
+        (false, _) => Next::IssueCode,
+        (true, true) => Next::LoginRequired,
+        (true, false) => Next::Login,
+    }
+}
+
+/// The redirect that carries an error back to the client (with `iss`, RFC 9207).
+pub fn error_redirect(
+    redirect_uri: &str,
+    code: ErrorCode,
+    description: &str,
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("error", code.as_str());
+    query.append_pair("error_description", description);
+    if let Some(state) = state {
+        query.append_pair("state", state);
+    }
+    query.append_pair("iss", issuer);
+    append_query(redirect_uri, &query.finish())
+}
+
+/// The redirect that carries a code back to the client.
+pub fn code_redirect(redirect_uri: &str, code: &str, state: Option<&str>, issuer: &str) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("code", code);
+    if let Some(state) = state {
+        query.append_pair("state", state);
+    }
+    query.append_pair("iss", issuer);
+    append_query(redirect_uri, &query.finish())
+}
+
+/// Appends query parameters to a URI that may already carry a query (kept, RFC 6749 3.1.2).
+pub fn append_query(uri: &str, query: &str) -> String {
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{separator}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clients() -> HashMap<String, Client> {
+        let mut map = HashMap::new();
+        for c in crate::configuration::Settings::default().clients.iter() {
+            map.insert(c.client_id.clone(), Client::from(c));
+        }
+        map
+    }
+
+    fn known() -> Vec<String> {
+        ["openid", "profile", "email", "api1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn params(extra: &[(&str, &str)], drop: &[&str]) -> Vec<(String, String)> {
+        let mut p: Vec<(String, String)> = [
+            ("client_id", "web"),
+            ("redirect_uri", "https://localhost:5002/signin-oidc"),
+            ("response_type", "code"),
+            ("scope", "openid profile"),
+            ("state", "st"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]
+        .iter()
+        .filter(|(k, _)| !drop.contains(k))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            p.retain(|(pk, _)| pk != k);
+            p.push((k.to_string(), v.to_string()));
+        }
+        p
+    }
+
+    fn redirect_code(result: Result<AuthorizeRequest, AuthorizeError>) -> ErrorCode {
+        match result {
+            Err(AuthorizeError::Redirect { code, state, .. }) => {
+                assert_eq!(state.as_deref(), Some("st"));
+                code
+            }
+            other => panic!("expected a redirect error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_complete_request_is_valid() {
+        let req = validate(
+            &params(
+                &[("nonce", "n"), ("max_age", "10"), ("login_hint", "alice")],
+                &[],
+            ),
+            &clients(),
+            &known(),
+        )
+        .unwrap();
+        assert_eq!(req.scope, vec!["openid", "profile"]);
+        assert_eq!(req.nonce.as_deref(), Some("n"));
+        assert_eq!(req.max_age, Some(10));
+        assert_eq!(req.login_hint.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn an_unknown_client_or_redirect_uri_shows_a_page() {
+        assert!(matches!(
+            validate(&params(&[("client_id", "evil")], &[]), &clients(), &known()),
+            Err(AuthorizeError::Page(_))
+        ));
+        assert!(matches!(
+            validate(&params(&[], &["client_id"]), &clients(), &known()),
+            Err(AuthorizeError::Page(_))
+        ));
+        for uri in [
+            "https://localhost:5002/signin-oidc?x=1",
+            "https://localhost:5002/signin-oidc/",
+            "https://evil/cb",
+        ] {
+            assert!(matches!(
+                validate(&params(&[("redirect_uri", uri)], &[]), &clients(), &known()),
+                Err(AuthorizeError::Page(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn other_errors_redirect_with_the_right_code() {
+        let c = clients();
+        let k = known();
+        assert_eq!(
+            redirect_code(validate(&params(&[], &["response_type"]), &c, &k)),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(validate(
+                &params(&[("response_type", "token")], &[]),
+                &c,
+                &k
+            )),
+            ErrorCode::UnsupportedResponseType
+        );
+        assert_eq!(
+            redirect_code(validate(&params(&[("scope", "openid api1")], &[]), &c, &k)),
+            ErrorCode::InvalidScope
+        );
+        assert_eq!(
+            redirect_code(validate(&params(&[("scope", "profile")], &[]), &c, &k)),
+            ErrorCode::InvalidScope
+        );
+        assert_eq!(
+            redirect_code(validate(
+                &params(&[], &["code_challenge", "code_challenge_method"]),
+                &c,
+                &k
+            )),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(validate(
+                &params(&[("code_challenge_method", "plain")], &[]),
+                &c,
+                &k
+            )),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(validate(&params(&[], &["code_challenge_method"]), &c, &k)),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(validate(&params(&[], &["code_challenge"]), &c, &k)),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(validate(&params(&[("prompt", "none login")], &[]), &c, &k)),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(validate(&params(&[("max_age", "-1")], &[]), &c, &k)),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(validate(&params(&[("request", "x")], &[]), &c, &k)),
+            ErrorCode::RequestNotSupported
+        );
+    }
+
+    #[test]
+    fn unknown_parameters_and_hints_do_not_break_the_request() {
+        let extra = [
+            ("ui_locales", "de"),
+            ("claims_locales", "de"),
+            ("acr_values", "mfa"),
+            ("foo", "bar"),
+            ("id_token_hint", "x"),
+        ];
+        assert!(validate(&params(&extra, &[]), &clients(), &known()).is_ok());
+    }
+
+    fn session(auth_time: i64) -> Session {
+        Session {
+            sid: "s".into(),
+            subject: "u".into(),
+            auth_time,
+            amr: vec![],
+            remember: false,
+            created: auth_time,
+            last_seen: auth_time,
+        }
+    }
+
+    #[test]
+    fn the_session_decides_between_code_and_login() {
+        let req = validate(&params(&[], &[]), &clients(), &known()).unwrap();
+        assert_eq!(decide(&req, None, 100), Next::Login);
+        assert_eq!(decide(&req, Some(&session(90)), 100), Next::IssueCode);
+        let none = AuthorizeRequest {
+            prompt_none: true,
+            ..req.clone()
+        };
+        assert_eq!(decide(&none, None, 100), Next::LoginRequired);
+        let login = AuthorizeRequest {
+            prompt_login: true,
+            ..req.clone()
+        };
+        assert_eq!(decide(&login, Some(&session(99)), 100), Next::Login);
+        let max_age = AuthorizeRequest {
+            max_age: Some(5),
+            ..req.clone()
+        };
+        assert_eq!(decide(&max_age, Some(&session(90)), 100), Next::Login);
+        assert_eq!(decide(&max_age, Some(&session(97)), 100), Next::IssueCode);
+        let zero = AuthorizeRequest {
+            max_age: Some(0),
+            ..req
+        };
+        assert_eq!(decide(&zero, Some(&session(100)), 100), Next::Login);
+    }
+
+    #[test]
+    fn redirects_keep_an_existing_query_and_carry_iss() {
+        let url = code_redirect("https://a/cb?x=1", "c", Some("s t"), "https://idp");
+        assert_eq!(
+            url,
+            "https://a/cb?x=1&code=c&state=s+t&iss=https%3A%2F%2Fidp"
+        );
+        let url = error_redirect(
+            "https://a/cb",
+            ErrorCode::AccessDenied,
+            "no",
+            None,
+            "https://idp",
+        );
+        assert_eq!(
+            url,
+            "https://a/cb?error=access_denied&error_description=no&iss=https%3A%2F%2Fidp"
+        );
+    }
+}

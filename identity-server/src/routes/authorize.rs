@@ -1,0 +1,102 @@
+//! `/connect/authorize` (GET and POST): validate, then issue a code for a live session or send
+//! the browser to the login page with the id of the stored request. No CORS headers.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::error::{AppError, ErrorCode};
+use crate::oidc::authorize::{self, AuthorizeError, Next, code_redirect, error_redirect};
+use crate::oidc::{now, random_token};
+use crate::startup::AppState;
+
+/// `GET /connect/authorize`.
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let params = super::query_params(&req)
+        .map_err(|m| AppError::BadRequest(format!("The request is malformed: {m}.")))?;
+    handle(&state, &req, &params, false)
+}
+
+/// `POST /connect/authorize` (form-encoded).
+pub async fn post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let params = super::read_form(&req, payload, state.settings.max_body_bytes).await?;
+    handle(&state, &req, &params, true)
+}
+
+fn redirect(location: &str, after_post: bool) -> HttpResponse {
+    let mut builder = if after_post {
+        HttpResponse::SeeOther()
+    } else {
+        HttpResponse::Found()
+    };
+    builder
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+fn handle(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &[(String, String)],
+    after_post: bool,
+) -> Result<HttpResponse, AppError> {
+    let issuer = &state.settings.issuer;
+    let request = match authorize::validate(params, &state.clients, &state.known_scopes) {
+        Ok(r) => r,
+        Err(AuthorizeError::Page(message)) => return Err(AppError::BadRequest(message)),
+        Err(AuthorizeError::Redirect {
+            redirect_uri,
+            state: st,
+            code,
+            description,
+        }) => {
+            return Ok(redirect(
+                &error_redirect(&redirect_uri, code, &description, st.as_deref(), issuer),
+                after_post,
+            ));
+        }
+    };
+    let session = crate::signin::load_session(state, req);
+    match authorize::decide(&request, session.as_ref(), now()) {
+        Next::IssueCode => {
+            let Some(session) = session else {
+                return Err(AppError::internal(
+                    "decided to issue a code without a session",
+                ));
+            };
+            let code = crate::tokens::issue_code(state, &request, &session);
+            Ok(redirect(
+                &code_redirect(
+                    &request.redirect_uri,
+                    &code,
+                    request.state.as_deref(),
+                    issuer,
+                ),
+                after_post,
+            ))
+        }
+        Next::LoginRequired => Ok(redirect(
+            &error_redirect(
+                &request.redirect_uri,
+                ErrorCode::LoginRequired,
+                "the user must sign in",
+                request.state.as_deref(),
+                issuer,
+            ),
+            after_post,
+        )),
+        Next::Login => {
+            let id = random_token();
+            state.authorize_requests.put(
+                &id,
+                request,
+                now() + state.settings.tokens.authorize_request_lifetime_secs,
+            );
+            Ok(redirect(&format!("/Account/Login?ar={id}"), after_post))
+        }
+    }
+}

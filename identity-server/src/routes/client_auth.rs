@@ -1,0 +1,144 @@
+//! Client authentication at the token, revocation and introspection endpoints:
+//! `client_secret_basic`, `client_secret_post`, and `none` for public clients.
+//!
+//! Secrets are stored as Argon2id hashes. Verifying Argon2id on every token request would cap
+//! the endpoint near 80 requests/s per core, so the first successful verification of a client
+//! remembers the SHA-256 of the presented secret in memory; later requests compare against it
+//! in constant time and only fall back to Argon2id when it does not match (a changed or wrong
+//! secret). The cache never leaves the process and holds one digest per client.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
+use argon2::{PasswordHash, PasswordVerifier};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::configuration::argon2_hasher;
+use crate::domain::{Client, Secret};
+use crate::error::OAuthError;
+use crate::oidc::param;
+use crate::startup::AppState;
+
+fn basic_challenge(state: &AppState) -> String {
+    format!(
+        "Basic realm=\"{}\", charset=\"UTF-8\"",
+        state.settings.issuer
+    )
+}
+
+fn form_decode(value: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("v={value}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Authenticates the client of a back-channel request.
+pub async fn authenticate(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &[(String, String)],
+) -> Result<Client, OAuthError> {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let basic = header.and_then(|h| {
+        h.strip_prefix("Basic ")
+            .or_else(|| h.strip_prefix("basic "))
+    });
+    let (client_id, secret, used_basic) = match basic {
+        Some(encoded) => {
+            if param(params, "client_secret").is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not two",
+                ));
+            }
+            let fail = || {
+                OAuthError::invalid_client("malformed basic credentials")
+                    .with_challenge(basic_challenge(state))
+            };
+            let decoded = STANDARD.decode(encoded.trim()).map_err(|_| fail())?;
+            let decoded = String::from_utf8(decoded).map_err(|_| fail())?;
+            let (id, secret) = decoded.split_once(':').ok_or_else(fail)?;
+            // RFC 6749 2.3.1: both parts are form-urlencoded before base64.
+            let id = form_decode(id).ok_or_else(fail)?;
+            let secret = form_decode(secret).ok_or_else(fail)?;
+            if param(params, "client_id").is_some_and(|body_id| body_id != id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id in the body differs from the authenticated client",
+                ));
+            }
+            (id, Some(Secret::new(secret)), true)
+        }
+        None => {
+            let Some(id) = param(params, "client_id") else {
+                return Err(
+                    OAuthError::invalid_client("client authentication is required")
+                        .with_challenge(basic_challenge(state)),
+                );
+            };
+            (
+                id.to_owned(),
+                param(params, "client_secret").map(Secret::new),
+                false,
+            )
+        }
+    };
+    let failed = || {
+        let err = OAuthError::invalid_client("client authentication failed");
+        if used_basic {
+            err.with_challenge(basic_challenge(state))
+        } else {
+            err
+        }
+    };
+    let Some(client) = state.clients.get(&client_id) else {
+        tracing::info!(client_id = %client_id.chars().take(64).collect::<String>(), "unknown client");
+        return Err(failed());
+    };
+    match (&client.secret_hash, secret) {
+        (None, None) => Ok(client.clone()),
+        (None, Some(_)) | (Some(_), None) => Err(failed()),
+        (Some(hash), Some(secret)) => {
+            if verify_secret(state, &client.client_id, hash, secret).await {
+                Ok(client.clone())
+            } else {
+                tracing::info!(client_id = %client.client_id, "wrong client secret");
+                Err(failed())
+            }
+        }
+    }
+}
+
+async fn verify_secret(state: &AppState, client_id: &str, hash: &str, secret: Secret) -> bool {
+    let digest: [u8; 32] = Sha256::digest(secret.expose().as_bytes()).into();
+    let cached = state
+        .verified_secrets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(client_id)
+        .copied();
+    if cached.is_some_and(|c| bool::from(c.ct_eq(&digest))) {
+        return true;
+    }
+    let hash = hash.to_owned();
+    let ok = web::block(move || {
+        PasswordHash::new(&hash).is_ok_and(|parsed| {
+            argon2_hasher()
+                .verify_password(secret.expose().as_bytes(), &parsed)
+                .is_ok()
+        })
+    })
+    .await
+    .unwrap_or(false);
+    if ok {
+        state
+            .verified_secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(client_id.to_owned(), digest);
+    }
+    ok
+}

@@ -1,0 +1,192 @@
+//! RP-initiated logout 1.0 (`/connect/endsession`) and the logout pages (`/Account/Logout`).
+//!
+//! A redirect back to the client happens only with a valid `id_token_hint` (signed by us, our
+//! issuer) whose client registered the exact `post_logout_redirect_uri`. A missing or invalid
+//! hint, or a hint for another user than the session's, shows a confirmation page (a CSRF
+//! protected POST) instead; an unregistered URI shows an error page.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use crate::error::AppError;
+use crate::oidc::authorize::append_query;
+use crate::oidc::{jwt, param};
+use crate::startup::AppState;
+
+struct Hint {
+    client_id: String,
+    subject: String,
+}
+
+fn parse_hint(state: &AppState, token: &str) -> Option<Hint> {
+    // Expired hints are fine (the spec expects them); signature and issuer are not negotiable.
+    let (_, claims) = jwt::decode(&state.keys, token).ok()?;
+    if claims.get("iss").and_then(|v| v.as_str()) != Some(state.settings.issuer.as_str()) {
+        return None;
+    }
+    let client_id = match claims.get("aud")? {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) if a.len() == 1 => a[0].as_str()?.to_owned(),
+        _ => return None,
+    };
+    if claims.contains_key("client_id") {
+        // An access token is not an ID token.
+        return None;
+    }
+    let subject = claims.get("sub")?.as_str()?.to_owned();
+    Some(Hint { client_id, subject })
+}
+
+#[derive(Serialize)]
+struct ConfirmPage {
+    csrf_token: String,
+    signed_in: bool,
+}
+
+#[derive(Serialize)]
+struct LoggedOutPage {
+    client_name: Option<String>,
+    client_link: Option<String>,
+}
+
+/// The confirmation page (a POST form to `/Account/Logout`).
+fn confirm(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, AppError> {
+    let csrf = crate::csrf::issue(state, req);
+    let signed_in = crate::signin::load_session(state, req).is_some();
+    let mut response = crate::render(
+        state,
+        "logout.html",
+        &ConfirmPage {
+            csrf_token: csrf.token,
+            signed_in,
+        },
+    )?;
+    if let Some(cookie) = csrf.cookie {
+        response.add_cookie(&cookie).map_err(AppError::internal)?;
+    }
+    Ok(response)
+}
+
+fn logged_out(
+    state: &AppState,
+    req: &HttpRequest,
+    client_id: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    crate::signin::end_session(state, req);
+    let client = client_id.and_then(|id| state.clients.get(id));
+    let page = LoggedOutPage {
+        client_name: client.map(|c| c.client_name.clone()),
+        client_link: client.and_then(|c| {
+            c.client_uri
+                .clone()
+                .or_else(|| c.post_logout_redirect_uris.first().cloned())
+        }),
+    };
+    let mut response = crate::render(state, "logged_out.html", &page)?;
+    response
+        .add_cookie(&crate::signin::removal_cookie())
+        .map_err(AppError::internal)?;
+    Ok(response)
+}
+
+fn handle(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &[(String, String)],
+    after_post: bool,
+) -> Result<HttpResponse, AppError> {
+    let hint = param(params, "id_token_hint").and_then(|t| parse_hint(state, t));
+    let uri = param(params, "post_logout_redirect_uri");
+    if let (Some(hint), Some(id)) = (&hint, param(params, "client_id"))
+        && hint.client_id != id
+    {
+        return Err(AppError::BadRequest(
+            "The id_token_hint was issued to another client.".into(),
+        ));
+    }
+    let Some(hint) = hint else {
+        return confirm(state, req);
+    };
+    let Some(client) = state.clients.get(&hint.client_id) else {
+        return confirm(state, req);
+    };
+    if let Some(uri) = uri
+        && !client.post_logout_redirect_uris.iter().any(|u| u == uri)
+    {
+        return Err(AppError::BadRequest(format!(
+            "The post_logout_redirect_uri '{}' is not registered for the client '{}'.",
+            uri.chars().take(100).collect::<String>(),
+            client.client_id
+        )));
+    }
+    let session = crate::signin::load_session(state, req);
+    if session.as_ref().is_some_and(|s| s.subject != hint.subject) {
+        return confirm(state, req);
+    }
+    match uri {
+        Some(uri) => {
+            crate::signin::end_session(state, req);
+            let location = match param(params, "state") {
+                Some(st) => append_query(
+                    uri,
+                    &url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("state", st)
+                        .finish(),
+                ),
+                None => uri.to_owned(),
+            };
+            let mut builder = if after_post {
+                HttpResponse::SeeOther()
+            } else {
+                HttpResponse::Found()
+            };
+            Ok(builder
+                .cookie(crate::signin::removal_cookie())
+                .insert_header((header::LOCATION, location))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish())
+        }
+        None => logged_out(state, req, Some(&client.client_id)),
+    }
+}
+
+/// `GET /connect/endsession`.
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let params = super::query_params(&req)
+        .map_err(|m| AppError::BadRequest(format!("The request is malformed: {m}.")))?;
+    handle(&state, &req, &params, false)
+}
+
+/// `POST /connect/endsession` (form-encoded).
+pub async fn post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let params = super::read_form(&req, payload, state.settings.max_body_bytes).await?;
+    handle(&state, &req, &params, true)
+}
+
+/// `GET /Account/Logout`: the confirmation page.
+pub async fn confirm_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    confirm(&state, &req)
+}
+
+/// `POST /Account/Logout`: ends the session (CSRF checked) and shows the logged-out page.
+pub async fn logout(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let params = super::read_form(&req, payload, state.settings.max_body_bytes).await?;
+    if !crate::csrf::verify(&state, &req, param(&params, "csrf_token").unwrap_or("")) {
+        return Err(AppError::BadRequest(
+            "The form has expired. Please go back, reload the page and try again.".into(),
+        ));
+    }
+    logged_out(&state, &req, None)
+}

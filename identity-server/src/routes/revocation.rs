@@ -1,0 +1,45 @@
+//! `POST /connect/revocation` (RFC 7009): an authenticated client revokes one of its own access
+//! or refresh tokens. Unknown tokens, and tokens of other clients, answer 200 and change
+//! nothing (no oracle for token validity).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::error::{ErrorCode, OAuthError};
+use crate::oidc::{param, sha256_b64};
+use crate::startup::AppState;
+
+/// `POST /connect/revocation`.
+pub async fn revoke(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    let params = super::read_form(&req, payload, state.settings.max_body_bytes).await?;
+    let client = super::client_auth::authenticate(&state, &req, &params).await?;
+    let token =
+        param(&params, "token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    match param(&params, "token_type_hint") {
+        None | Some("access_token") | Some("refresh_token") => {}
+        Some(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedTokenType,
+                "token_type_hint is not supported",
+            ));
+        }
+    }
+    if let Some((jti, record)) = super::userinfo::validate_access_token(&state, token) {
+        if record.client_id == client.client_id {
+            state.access_tokens.revoke(&jti);
+        }
+    } else if let Some(grant) = state.grants.find_by_refresh(&sha256_b64(token))
+        && grant.client_id == client.client_id
+    {
+        state
+            .grants
+            .revoke(&grant.id)
+            .map_err(OAuthError::server_error)?;
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .finish())
+}

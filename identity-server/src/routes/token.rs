@@ -1,0 +1,189 @@
+//! `POST /connect/token`: `authorization_code`, `refresh_token`, `client_credentials`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::domain::{Client, GrantType};
+use crate::error::{ErrorCode, OAuthError};
+use crate::oidc::grants::{check_code, client_credentials_scope, refresh_scope};
+use crate::oidc::{now, param, random_token, sha256_b64};
+use crate::startup::AppState;
+use crate::store::{CodeUse, RefreshUse};
+use crate::tokens::{TokenResponse, issue_access_token, issue_id_token, new_grant};
+
+/// `POST /connect/token`.
+pub async fn token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    let params = super::read_form(&req, payload, state.settings.max_body_bytes).await?;
+    let client = super::client_auth::authenticate(&state, &req, &params).await?;
+    let grant_type = match param(&params, "grant_type") {
+        None => return Err(OAuthError::invalid_request("grant_type is missing")),
+        Some(g) => GrantType::parse(g).ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "the grant type is not supported",
+            )
+        })?,
+    };
+    if !client.allows(grant_type) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use this grant type",
+        ));
+    }
+    let response = match grant_type {
+        GrantType::AuthorizationCode => authorization_code(&state, &client, &params)?,
+        GrantType::RefreshToken => refresh_token(&state, &client, &params)?,
+        GrantType::ClientCredentials => client_credentials(&state, &client, &params)?,
+    };
+    Ok(super::no_store_json(&response))
+}
+
+fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    params: &[(String, String)],
+) -> Result<TokenResponse, OAuthError> {
+    let code =
+        param(params, "code").ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let code_hash = sha256_b64(code);
+    let record = match state.codes.redeem(&code_hash) {
+        CodeUse::Unknown => {
+            return Err(OAuthError::invalid_grant(
+                "the code is invalid or has expired",
+            ));
+        }
+        CodeUse::Reused(record) => {
+            if let Some(grant_id) = &record.grant_id {
+                state
+                    .grants
+                    .revoke(grant_id)
+                    .map_err(OAuthError::server_error)?;
+            }
+            tracing::warn!(client_id = %record.client_id, "authorization code replayed; its tokens are revoked");
+            return Err(OAuthError::invalid_grant(
+                "the code was already used; the tokens it issued are revoked",
+            ));
+        }
+        CodeUse::First(record) => record,
+    };
+    check_code(
+        &record,
+        &client.client_id,
+        param(params, "redirect_uri"),
+        param(params, "code_verifier"),
+        now(),
+    )?;
+    let (grant, refresh) = new_grant(state, &record, client.allows(GrantType::RefreshToken));
+    // Bind the grant to the code before anything else, so that a replay racing this request
+    // finds something to revoke.
+    state.codes.set_grant(&code_hash, &grant.id);
+    state
+        .grants
+        .create(grant.clone())
+        .map_err(OAuthError::server_error)?;
+    let (access_token, expires_in) = issue_access_token(
+        state,
+        &client.client_id,
+        &grant.subject,
+        &grant.scope,
+        Some((grant.auth_time, &grant.amr)),
+        Some(&grant.id),
+    )?;
+    let id_token = issue_id_token(state, &grant, record.nonce.as_deref(), &access_token)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+        scope: grant.scope.join(" "),
+        id_token: Some(id_token),
+        refresh_token: refresh,
+    })
+}
+
+fn refresh_token(
+    state: &AppState,
+    client: &Client,
+    params: &[(String, String)],
+) -> Result<TokenResponse, OAuthError> {
+    let presented = param(params, "refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let old_hash = sha256_b64(presented);
+    let grant = state
+        .grants
+        .find_by_refresh(&old_hash)
+        .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
+    if grant.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    let scope = refresh_scope(param(params, "scope"), &grant.scope)?;
+    let next = random_token();
+    let grant = match state
+        .grants
+        .rotate(&old_hash, &sha256_b64(&next), now())
+        .map_err(OAuthError::server_error)?
+    {
+        RefreshUse::Invalid => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token is invalid, expired or revoked",
+            ));
+        }
+        RefreshUse::Reused(grant) => {
+            tracing::warn!(client_id = %grant.client_id, "rotated refresh token replayed; grant revoked");
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; the grant is revoked",
+            ));
+        }
+        RefreshUse::Rotated(grant) => grant,
+    };
+    let (access_token, expires_in) = issue_access_token(
+        state,
+        &client.client_id,
+        &grant.subject,
+        &scope,
+        Some((grant.auth_time, &grant.amr)),
+        Some(&grant.id),
+    )?;
+    let id_token =
+        if state.settings.tokens.id_token_on_refresh && scope.iter().any(|s| s == "openid") {
+            Some(issue_id_token(state, &grant, None, &access_token)?)
+        } else {
+            None
+        };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+        scope: scope.join(" "),
+        id_token,
+        refresh_token: Some(next),
+    })
+}
+
+fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    params: &[(String, String)],
+) -> Result<TokenResponse, OAuthError> {
+    let scope = client_credentials_scope(param(params, "scope"), client, &state.api_scopes)?;
+    let (access_token, expires_in) = issue_access_token(
+        state,
+        &client.client_id,
+        &client.client_id,
+        &scope,
+        None,
+        None,
+    )?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+        scope: scope.join(" "),
+        id_token: None,
+        refresh_token: None,
+    })
+}

@@ -1,0 +1,228 @@
+//! The internal interface between the login pages (`crate::account`) and the provider:
+//! "user X signed in at T with methods M; continue authorize request R".
+//!
+//! These functions are public for the account pages and the integration tests; they are not
+//! reachable over HTTP by themselves. Sessions are server-side ([`crate::store::SessionStore`]),
+//! referenced by the `__Host-idsrv.session` cookie (HttpOnly, Secure, SameSite=Lax, Path=/),
+//! and a new session id is minted at every sign-in.
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use crate::error::{AppError, ErrorCode};
+use crate::oidc::authorize::{code_redirect, error_redirect};
+use crate::oidc::{now, random_token};
+use crate::startup::AppState;
+use crate::store::Session;
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "__Host-idsrv.session";
+
+/// Who signed in, when and how.
+#[derive(Clone, Debug)]
+pub struct SignIn {
+    /// The user's subject.
+    pub subject: String,
+    /// Authentication time (unix seconds).
+    pub auth_time: i64,
+    /// Methods (RFC 8176): `pwd`, `mfa`, `otp`, ...
+    pub amr: Vec<String>,
+    /// Keep the session cookie across browser restarts.
+    pub remember: bool,
+}
+
+/// What the login page may know about the pending authorize request.
+#[derive(Clone, Debug, Serialize)]
+pub struct PendingRequest {
+    /// The client.
+    pub client_id: String,
+    /// Its display name.
+    pub client_name: String,
+    /// Username to pre-fill.
+    pub login_hint: Option<String>,
+    /// Requested scopes.
+    pub scope: Vec<String>,
+    /// The client demanded a fresh login.
+    pub prompt_login: bool,
+    /// Requested authentication context classes.
+    pub acr_values: Option<String>,
+}
+
+/// The signed-in session of this browser.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionInfo {
+    /// Session id (the `sid` claim).
+    pub sid: String,
+    /// The user.
+    pub subject: String,
+    /// Authentication time.
+    pub auth_time: i64,
+    /// Methods.
+    pub amr: Vec<String>,
+}
+
+fn expired_request() -> AppError {
+    AppError::BadRequest(
+        "This sign-in request has expired or was already completed. Please start again from the application.".into(),
+    )
+}
+
+/// The session cookie for `sid` (persistent for the absolute timeout when `remember`).
+pub fn session_cookie(state: &AppState, sid: &str, remember: bool) -> Cookie<'static> {
+    let mut cookie = Cookie::build(SESSION_COOKIE, sid.to_owned())
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish();
+    if remember {
+        cookie.set_max_age(Duration::seconds(
+            state.settings.session.absolute_timeout_secs,
+        ));
+    }
+    cookie
+}
+
+/// A cookie that deletes the session cookie.
+pub fn removal_cookie() -> Cookie<'static> {
+    let mut cookie = Cookie::build(SESSION_COOKIE, "")
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish();
+    cookie.make_removal();
+    cookie
+}
+
+/// Starts a new session for `sign_in` (ending any previous one of this browser) without
+/// continuing an authorize request; returns the session and its cookie.
+pub fn start_session(
+    state: &AppState,
+    req: &HttpRequest,
+    sign_in: &SignIn,
+) -> (Session, Cookie<'static>) {
+    if let Some(old) = req.cookie(SESSION_COOKIE) {
+        state.sessions.remove(old.value());
+    }
+    let t = now();
+    let session = Session {
+        sid: random_token(),
+        subject: sign_in.subject.clone(),
+        auth_time: sign_in.auth_time,
+        amr: sign_in.amr.clone(),
+        remember: sign_in.remember,
+        created: t,
+        last_seen: t,
+    };
+    state.sessions.put(session.clone());
+    let cookie = session_cookie(state, &session.sid, sign_in.remember);
+    (session, cookie)
+}
+
+/// Signs the user in with a NEW session id and continues the stored authorize request `id`:
+/// 303 to the client's redirect URI with `code`, `state` and `iss`. An unknown, expired or
+/// already used request id gives an error page (never a redirect).
+pub async fn complete_sign_in(
+    state: &AppState,
+    req: &HttpRequest,
+    authorize_request_id: &str,
+    sign_in: SignIn,
+) -> Result<HttpResponse, AppError> {
+    let request = state
+        .authorize_requests
+        .take(authorize_request_id)
+        .ok_or_else(expired_request)?;
+    if state.users.find_by_subject(&sign_in.subject).is_none() {
+        return Err(AppError::internal(format!(
+            "sign-in of unknown subject '{}'",
+            sign_in.subject
+        )));
+    }
+    let (session, cookie) = start_session(state, req, &sign_in);
+    let code = crate::tokens::issue_code(state, &request, &session);
+    let location = code_redirect(
+        &request.redirect_uri,
+        &code,
+        request.state.as_deref(),
+        &state.settings.issuer,
+    );
+    tracing::info!(client_id = %request.client_id, subject = %session.subject, amr = ?session.amr, "signed in");
+    Ok(HttpResponse::SeeOther()
+        .cookie(cookie)
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+/// The user cancelled: consumes request `id` and sends `access_denied` to the client (303).
+pub async fn deny(state: &AppState, authorize_request_id: &str) -> Result<HttpResponse, AppError> {
+    let request = state
+        .authorize_requests
+        .take(authorize_request_id)
+        .ok_or_else(expired_request)?;
+    let location = error_redirect(
+        &request.redirect_uri,
+        ErrorCode::AccessDenied,
+        "the user cancelled the sign-in",
+        request.state.as_deref(),
+        &state.settings.issuer,
+    );
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+/// The pending authorize request `id`, for the login page (not consumed).
+pub async fn pending_request(
+    state: &AppState,
+    authorize_request_id: &str,
+) -> Option<PendingRequest> {
+    let request = state.authorize_requests.get(authorize_request_id)?;
+    let client_name = state
+        .clients
+        .get(&request.client_id)
+        .map_or_else(|| request.client_id.clone(), |c| c.client_name.clone());
+    Some(PendingRequest {
+        client_id: request.client_id,
+        client_name,
+        login_hint: request.login_hint,
+        scope: request.scope,
+        prompt_login: request.prompt_login,
+        acr_values: request.acr_values,
+    })
+}
+
+/// The live session of this browser (idle and absolute timeouts applied; refreshes idle time).
+pub async fn current_session(state: &AppState, req: &HttpRequest) -> Option<SessionInfo> {
+    load_session(state, req).map(|s| SessionInfo {
+        sid: s.sid,
+        subject: s.subject,
+        auth_time: s.auth_time,
+        amr: s.amr,
+    })
+}
+
+/// The full session record of this browser, if live.
+pub fn load_session(state: &AppState, req: &HttpRequest) -> Option<Session> {
+    let cookie = req.cookie(SESSION_COOKIE)?;
+    let s = &state.settings.session;
+    state.sessions.touch(
+        cookie.value(),
+        now(),
+        s.idle_timeout_secs,
+        s.absolute_timeout_secs,
+    )
+}
+
+/// Ends this browser's session server-side; returns the ended session.
+pub fn end_session(state: &AppState, req: &HttpRequest) -> Option<Session> {
+    let session = load_session(state, req);
+    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+        state.sessions.remove(cookie.value());
+    }
+    session
+}

@@ -1,0 +1,237 @@
+//! Every way a request can fail, and the one place ([`AppError::into_response`]) that turns a
+//! failure into a page: the right status, a clear message, no secret, 5xx causes logged once.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+
+use crate::oidc::OidcError;
+use crate::templates::{self, ErrorPage};
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// Discovery has not answered yet: sign-in is not possible for the moment.
+    #[error("the identity server has not answered discovery yet")]
+    ProviderUnavailable,
+    /// `/signin-oidc` without a sign-in started from this browser (or it expired, or was used).
+    #[error("no sign-in in progress")]
+    NoPendingSignIn,
+    /// `/signin-oidc` with a `state` that is not the one sent.
+    #[error("state does not match")]
+    StateMismatch,
+    /// `/signin-oidc` without a `code`.
+    #[error("no authorization code")]
+    MissingCode,
+    /// `/signin-oidc` with an `iss` parameter (RFC 9207) that is not the configured issuer.
+    #[error("the iss parameter names another issuer")]
+    WrongIssuer,
+    /// `/signout-callback-oidc` with a `state` that is not the one sent (or none was sent).
+    #[error("logout state does not match")]
+    LogoutStateMismatch,
+    /// The identity server sent the browser back with an OAuth error (`access_denied`, ...).
+    #[error("the identity server answered '{code}'")]
+    ProviderError {
+        /// The `error` parameter.
+        code: String,
+        /// The `error_description` parameter.
+        description: Option<String>,
+    },
+    /// The identity server refused the code or refresh token.
+    #[error("the identity server refused the request: '{code}'")]
+    Refused {
+        /// The OAuth error code.
+        code: String,
+    },
+    /// The ID token did not verify.
+    #[error("the ID token failed verification: {0}")]
+    InvalidIdToken(String),
+    /// The identity server could not be reached or answered nonsense.
+    #[error("the identity server could not be reached: {0}")]
+    Upstream(String),
+    /// A form without the right CSRF token.
+    #[error("csrf token missing or wrong")]
+    Csrf,
+    /// A bug or an environment problem (template, session serialisation, ...).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<OidcError> for AppError {
+    fn from(e: OidcError) -> Self {
+        match e {
+            OidcError::Discovery(m) | OidcError::Transport(m) => Self::Upstream(m),
+            OidcError::Refused { code, .. } => Self::Refused { code },
+            OidcError::InvalidIdToken(m) => Self::InvalidIdToken(m),
+        }
+    }
+}
+
+impl AppError {
+    /// The HTTP status of this failure.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoPendingSignIn
+            | Self::StateMismatch
+            | Self::MissingCode
+            | Self::WrongIssuer
+            | Self::LogoutStateMismatch => StatusCode::BAD_REQUEST,
+            Self::ProviderError { code, .. } if code == "access_denied" => StatusCode::FORBIDDEN,
+            Self::ProviderError { .. } | Self::Refused { .. } => StatusCode::BAD_REQUEST,
+            Self::InvalidIdToken(_) => StatusCode::UNAUTHORIZED,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn page(&self, issuer: &str) -> ErrorPage {
+        let (title, message, detail): (&str, &str, Option<String>) = match self {
+            Self::ProviderUnavailable => (
+                "Identity server not reachable yet",
+                "The web client has not been able to reach the identity server yet. It keeps \
+                 trying in the background; reload this page in a moment.",
+                None,
+            ),
+            Self::NoPendingSignIn => (
+                "Sign-in expired",
+                "No sign-in was in progress in this browser, or it took too long, or this link \
+                 was already used. Start again.",
+                None,
+            ),
+            Self::StateMismatch => (
+                "Sign-in refused",
+                "The answer from the identity server does not belong to the sign-in this \
+                 browser started (state mismatch). Start again.",
+                None,
+            ),
+            Self::MissingCode => (
+                "Sign-in refused",
+                "The identity server sent the browser back without an authorization code.",
+                None,
+            ),
+            Self::WrongIssuer => (
+                "Sign-in refused",
+                "The answer claims to come from another identity server than the one this \
+                 app signs in with (iss mismatch).",
+                None,
+            ),
+            Self::LogoutStateMismatch => (
+                "Sign-out not confirmed",
+                "This answer does not belong to a sign-out started from this browser. You are \
+                 signed out of this app in any case.",
+                None,
+            ),
+            Self::ProviderError { code, description } if code == "access_denied" => (
+                "Sign-in cancelled",
+                "The sign-in was cancelled or denied at the identity server, so you are not \
+                 signed in.",
+                Some(detail_of(code, description.as_deref())),
+            ),
+            Self::ProviderError { code, description } => (
+                "Sign-in failed",
+                "The identity server could not complete the sign-in.",
+                Some(detail_of(code, description.as_deref())),
+            ),
+            Self::Refused { code } => (
+                "Sign-in failed",
+                "The identity server refused to exchange the authorization code for tokens \
+                 (it may have expired or been used already). Start again.",
+                Some(code.clone()),
+            ),
+            Self::InvalidIdToken(reason) => (
+                "Sign-in refused",
+                "The ID token from the identity server failed verification, so it was not \
+                 accepted and you are not signed in.",
+                Some(reason.clone()),
+            ),
+            Self::Upstream(_) => (
+                "Identity server unavailable",
+                "The identity server could not be reached or gave an answer that made no \
+                 sense. Try again in a moment.",
+                None,
+            ),
+            Self::Csrf => (
+                "Form expired",
+                "This form was not sent from the page this app gave you (CSRF check failed). \
+                 Go back, reload and try again.",
+                None,
+            ),
+            Self::Internal(_) => (
+                "Something went wrong",
+                "The web client failed to handle this request. It has been logged.",
+                None,
+            ),
+        };
+        ErrorPage {
+            issuer: issuer.to_owned(),
+            title: title.into(),
+            message: message.into(),
+            detail: detail.map(|d| truncate(&d, 300)),
+        }
+    }
+
+    /// The error page for this failure; 5xx causes are logged here, once.
+    pub fn into_response(self, tera: &tera::Tera, issuer: &str) -> HttpResponse {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), error = %self, "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), error = %self, "request refused");
+        }
+        let html = templates::render(tera, "error.html", &self.page(issuer)).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "error page failed to render");
+            "<!doctype html><title>Error</title><h1>Error</h1>".to_owned()
+        });
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(html)
+    }
+}
+
+fn detail_of(code: &str, description: Option<&str>) -> String {
+    match description {
+        Some(d) => format!("{code}: {d}"),
+        None => code.to_owned(),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_denied_sign_in_is_forbidden_and_other_provider_errors_are_bad_requests() {
+        let denied = AppError::ProviderError {
+            code: "access_denied".into(),
+            description: None,
+        };
+        assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+        let other = AppError::ProviderError {
+            code: "server_error".into(),
+            description: None,
+        };
+        assert_eq!(other.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn internal_errors_show_no_detail() {
+        let page = AppError::Internal("secret path /etc/x".into()).page("i");
+        assert!(page.detail.is_none());
+        assert!(!page.message.contains("/etc/x"));
+    }
+
+    #[test]
+    fn long_details_are_cut() {
+        let page = AppError::InvalidIdToken("x".repeat(1000)).page("i");
+        assert!(page.detail.unwrap().chars().count() <= 301);
+    }
+}

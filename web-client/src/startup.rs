@@ -1,0 +1,188 @@
+//! Building and running the web client: [`Application::build`] binds the configured address;
+//! [`Application::build_with`] takes a bound listener and TLS material (tests and `demo`).
+//! Neither waits for the identity server: discovery runs in the background (see
+//! [`crate::oidc::discover_until_ready`]).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::SameSite;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
+use dev_certs::TlsMaterial;
+
+use crate::configuration::{ConfigError, Settings};
+use crate::oidc::{ProviderCell, discover_until_ready, http_client};
+use crate::routes::{self, AppState};
+use crate::session::{COOKIE_NAME, load_or_generate_key};
+use crate::store::MemoryStore;
+
+/// Start-up failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// A configuration value is bad.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The certificates could not be loaded or generated.
+    #[error("tls: {0}")]
+    Tls(#[from] dev_certs::Error),
+    /// The address could not be bound.
+    #[error("cannot listen on '{address}': {source}")]
+    Bind {
+        /// host:port.
+        address: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Something else needed at start-up failed (session key, HTTP client, templates).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The built (bound, not yet running) web client.
+pub struct Application {
+    port: u16,
+    base_url: String,
+    server: Server,
+    discovery: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Binds `settings.host:settings.port` with TLS from `tls_cert`/`tls_key` or `certs_dir`.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => {
+                TlsMaterial::load(cert, key, settings.tls_ca.as_deref().unwrap_or(cert))?
+            }
+            (None, None) => TlsMaterial::load_or_generate(&settings.certs_dir)?,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "tls_cert",
+                    message: "tls_cert and tls_key must be set together".into(),
+                }
+                .into());
+            }
+        };
+        let address = format!("{}:{}", settings.host, settings.port);
+        let listener =
+            TcpListener::bind(&address).map_err(|source| StartupError::Bind { address, source })?;
+        Self::build_with(settings, listener, tls).await
+    }
+
+    /// Serves on `listener` with `tls`; the development CA of `tls` is trusted for calls to the
+    /// identity server when `settings.trust_dev_ca` is on.
+    pub async fn build_with(
+        settings: Settings,
+        listener: TcpListener,
+        tls: TlsMaterial,
+    ) -> Result<Self, StartupError> {
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(format!("listener address: {e}")))?
+            .port();
+        let urls = settings.validate(port)?;
+        let http = http_client(&settings, tls.ca_pem()).map_err(StartupError::Other)?;
+        let key = load_or_generate_key(settings.session_key.as_ref(), settings.data_dir.as_deref())
+            .map_err(StartupError::Other)?;
+        let tera = crate::templates::build()
+            .map_err(|e| StartupError::Other(format!("templates: {e:?}")))?;
+
+        let provider = ProviderCell::default();
+        let discovery = tokio::spawn(discover_until_ready(
+            provider.clone(),
+            settings.clone(),
+            urls.clone(),
+            http,
+        ));
+
+        let state = web::Data::new(AppState {
+            tera,
+            provider,
+            store: Arc::new(MemoryStore::new()),
+            session_lifetime: chrono::Duration::seconds(
+                i64::try_from(settings.session_lifetime_secs).unwrap_or(i64::MAX / 1000),
+            ),
+            urls: urls.clone(),
+        });
+        let public_url = urls.public_url.clone();
+        let issuer_url = urls.issuer_url.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(
+                    SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                        .cookie_name(COOKIE_NAME.to_owned())
+                        .cookie_secure(true)
+                        .cookie_http_only(true)
+                        .cookie_same_site(SameSite::Lax)
+                        .cookie_path("/".to_owned())
+                        .cookie_domain(None)
+                        .cookie_content_security(CookieContentSecurity::Private)
+                        .session_lifecycle(BrowserSession::default())
+                        .build(),
+                )
+                .wrap(crate::security::headers(&public_url, &issuer_url))
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .app_data(state.clone())
+                .app_data(web::FormConfig::default().limit(4096))
+                .route("/", web::get().to(routes::home::get))
+                .route("/signin-oidc", web::get().to(routes::signin::get))
+                .route("/userinfo", web::get().to(routes::userinfo::get))
+                .route("/signout", web::post().to(routes::signout::post))
+                .route(
+                    "/signout-callback-oidc",
+                    web::get().to(routes::signout::callback),
+                )
+                .route("/healthz", web::get().to(routes::health::healthz))
+                .route("/readyz", web::get().to(routes::health::readyz))
+                .route("/static/site.css", web::get().to(routes::assets::site_css))
+        })
+        .workers(settings.workers)
+        .listen_rustls_0_23(listener, tls.server_config()?)
+        .map_err(|e| StartupError::Other(format!("listen: {e}")))?;
+        if settings.disable_signals {
+            server = server.disable_signals();
+        }
+        let server = server.run();
+        Ok(Self {
+            port,
+            base_url: format!("https://localhost:{port}"),
+            server,
+            discovery,
+        })
+    }
+
+    /// The port bound.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `https://localhost:{port}`.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// A handle to stop the server (`handle.stop(true).await`).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (signal or handle).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.discovery.abort();
+        result
+    }
+}

@@ -1,0 +1,382 @@
+//! Settings: defaults in code, then an optional TOML file (path in `EMULATOR_CONFIG`), then
+//! environment variables `EMULATOR__<KEY>` (e.g. `EMULATOR__PORT=5003`,
+//! `EMULATOR__DEFAULT_OUTCOME=ALLOW`), then command-line options ([`Cli`], binary only).
+//! A bad value fails start-up with a message naming the key.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::action_code::ActionCode;
+use crate::domain::outcome::Outcome;
+use crate::domain::secret::ApiSecret;
+
+/// The development secret printed on start.
+pub const DEV_SECRET: &str = "dev-emulator-secret-key";
+
+/// Emulator settings. `Default` gives the development values.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to bind (`127.0.0.1`).
+    pub host: String,
+    /// Port (`5003`; 0 picks a free one).
+    pub port: u16,
+    /// Origin the browser uses for the hosted pages, when it differs from
+    /// `https://localhost:<port>` (e.g. behind docker-compose).
+    pub public_url: Option<String>,
+    /// The Server API secret (`dev-emulator-secret-key`).
+    pub secret: ApiSecret,
+    /// Tenant id (put into tokens and webhook events).
+    pub tenant_id: String,
+    /// Tenant name: the TOTP issuer and the title of the hosted pages.
+    pub tenant_name: String,
+    /// Where the development certificates live (`certs`).
+    pub certs_dir: PathBuf,
+    /// Own certificate chain (PEM) instead of the development one (with `tls_key`, `tls_ca`).
+    pub tls_cert: Option<PathBuf>,
+    /// Own private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// The CA that signed `tls_cert` (PEM), trusted by the webhook client.
+    pub tls_ca: Option<PathBuf>,
+    /// Where users, authenticators and actions persist (`data/authsignal-emulator`); `None`
+    /// keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    /// Keep everything in memory even if `data_dir` is set.
+    pub in_memory: bool,
+    /// The outcome of actions with no entry in `action_outcomes` (`CHALLENGE`).
+    pub default_outcome: Outcome,
+    /// Outcome per action code.
+    pub action_outcomes: HashMap<String, Outcome>,
+    /// Where webhook events are posted (none by default).
+    pub webhook_url: Option<String>,
+    /// Track token lifetime in seconds (600, as the service).
+    pub token_lifetime_secs: u64,
+    /// Do not install actix's Ctrl-C handling (the demo handles signals itself).
+    pub disable_signals: bool,
+    /// Largest accepted request body in bytes (64 KiB).
+    pub max_body_bytes: usize,
+    /// Worker threads (default: actix's choice, the number of cores).
+    pub workers: Option<usize>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            host: "127.0.0.1".into(),
+            port: 5003,
+            public_url: None,
+            secret: ApiSecret::new(DEV_SECRET),
+            tenant_id: "8a1c7f3e-5b2d-4e6f-9a0b-1c2d3e4f5a6b".into(),
+            tenant_name: "Authsignal MFA Demo".into(),
+            certs_dir: PathBuf::from("certs"),
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+            data_dir: Some(PathBuf::from("data/authsignal-emulator")),
+            in_memory: false,
+            default_outcome: Outcome::Challenge,
+            action_outcomes: HashMap::new(),
+            webhook_url: None,
+            token_lifetime_secs: 600,
+            disable_signals: false,
+            max_body_bytes: 64 * 1024,
+            workers: None,
+        }
+    }
+}
+
+/// A configuration error, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A value is present but not acceptable.
+    #[error("invalid setting '{key}': {message}")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file or the environment could not be read into settings.
+    #[error("configuration: {0}")]
+    Source(#[from] Box<figment::Error>),
+}
+
+impl Settings {
+    /// Defaults, then the TOML file named by `EMULATOR_CONFIG`, then `EMULATOR__*` variables.
+    pub fn load() -> Result<Settings, ConfigError> {
+        let mut figment = Figment::new();
+        if let Ok(path) = std::env::var("EMULATOR_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let settings: Settings = figment
+            .merge(Env::prefixed("EMULATOR__").split("__"))
+            .extract()
+            .map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Settings for tests: in memory, port 0, webhooks off.
+    pub fn for_tests() -> Settings {
+        Settings {
+            port: 0,
+            data_dir: None,
+            in_memory: true,
+            ..Settings::default()
+        }
+    }
+
+    /// The data directory in use, `None` in in-memory mode.
+    pub fn effective_data_dir(&self) -> Option<&std::path::Path> {
+        if self.in_memory {
+            None
+        } else {
+            self.data_dir.as_deref()
+        }
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if self.host.trim().is_empty() {
+            return invalid("host", "must not be empty".into());
+        }
+        if self.secret.expose().trim().is_empty() {
+            return invalid("secret", "must not be empty".into());
+        }
+        if self.tenant_name.trim().is_empty() || self.tenant_name.contains(':') {
+            return invalid(
+                "tenant_name",
+                format!(
+                    "'{}' must be non-empty and contain no ':'",
+                    self.tenant_name
+                ),
+            );
+        }
+        if self.tenant_id.trim().is_empty() {
+            return invalid("tenant_id", "must not be empty".into());
+        }
+        if !(30..=86_400).contains(&self.token_lifetime_secs) {
+            return invalid(
+                "token_lifetime_secs",
+                format!("'{}' is outside 30..=86400", self.token_lifetime_secs),
+            );
+        }
+        if self.max_body_bytes < 1024 {
+            return invalid(
+                "max_body_bytes",
+                format!("'{}' is below 1024", self.max_body_bytes),
+            );
+        }
+        if let Some(url) = &self.webhook_url {
+            check_https_url(url).or_else(|m| invalid("webhook_url", m))?;
+        }
+        if let Some(url) = &self.public_url {
+            check_https_url(url).or_else(|m| invalid("public_url", m))?;
+        }
+        for code in self.action_outcomes.keys() {
+            ActionCode::parse(code)
+                .map(|_| ())
+                .or_else(|m| invalid("action_outcomes", m))?;
+        }
+        if self.workers == Some(0) {
+            return invalid("workers", "'0' must be at least 1".into());
+        }
+        let tls = [&self.tls_cert, &self.tls_key, &self.tls_ca];
+        if tls.iter().any(|p| p.is_some()) && !tls.iter().all(|p| p.is_some()) {
+            return invalid(
+                "tls_cert",
+                "tls_cert, tls_key and tls_ca go together".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn check_https_url(value: &str) -> Result<(), String> {
+    let url = url::Url::parse(value).map_err(|e| format!("'{value}' is not a url: {e}"))?;
+    match url.scheme() {
+        "https" | "http" => Ok(()),
+        other => Err(format!("'{value}' has scheme '{other}', expected https")),
+    }
+}
+
+/// Command-line options of the binary; each overrides the loaded settings.
+#[derive(Debug, Clone, Default, clap::Parser)]
+#[command(
+    name = "authsignal-emulator",
+    version,
+    about = "A local Authsignal: Server API and hosted MFA pages"
+)]
+pub struct Cli {
+    /// Address to bind.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Port to listen on.
+    #[arg(long, short)]
+    pub port: Option<u16>,
+    /// Server API secret.
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// Tenant name (TOTP issuer, page title).
+    #[arg(long)]
+    pub tenant_name: Option<String>,
+    /// Outcome for one action code, e.g. `--outcome identity-server-login=BLOCK` (repeatable).
+    #[arg(long = "outcome", value_name = "ACTION=OUTCOME")]
+    pub outcomes: Vec<String>,
+    /// Outcome of every other action: ALLOW, BLOCK, CHALLENGE or REVIEW.
+    #[arg(long)]
+    pub default_outcome: Option<Outcome>,
+    /// Webhook URL.
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+    /// Public origin of the hosted pages.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Data directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Keep everything in memory.
+    #[arg(long)]
+    pub in_memory: bool,
+    /// Certificate directory.
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
+}
+
+impl Cli {
+    /// Applies the options on top of `settings` and validates the result.
+    pub fn apply(self, mut settings: Settings) -> Result<Settings, ConfigError> {
+        if let Some(v) = self.host {
+            settings.host = v;
+        }
+        if let Some(v) = self.port {
+            settings.port = v;
+        }
+        if let Some(v) = self.secret {
+            settings.secret = ApiSecret::new(v);
+        }
+        if let Some(v) = self.tenant_name {
+            settings.tenant_name = v;
+        }
+        for pair in self.outcomes {
+            let Some((action, outcome)) = pair.split_once('=') else {
+                return Err(ConfigError::Invalid {
+                    key: "outcome",
+                    message: format!("'{pair}' is not ACTION=OUTCOME"),
+                });
+            };
+            let outcome =
+                outcome
+                    .parse()
+                    .map_err(|e: crate::domain::outcome::ParseOutcomeError| {
+                        ConfigError::Invalid {
+                            key: "outcome",
+                            message: e.to_string(),
+                        }
+                    })?;
+            settings
+                .action_outcomes
+                .insert(action.trim().to_owned(), outcome);
+        }
+        if let Some(v) = self.default_outcome {
+            settings.default_outcome = v;
+        }
+        if let Some(v) = self.webhook_url {
+            settings.webhook_url = Some(v);
+        }
+        if let Some(v) = self.public_url {
+            settings.public_url = Some(v);
+        }
+        if let Some(v) = self.data_dir {
+            settings.data_dir = Some(v);
+        }
+        if self.in_memory {
+            settings.in_memory = true;
+        }
+        if let Some(v) = self.certs_dir {
+            settings.certs_dir = v;
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn the_defaults_are_the_development_values_and_valid() {
+        let settings = Settings::default();
+        assert_eq!(settings.port, 5003);
+        assert_eq!(settings.secret.expose(), DEV_SECRET);
+        assert_eq!(settings.tenant_name, "Authsignal MFA Demo");
+        assert_eq!(settings.default_outcome, Outcome::Challenge);
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn command_line_outcomes_override_the_settings() {
+        let cli = Cli::parse_from([
+            "emu",
+            "--outcome",
+            "identity-server-login=block",
+            "--default-outcome",
+            "ALLOW",
+            "--in-memory",
+        ]);
+        let settings = cli.apply(Settings::default()).unwrap();
+        assert_eq!(
+            settings.action_outcomes["identity-server-login"],
+            Outcome::Block
+        );
+        assert_eq!(settings.default_outcome, Outcome::Allow);
+        assert!(settings.effective_data_dir().is_none());
+    }
+
+    #[test]
+    fn a_bad_outcome_option_names_the_key_and_the_value() {
+        let cli = Cli::parse_from(["emu", "--outcome", "login=perhaps"]);
+        let err = cli.apply(Settings::default()).unwrap_err().to_string();
+        assert!(
+            err.contains("'outcome'") && err.contains("'perhaps'"),
+            "{err}"
+        );
+        let cli = Cli::parse_from(["emu", "--outcome", "bad code=BLOCK"]);
+        let err = cli.apply(Settings::default()).unwrap_err().to_string();
+        assert!(err.contains("action_outcomes"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_webhook_url_or_tenant_name_fails_validation_with_the_key() {
+        let settings = Settings {
+            webhook_url: Some("ftp://x".into()),
+            ..Settings::default()
+        };
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("webhook_url")
+        );
+        let settings = Settings {
+            tenant_name: "a:b".into(),
+            ..Settings::default()
+        };
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("tenant_name")
+        );
+    }
+}

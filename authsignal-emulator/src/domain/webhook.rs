@@ -1,0 +1,61 @@
+//! Webhook events as the service sends them: the envelope and the `X-Signature-V2` header
+//! (`t=<unix>,v2=<base64 HMAC-SHA256(secret, "<t>.<body>") without padding>`, reference §5).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+/// The signature header name.
+pub const SIGNATURE_HEADER: &str = "X-Signature-V2";
+
+/// The header value for `payload` sent at `timestamp` (Unix seconds).
+pub fn sign(secret: &str, payload: &[u8], timestamp: i64) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac accepts any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(payload);
+    format!(
+        "t={timestamp},v2={}",
+        STANDARD_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
+/// The event envelope `{version, id, source, time, tenantId, type, data}`.
+pub fn envelope(event_type: &str, tenant_id: &str, data: Value, now: DateTime<Utc>) -> Value {
+    json!({
+        "version": 1,
+        "id": uuid::Uuid::new_v4().to_string(),
+        "source": "https://authsignal.com",
+        "time": now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "tenantId": tenant_id,
+        "type": event_type,
+        "data": data,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_matches_the_reference_test_vector() {
+        let body = r#"{"version":1,"type":"test.event","id":"123","source":"test","time":"2025-01-01T00:00:00Z","tenantId":"tenant","data":{}}"#;
+        assert_eq!(
+            sign("test-secret-key-123", body.as_bytes(), 1_700_000_000),
+            "t=1700000000,v2=SIsqN/dpjd5pGbhybK0P+2jvG2manrNmMzGzKwYwXuY"
+        );
+    }
+
+    #[test]
+    fn the_envelope_names_type_tenant_and_data() {
+        let event = envelope("email.created", "t1", json!({"to": "a@b"}), Utc::now());
+        assert_eq!(event["type"], "email.created");
+        assert_eq!(event["tenantId"], "t1");
+        assert_eq!(event["version"], 1);
+        assert_eq!(event["data"]["to"], "a@b");
+    }
+}

@@ -1,0 +1,15 @@
+//! HTTP routes: the Server API under `/v1` (JSON, Basic auth), the hosted pages (HTML), and the
+//! developer extras (`/dev/outbox`, `/health`, `/static/style.css`).
+
+pub mod api;
+pub mod dev;
+pub mod pages;
+
+use actix_web::web;
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    api::configure(cfg);
+    dev::configure(cfg);
+    pages::configure(cfg);
+}

@@ -1,0 +1,203 @@
+//! The hosted pages at the `url` returned by track: enrollment (authenticator app, email OTP),
+//! recovery codes, the challenge, and settings. Server-rendered HTML, no scripts, a strict CSP.
+//!
+//! The browser's session is bound to the track token: `GET /challenge?token=...` checks the
+//! token, creates a server-side [`HostedSession`](crate::store::HostedSession) for that action,
+//! sets its id in a `__Host-` cookie (Secure, HttpOnly, SameSite=Lax) and redirects to `/flow`,
+//! so the token leaves the address bar. Every form carries the session's CSRF token.
+
+pub mod flow;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::domain::secret::ct_eq_str;
+use crate::error::PageError;
+use crate::state::AppState;
+use crate::store::HostedSession;
+
+/// The session cookie.
+pub const COOKIE: &str = "__Host-authsignal-emulator";
+
+/// The Content-Security-Policy of every page: no scripts at all, styles from this origin,
+/// images from this origin or `data:` (the QR code).
+pub const BASE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Registers the page routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::FormConfig::default()
+            .limit(16 * 1024)
+            .error_handler(|e, _| {
+                PageError::refused(
+                    StatusCode::BAD_REQUEST,
+                    format!("The form could not be read: {e}"),
+                )
+                .into()
+            }),
+    )
+    .app_data(web::QueryConfig::default().error_handler(|_, _| {
+        PageError::refused(StatusCode::BAD_REQUEST, "This link is not valid.").into()
+    }))
+    .route("/challenge", web::get().to(flow::start))
+    .route("/flow", web::get().to(flow::show))
+    .route("/enroll/totp", web::post().to(flow::enroll_totp_start))
+    .route(
+        "/enroll/totp/confirm",
+        web::post().to(flow::enroll_totp_confirm),
+    )
+    .route("/enroll/email", web::post().to(flow::enroll_email_start))
+    .route(
+        "/enroll/email/address",
+        web::post().to(flow::enroll_email_address),
+    )
+    .route(
+        "/enroll/email/confirm",
+        web::post().to(flow::enroll_email_confirm),
+    )
+    .route("/verify", web::post().to(flow::verify_code))
+    .route("/verify/method", web::post().to(flow::choose_method))
+    .route(
+        "/recovery-codes/continue",
+        web::post().to(flow::recovery_continue),
+    )
+    .route("/settings/remove", web::post().to(flow::settings_remove))
+    .route("/settings/back", web::post().to(flow::settings_back))
+    .route("/settings/done", web::post().to(flow::settings_done));
+}
+
+/// The fields any hosted form may carry.
+#[derive(Debug, Deserialize)]
+pub struct FlowForm {
+    /// CSRF token (every form).
+    pub csrf: String,
+    /// A code (TOTP, email OTP or recovery code).
+    #[serde(default)]
+    pub code: Option<String>,
+    /// An email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// A verification method.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// An authenticator id.
+    #[serde(default)]
+    pub authenticator_id: Option<String>,
+}
+
+/// A minimal email check: one `@`, something on both sides, a dot in the domain, no spaces.
+pub fn looks_like_email(value: &str) -> bool {
+    let value = value.trim();
+    let Some((local, domain)) = value.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && value.len() <= 254
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// The live session named by the cookie.
+pub fn load_session(state: &AppState, req: &HttpRequest) -> Result<HostedSession, PageError> {
+    let id = req
+        .cookie(COOKIE)
+        .map(|c| c.value().to_owned())
+        .ok_or_else(PageError::no_session)?;
+    state
+        .stores
+        .hosted
+        .get_session(&id, Utc::now())
+        .ok_or_else(PageError::no_session)
+}
+
+/// The live session, after checking the form's CSRF token.
+pub fn load_checked(
+    state: &AppState,
+    req: &HttpRequest,
+    form: &FlowForm,
+) -> Result<HostedSession, PageError> {
+    let session = load_session(state, req)?;
+    if !ct_eq_str(&session.csrf, &form.csrf) {
+        return Err(PageError::refused(
+            StatusCode::FORBIDDEN,
+            "This form has expired. Go back to the application and try again.",
+        ));
+    }
+    Ok(session)
+}
+
+/// The session cookie for `id`.
+pub fn session_cookie(id: &str) -> Cookie<'static> {
+    Cookie::build(COOKIE, id.to_owned())
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish()
+}
+
+/// Renders a template with the page headers. `redirect_origin` is added to `form-action`
+/// (browsers apply it to the redirect that follows a form post).
+pub fn render(
+    state: &AppState,
+    template: &str,
+    context: &tera::Context,
+    redirect_origin: Option<&str>,
+) -> Result<HttpResponse, PageError> {
+    let html = state.templates.render(template, context)?;
+    let csp = match redirect_origin {
+        Some(origin) => BASE_CSP.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {origin}"),
+        ),
+        None => BASE_CSP.to_owned(),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .body(html))
+}
+
+/// A 303 to `location` with the page headers.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plausible_emails_pass_and_others_do_not() {
+        assert!(looks_like_email("AliceSmith@example.com"));
+        for bad in ["", "a", "a@", "@b.c", "a@b", "a b@c.d", "a@b@c.d", "a@.com"] {
+            assert!(!looks_like_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_session_cookie_is_host_prefixed_secure_and_http_only() {
+        let cookie = session_cookie("abc").to_string();
+        assert!(cookie.starts_with("__Host-"));
+        assert!(
+            cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/")
+        );
+        assert!(cookie.contains("SameSite=Lax"));
+    }
+}

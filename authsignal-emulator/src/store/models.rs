@@ -1,0 +1,328 @@
+//! The records the emulator keeps. Durable ones (users, authenticators, recovery codes, actions)
+//! are persisted by the embedded store; the others live in memory only.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A user of the tenant, created on first sight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// The relying party's user id.
+    pub user_id: String,
+    /// Email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Whether the email is verified.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// Phone number.
+    #[serde(default)]
+    pub phone_number: Option<String>,
+    /// Whether the phone number is verified.
+    #[serde(default)]
+    pub phone_number_verified: bool,
+    /// Username.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Custom attributes.
+    #[serde(default)]
+    pub custom: Option<Map<String, Value>>,
+    /// Locale.
+    #[serde(default)]
+    pub locale: Option<String>,
+    /// The preferred verification method.
+    #[serde(default)]
+    pub default_verification_method: Option<String>,
+    /// When the user was first seen.
+    pub created_at: DateTime<Utc>,
+}
+
+impl User {
+    /// A user with only an id.
+    pub fn new(user_id: &str, now: DateTime<Utc>) -> User {
+        User {
+            user_id: user_id.to_owned(),
+            email: None,
+            email_verified: false,
+            phone_number: None,
+            phone_number_verified: false,
+            username: None,
+            display_name: None,
+            custom: None,
+            locale: None,
+            default_verification_method: None,
+            created_at: now,
+        }
+    }
+}
+
+/// A passkey imported by batch enrollment (the emulator stores it; it cannot verify passkeys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyCredential {
+    /// Credential id (base64url).
+    pub credential_id: String,
+    /// Public key (base64url).
+    pub credential_public_key: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// AAGUID.
+    #[serde(default)]
+    pub aaguid: Option<String>,
+    /// Transports.
+    #[serde(default)]
+    pub transports: Option<Vec<String>>,
+}
+
+/// A verified authenticator of a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Authenticator {
+    /// Its id (a UUID).
+    pub user_authenticator_id: String,
+    /// The owner.
+    pub user_id: String,
+    /// `AUTHENTICATOR_APP`, `EMAIL_OTP`, `SMS`, ...
+    pub verification_method: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Verified (enrollment confirmed).
+    pub verified_at: DateTime<Utc>,
+    /// Last used for a successful challenge.
+    #[serde(default)]
+    pub last_verified_at: Option<DateTime<Utc>>,
+    /// Email (email methods).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Phone number (SMS, WhatsApp).
+    #[serde(default)]
+    pub phone_number: Option<String>,
+    /// TOTP secret, base32 (authenticator app). Stored as is: it must keep working after a
+    /// restart, and the data file is private to the emulator (mode 0600).
+    #[serde(default)]
+    pub totp_secret: Option<String>,
+    /// The last TOTP time step accepted, so a code is never accepted twice.
+    #[serde(default)]
+    pub last_totp_step: Option<u64>,
+    /// Whether this is the user's default authenticator.
+    #[serde(default)]
+    pub is_default: bool,
+    /// Passkey data (batch enrollment).
+    #[serde(default)]
+    pub passkey: Option<PasskeyCredential>,
+}
+
+/// Identifies an action: (user id, action code, idempotency key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionKey {
+    /// The user.
+    pub user_id: String,
+    /// The action code.
+    pub action_code: String,
+    /// The idempotency key.
+    pub idempotency_key: String,
+}
+
+/// A tracked action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Action {
+    /// Which action.
+    pub key: ActionKey,
+    /// `ALLOW`, `CHALLENGE_REQUIRED`, ...
+    pub state: String,
+    /// When the state last changed.
+    pub state_updated_at: DateTime<Utc>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The method that completed the challenge.
+    #[serde(default)]
+    pub verification_method: Option<String>,
+    /// The authenticator that completed the challenge.
+    #[serde(default)]
+    pub verified_by_authenticator_id: Option<String>,
+    /// Where the hosted pages send the browser back to.
+    #[serde(default)]
+    pub redirect_url: Option<String>,
+    /// Show the settings page after the challenge.
+    #[serde(default)]
+    pub redirect_to_settings: bool,
+    /// Email from the track attributes (offered for email OTP enrollment).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Username from the track attributes (label of the TOTP account).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Space-separated scopes.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// User agent from the track attributes.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// IP address from the track attributes.
+    #[serde(default)]
+    pub ip_address: Option<String>,
+    /// The configured outcome that decided the state.
+    pub outcome: String,
+    /// Whether the user was enrolled when the action was tracked.
+    pub is_enrolled: bool,
+    /// Wrong codes entered on the hosted pages for this action.
+    #[serde(default)]
+    pub failed_attempts: u32,
+}
+
+/// A recovery code, stored as a SHA-256 hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryCode {
+    /// Hex SHA-256 of the normalised code.
+    pub hash: String,
+    /// Whether it has been used.
+    pub used: bool,
+}
+
+/// A one-time code "sent" by email or SMS: what the dev outbox shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxMessage {
+    /// Recipient (email address or phone number).
+    pub to: String,
+    /// The code.
+    pub code: String,
+    /// The user it was sent for.
+    pub user_id: String,
+    /// The action code.
+    pub action_code: String,
+    /// The action's idempotency key.
+    pub idempotency_key: String,
+    /// When it was sent.
+    pub sent_at: DateTime<Utc>,
+}
+
+/// An email code waiting to be entered on the hosted pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEmailCode {
+    /// Where it went.
+    pub to: String,
+    /// The code.
+    pub code: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The step a hosted session is at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostedStep {
+    /// Choosing the first (or an additional) authenticator.
+    ChooseEnrollment,
+    /// Scanning a TOTP secret and confirming a code.
+    EnrollTotp {
+        /// The secret being enrolled (base32).
+        secret: String,
+    },
+    /// Asking for the email address to enrol.
+    EnrollEmailAddress,
+    /// Entering the code sent to the email being enrolled.
+    EnrollEmailCode,
+    /// Entering a code for an enrolled method (`AUTHENTICATOR_APP`, `EMAIL_OTP`,
+    /// `RECOVERY_CODE`).
+    Challenge {
+        /// The method being used.
+        method: String,
+    },
+    /// Showing recovery codes once.
+    RecoveryCodes {
+        /// The plain codes (only until they are shown).
+        codes: Vec<String>,
+    },
+    /// Managing authenticators after the challenge (`redirectToSettings`).
+    Settings,
+}
+
+/// The server side of the browser's session on the hosted pages, bound to one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedSession {
+    /// Random id, also the cookie value.
+    pub id: String,
+    /// CSRF token of every form in this session.
+    pub csrf: String,
+    /// The action.
+    pub action: ActionKey,
+    /// The track token's scopes.
+    pub scope: String,
+    /// Where the flow is.
+    pub step: HostedStep,
+    /// Whether the user passed a challenge (or enrolled) in this session.
+    pub verified: bool,
+    /// The method that verified the user.
+    pub verified_method: Option<String>,
+    /// The authenticator that verified the user.
+    pub verified_authenticator_id: Option<String>,
+    /// Whether recovery codes should follow the enrollment in progress.
+    pub add_mode: bool,
+    /// The email code in flight.
+    pub email_code: Option<PendingEmailCode>,
+    /// The email being enrolled.
+    pub pending_email: Option<String>,
+    /// The session ends (the track token's expiry).
+    pub expires_at: DateTime<Utc>,
+    /// An error to show on the next page (one shot).
+    pub flash_error: Option<String>,
+}
+
+/// An OTP challenge started through the Server API (`POST /challenge`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerChallenge {
+    /// Its id.
+    pub challenge_id: String,
+    /// `EMAIL_OTP`, `SMS` or `WHATSAPP`.
+    pub verification_method: String,
+    /// Action code.
+    pub action: String,
+    /// Idempotency key.
+    pub idempotency_key: String,
+    /// The user, if named.
+    pub user_id: Option<String>,
+    /// Email recipient.
+    pub email: Option<String>,
+    /// Phone recipient.
+    pub phone_number: Option<String>,
+    /// SMS channel.
+    pub sms_channel: Option<String>,
+    /// The code.
+    pub code: String,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Wrong attempts.
+    pub attempts: u32,
+    /// Whether `/verify` succeeded.
+    pub verified: bool,
+    /// Whether `/claim` was called.
+    pub claimed: bool,
+}
+
+/// A session issued by `POST /sessions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The access token's `jti`.
+    pub jti: String,
+    /// The user.
+    pub user_id: String,
+    /// The app client.
+    pub client_id: String,
+    /// Hash of the current refresh token.
+    pub refresh_hash: String,
+    /// The method that verified the user.
+    pub verification_method: Option<String>,
+    /// Revoked.
+    pub revoked: bool,
+}

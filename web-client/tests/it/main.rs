@@ -1,0 +1,9 @@
+//! Integration tests of the web client against a mock OpenID Connect provider, over HTTPS.
+
+mod discovery;
+mod helpers;
+mod mock_provider;
+mod refusals;
+mod session;
+mod signin;
+mod signout;

@@ -1,0 +1,73 @@
+//! Session lifetime and token refresh.
+
+use std::time::Duration;
+
+use crate::helpers::{location, spawn_app, spawn_app_with};
+use crate::mock_provider::Behaviour;
+
+#[actix_web::test]
+async fn an_expired_session_sends_the_browser_to_sign_in_again() {
+    let app = spawn_app_with(Behaviour::default(), |s| s.session_lifetime_secs = 1).await;
+    app.signed_in().await;
+    app.home_page().await;
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let response = app.get("/").await;
+
+    assert_eq!(response.status(), 303);
+    assert!(location(&response).starts_with(&app.provider.issuer));
+}
+
+#[actix_web::test]
+async fn an_expired_access_token_is_refreshed_before_the_page_is_shown() {
+    let app = spawn_app(Behaviour {
+        code_expires_in: Some(1),
+        ..Default::default()
+    })
+    .await;
+    app.signed_in().await;
+
+    let html = app.home_page().await;
+
+    let grants: Vec<String> = app.provider.record(|r| {
+        r.token_requests
+            .iter()
+            .map(|f| f["grant_type"].clone())
+            .collect()
+    });
+    assert_eq!(grants, ["authorization_code", "refresh_token"]);
+    assert!(html.contains("refreshes in this session"), "{html}");
+    // the refreshed access token is the one used from now on
+    app.get("/userinfo").await;
+    let (issued, used) = app
+        .provider
+        .record(|r| (r.access_tokens[1].clone(), r.userinfo_tokens[0].clone()));
+    assert_eq!(issued, used);
+}
+
+#[actix_web::test]
+async fn a_fresh_access_token_is_not_refreshed() {
+    let app = spawn_app(Behaviour::default()).await;
+    app.signed_in().await;
+
+    app.home_page().await;
+    app.home_page().await;
+
+    assert_eq!(app.provider.record(|r| r.token_requests.len()), 1);
+}
+
+#[actix_web::test]
+async fn a_refused_refresh_sends_the_browser_to_sign_in_again() {
+    let app = spawn_app(Behaviour {
+        code_expires_in: Some(1),
+        refuse_refresh: true,
+        ..Default::default()
+    })
+    .await;
+    app.signed_in().await;
+
+    let response = app.get("/").await;
+
+    assert_eq!(response.status(), 303);
+    assert!(location(&response).starts_with(&format!("{}/authorize", app.provider.issuer)));
+}

@@ -150,6 +150,28 @@ pub fn decide(answer: Result<&TrackResponse, &SdkError>) -> Decision {
     }
 }
 
+/// Decides what "Manage MFA" does with the answer of `track` (with `redirectToSettings`).
+///
+/// Like [`decide`], except that `ALLOW` still goes to `url`: the hosted page is where the
+/// authenticators are managed, and the callback accepts only a succeeded challenge anyway.
+pub fn decide_manage_mfa(answer: Result<&TrackResponse, &SdkError>) -> Decision {
+    match (decide(answer), answer) {
+        (Decision::Allow, Ok(response)) => {
+            if !is_usable_redirect(&response.url) {
+                Decision::Fail(FailReason::BadRedirectUrl)
+            } else if response.idempotency_key.trim().is_empty() {
+                Decision::Fail(FailReason::MissingIdempotencyKey)
+            } else {
+                Decision::Challenge {
+                    url: response.url.clone(),
+                    idempotency_key: response.idempotency_key.clone(),
+                }
+            }
+        }
+        (decision, _) => decision,
+    }
+}
+
 /// The browser is only ever sent to an absolute HTTPS URL with a host.
 fn is_usable_redirect(raw: &str) -> bool {
     url::Url::parse(raw).is_ok_and(|u| u.scheme() == "https" && u.host().is_some())
@@ -467,6 +489,32 @@ mod tests {
             decide(Err(&decode)),
             Decision::Fail(FailReason::Sdk(_))
         ));
+    }
+
+    #[test]
+    fn manage_mfa_goes_to_the_hosted_page_even_when_allowed() {
+        let t = track(UserActionState::Allow, true);
+        assert_eq!(decide_manage_mfa(Ok(&t)), challenge());
+        let mut no_url = t.clone();
+        no_url.url = String::new();
+        assert_eq!(
+            decide_manage_mfa(Ok(&no_url)),
+            Decision::Fail(FailReason::BadRedirectUrl)
+        );
+    }
+
+    #[test]
+    fn manage_mfa_refuses_block_review_and_errors_like_login() {
+        let blocked = track(UserActionState::Block, true);
+        assert_eq!(decide_manage_mfa(Ok(&blocked)), Decision::Block);
+        let review = track(UserActionState::ReviewRequired, true);
+        assert_eq!(decide_manage_mfa(Ok(&review)), Decision::Review);
+        assert!(matches!(
+            decide_manage_mfa(Err(&SdkError::Timeout)),
+            Decision::Fail(_)
+        ));
+        let challenged = track(UserActionState::ChallengeRequired, true);
+        assert_eq!(decide_manage_mfa(Ok(&challenged)), challenge());
     }
 
     fn validated() -> ValidateChallengeResponse {

@@ -16,8 +16,14 @@
 //!
 //! Handlers are thin; the decisions are plain functions in [`decision`] with unit tests.
 
+pub mod callback;
+pub mod create;
 pub mod decision;
 pub mod lockout;
+pub mod login;
+pub mod mfa;
+pub mod notice;
+pub mod pages;
 pub mod password_policy;
 pub mod settings;
 pub mod transaction;
@@ -118,10 +124,139 @@ fn authsignal_client(
         .map_err(|e| format!("account.authsignal: cannot build the authsignal client: {e}"))
 }
 
-/// Registers the account routes (the handlers are being wired in).
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+/// Registers the account routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/Account/Login")
+            .route(web::get().to(login::get))
+            .route(web::post().to(login::post)),
+    )
+    .service(web::resource("/Account/Login/Callback").route(web::get().to(callback::login)))
+    .service(
+        web::resource("/Account/Create")
+            .route(web::get().to(create::get))
+            .route(web::post().to(create::post)),
+    )
+    .service(web::resource("/Account/Mfa").route(web::post().to(mfa::post)))
+    .service(web::resource("/Account/Mfa/Callback").route(web::get().to(callback::manage_mfa)))
+    .service(web::resource("/Account/Notice").route(web::get().to(notice::get)));
+}
 
-/// The account templates, as (name, source) pairs to add to the Tera instance.
+/// The account templates, as (name, source) pairs to add to the Tera instance. Each extends
+/// `base.html`.
 pub fn templates() -> Vec<(&'static str, &'static str)> {
-    Vec::new()
+    vec![
+        (
+            "account/login.html",
+            include_str!("../../templates/account/login.html"),
+        ),
+        (
+            "account/create.html",
+            include_str!("../../templates/account/create.html"),
+        ),
+        (
+            "account/notice.html",
+            include_str!("../../templates/account/notice.html"),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_account_template_renders_with_its_context() {
+        let tera = crate::templates::build(templates()).unwrap();
+        let login = pages::LoginPage {
+            ar: "ar-1".into(),
+            csrf_token: "csrf-1".into(),
+            username: "<alice>".into(),
+            remember: true,
+            client_name: Some("Web client".into()),
+            error: Some("Invalid username or password.".into()),
+            notice: Some("Your account was created.".into()),
+            create_url: pages::create_url("ar-1"),
+        };
+        let html = tera
+            .render(
+                "account/login.html",
+                &tera::Context::from_serialize(&login).unwrap(),
+            )
+            .unwrap();
+        assert!(html.contains("name=\"csrf_token\" value=\"csrf-1\""));
+        assert!(html.contains("&lt;alice&gt;"), "request data is escaped");
+        assert!(html.contains("Web client"));
+        assert!(html.contains("/static/site.css"), "extends base.html");
+
+        let create = pages::CreatePage {
+            ar: String::new(),
+            csrf_token: "csrf-2".into(),
+            username: "carol".into(),
+            name: "Carol".into(),
+            email: "carol@example.com".into(),
+            errors: vec!["This username is taken. Choose another one.".into()],
+            min_password: password_policy::MIN_CHARS,
+            recommended_password: password_policy::RECOMMENDED_CHARS,
+            max_password: password_policy::MAX_CHARS,
+            back_url: None,
+        };
+        let html = tera
+            .render(
+                "account/create.html",
+                &tera::Context::from_serialize(&create).unwrap(),
+            )
+            .unwrap();
+        assert!(html.contains("csrf-2"));
+        assert!(html.contains("This username is taken."));
+        assert!(html.contains("minlength=\"8\""));
+
+        let notice = pages::NoticePage {
+            title: "Sign-in refused".into(),
+            message: "Refused.".into(),
+            is_error: true,
+            reference: Some("req-1".into()),
+            link_url: Some("/".into()),
+            link_text: "Home".into(),
+        };
+        let html = tera
+            .render(
+                "account/notice.html",
+                &tera::Context::from_serialize(&notice).unwrap(),
+            )
+            .unwrap();
+        assert!(html.contains("Sign-in refused"));
+        assert!(html.contains("req-1"));
+        assert!(html.contains("alert-danger"));
+    }
+
+    #[test]
+    fn the_state_builds_from_the_defaults_and_refuses_bad_settings() {
+        let state = AccountState::build(&AccountSettings::default(), "").unwrap();
+        assert_eq!(
+            state.settings.authsignal.api_url,
+            "https://localhost:5003/v1"
+        );
+        assert!(!format!("{state:?}").contains("dev-emulator-secret-key"));
+
+        let mut bad = AccountSettings::default();
+        bad.authsignal.api_url = "ftp://x".into();
+        assert!(
+            AccountState::build(&bad, "")
+                .unwrap_err()
+                .starts_with("account.authsignal.api_url")
+        );
+
+        let mut missing_ca = AccountSettings::default();
+        missing_ca.authsignal.ca_file = Some("/nonexistent/ca.pem".into());
+        let e = AccountState::build(&missing_ca, "").unwrap_err();
+        assert!(e.starts_with("account.authsignal.ca_file"), "{e}");
+        assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+    }
+
+    #[test]
+    fn the_state_trusts_a_given_ca() {
+        let tls = dev_certs::TlsMaterial::generate_ephemeral().unwrap();
+        assert!(AccountState::build(&AccountSettings::default(), tls.ca_pem()).is_ok());
+    }
 }

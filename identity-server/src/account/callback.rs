@@ -1,0 +1,197 @@
+//! `GET /Account/Login/Callback?token=` and `GET /Account/Mfa/Callback?token=`: where Authsignal
+//! sends the browser back after the challenge (DESIGN.md step 5).
+//!
+//! The login transaction is taken from the cookie and deleted first (single use, also on
+//! failure). The token is validated and accepted only when [`check_validation`] finds all of:
+//! valid, `CHALLENGE_SUCCEEDED`, the transaction's user, action and idempotency key. The user is
+//! never taken from the token alone. Every answer is a redirect (or, for an authorize request that
+//! expired meanwhile, the error page) with `Cache-Control: no-store` and
+//! `Referrer-Policy: no-referrer`; the token is neither rendered nor logged.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
+use authsignal_sdk::ValidateChallengeRequest;
+use serde::Deserialize;
+
+use super::decision::{Expected, FailReason, Rejection, amr_for, check_validation};
+use super::notice::NoticeReason;
+use super::pages::{LoginNotice, login_url};
+use super::transaction::{self, LoginTransaction, Purpose, TransactionId};
+use crate::signin::{self, SignIn};
+use crate::startup::AppState;
+
+/// Longest token sent to Authsignal (real tokens are JWTs of a few hundred bytes).
+const MAX_TOKEN_BYTES: usize = 8192;
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CallbackQuery {
+    token: String,
+}
+
+/// Which callback is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Login,
+    ManageMfa,
+}
+
+/// `GET /Account/Login/Callback`.
+pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    finish(&state, &req, Kind::Login).await
+}
+
+/// `GET /Account/Mfa/Callback`.
+pub async fn manage_mfa(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    finish(&state, &req, Kind::ManageMfa).await
+}
+
+async fn finish(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse {
+    let mut response = handle(state, req, kind).await;
+    // Whatever happened, the transaction is gone: make the browser forget it too.
+    if let Err(e) = response.add_cookie(&transaction::removal_cookie()) {
+        tracing::error!(error = %e, "cannot set the transaction removal cookie");
+    }
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// Takes the transaction named by this browser's cookie out of the store.
+async fn take_transaction(state: &AppState, req: &HttpRequest) -> Option<LoginTransaction> {
+    let cookie = req.cookie(transaction::COOKIE_NAME)?;
+    let id = TransactionId::parse(cookie.value())?;
+    match state.account.transactions.take(&id).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, "login transaction store failed");
+            None
+        }
+    }
+}
+
+async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse {
+    // A query that does not parse (e.g. two tokens) is treated as carrying no token.
+    let token = serde_urlencoded::from_str::<CallbackQuery>(req.query_string())
+        .map(|q| q.token)
+        .unwrap_or_default();
+
+    let Some(transaction) = take_transaction(state, req).await else {
+        tracing::warn!(callback = ?kind, "second-factor callback without a live login transaction");
+        return see_other(&NoticeReason::Expired.url());
+    };
+    let (authorize_request_id, remember) = match (&transaction.purpose, kind) {
+        (
+            Purpose::Login {
+                authorize_request_id,
+                remember,
+            },
+            Kind::Login,
+        ) => (Some(authorize_request_id.clone()), *remember),
+        (Purpose::ManageMfa, Kind::ManageMfa) => (None, false),
+        _ => {
+            tracing::warn!(callback = ?kind, subject = %transaction.subject, "login transaction used at the wrong callback");
+            return see_other(&NoticeReason::Expired.url());
+        }
+    };
+
+    let verdict = validate(state, &transaction, token).await;
+    match (verdict, authorize_request_id) {
+        (Ok(method), Some(ar)) => {
+            let sign_in = SignIn {
+                subject: transaction.subject.clone(),
+                auth_time: transaction::now_unix(),
+                amr: amr_for(method.as_ref()),
+                remember,
+            };
+            signin::complete_sign_in(state, req, &ar, sign_in)
+                .await
+                .unwrap_or_else(|e| e.error_response())
+        }
+        (Ok(_), None) => {
+            tracing::info!(subject = %transaction.subject, "manage-mfa challenge completed");
+            see_other("/")
+        }
+        (Err(rejection), Some(ar)) => {
+            tracing::warn!(subject = %transaction.subject, reason = %rejection, "second factor rejected: not signed in");
+            let notice = if is_unavailable(&rejection) {
+                LoginNotice::MfaUnavailable
+            } else {
+                LoginNotice::MfaFailed
+            };
+            see_other(&login_url(&ar, Some(notice)))
+        }
+        (Err(rejection), None) => {
+            tracing::warn!(subject = %transaction.subject, reason = %rejection, "manage-mfa challenge rejected");
+            see_other(&NoticeReason::MfaSettings.url())
+        }
+    }
+}
+
+/// Validates the token against the transaction.
+async fn validate(
+    state: &AppState,
+    transaction: &LoginTransaction,
+    token: String,
+) -> Result<Option<authsignal_sdk::VerificationMethod>, Rejection> {
+    if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+        return Err(Rejection::NotValid);
+    }
+    let request = ValidateChallengeRequest {
+        token,
+        user_id: Some(transaction.subject.clone()),
+        action: Some(transaction.action.clone()),
+    };
+    let answer = state.account.authsignal.validate_challenge(&request).await;
+    check_validation(
+        answer.as_ref(),
+        Expected {
+            user_id: &transaction.subject,
+            action: &transaction.action,
+            idempotency_key: &transaction.idempotency_key,
+        },
+    )
+}
+
+/// Whether the rejection comes from Authsignal being unreachable or failing (not from the token).
+fn is_unavailable(rejection: &Rejection) -> bool {
+    match rejection {
+        Rejection::Failed(FailReason::Api { status, .. }) => *status >= 500,
+        Rejection::Failed(_) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_service_failures_count_as_unavailable() {
+        assert!(is_unavailable(&Rejection::Failed(FailReason::Unavailable(
+            "timed out".into()
+        ))));
+        assert!(is_unavailable(&Rejection::Failed(FailReason::Api {
+            status: 503,
+            code: None,
+            request_id: None
+        })));
+        assert!(!is_unavailable(&Rejection::Failed(FailReason::Api {
+            status: 400,
+            code: Some("invalid_request".into()),
+            request_id: None
+        })));
+        assert!(!is_unavailable(&Rejection::NotValid));
+        assert!(!is_unavailable(&Rejection::WrongUser));
+    }
+}

@@ -1,0 +1,312 @@
+//! `GET/POST /Account/Create`: a new account (username, password, name, email).
+//!
+//! The account gets no session here: the user is sent to the login page, where the first login
+//! enrolls a second factor like any other (there is no way around it). Password rules are in
+//! [`super::password_policy`]. Attempts with a taken username count against the client address
+//! like failed logins, which slows down probing for usernames.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::lockout::LockoutKey;
+use super::pages::{
+    CreatePage, LoginNotice, NoticePage, client_ip, csrf_failure, login_url, notice, parse_form,
+    parse_query, render_page,
+};
+use super::password_policy::{MAX_CHARS, MIN_CHARS, RECOMMENDED_CHARS};
+use crate::domain::{NewUser, Secret};
+use crate::error::AppError;
+use crate::startup::AppState;
+use crate::store::CreateUserError;
+
+#[derive(Deserialize)]
+struct CreateQuery {
+    #[serde(default)]
+    ar: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CreateForm {
+    ar: String,
+    csrf_token: String,
+    username: String,
+    password: String,
+    name: String,
+    email: String,
+}
+
+/// A validated new account.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ValidAccount {
+    /// Username (trimmed).
+    pub username: String,
+    /// Display name (trimmed).
+    pub name: String,
+    /// Email address (trimmed).
+    pub email: String,
+}
+
+/// Checks a username: 3 to 64 characters out of letters, digits and `.`, `_`, `-`, `@`.
+pub fn check_username(username: &str) -> Result<(), &'static str> {
+    let valid_chars = username
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if !(3..=64).contains(&username.chars().count()) || !valid_chars {
+        return Err("Choose a username of 3 to 64 characters: letters, digits and . _ - @ only.");
+    }
+    Ok(())
+}
+
+/// Checks a display name: 1 to 100 characters, no control characters.
+pub fn check_name(name: &str) -> Result<(), &'static str> {
+    if !(1..=100).contains(&name.chars().count()) || name.chars().any(char::is_control) {
+        return Err("Enter your name (up to 100 characters).");
+    }
+    Ok(())
+}
+
+/// Checks an email address for a plausible shape (`local@domain.tld`, at most 254 characters).
+/// Whether it is deliverable is for the email second factor to find out.
+pub fn check_email(email: &str) -> Result<(), &'static str> {
+    const MESSAGE: &str = "Enter a valid email address, like name@example.com.";
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(MESSAGE);
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return Err(MESSAGE);
+    };
+    let domain_ok = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !domain.contains('@');
+    if local.is_empty() || local.len() > 64 || !domain_ok {
+        return Err(MESSAGE);
+    }
+    Ok(())
+}
+
+/// `GET /Account/Create[?ar=<id>]`.
+pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let query: CreateQuery = parse_query(&req)?;
+    let ar = live_ar(&state, &query.ar).await;
+    page(
+        &state,
+        &req,
+        &CreateForm {
+            ar,
+            ..Default::default()
+        },
+        Vec::new(),
+        StatusCode::OK,
+    )
+}
+
+/// `ar` if it names a pending authorize request, else empty (the page works without one).
+async fn live_ar(state: &AppState, ar: &str) -> String {
+    if ar.is_empty() || ar.len() > 128 {
+        return String::new();
+    }
+    match crate::signin::pending_request(state, ar).await {
+        Some(_) => ar.to_owned(),
+        None => String::new(),
+    }
+}
+
+fn page(
+    state: &AppState,
+    req: &HttpRequest,
+    form: &CreateForm,
+    errors: Vec<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let csrf = crate::csrf::issue(state, req);
+    let context = CreatePage {
+        ar: form.ar.clone(),
+        csrf_token: csrf.token,
+        username: form.username.trim().chars().take(64).collect(),
+        name: form.name.trim().chars().take(100).collect(),
+        email: form.email.trim().chars().take(254).collect(),
+        errors,
+        min_password: MIN_CHARS,
+        recommended_password: RECOMMENDED_CHARS,
+        max_password: MAX_CHARS,
+        back_url: (!form.ar.is_empty()).then(|| login_url(&form.ar, None)),
+    };
+    render_page(state, "account/create.html", &context, status, csrf.cookie)
+}
+
+/// Every problem of a submission, in page order.
+fn validate(state: &AppState, form: &CreateForm) -> Result<ValidAccount, Vec<String>> {
+    let username = form.username.trim();
+    let name = form.name.trim();
+    let email = form.email.trim();
+    let mut errors = Vec::new();
+    if let Err(e) = check_username(username) {
+        errors.push(e.to_owned());
+    }
+    if let Err(e) = state
+        .account
+        .password_policy
+        .check(username, &form.password)
+    {
+        errors.push(e.to_string());
+    }
+    if let Err(e) = check_name(name) {
+        errors.push(e.to_owned());
+    }
+    if let Err(e) = check_email(email) {
+        errors.push(e.to_owned());
+    }
+    if errors.is_empty() {
+        Ok(ValidAccount {
+            username: username.to_owned(),
+            name: name.to_owned(),
+            email: email.to_owned(),
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// `POST /Account/Create`.
+pub async fn post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let mut form: CreateForm = parse_form(&body)?;
+    if !crate::csrf::verify(&state, &req, &form.csrf_token) {
+        tracing::warn!("account creation rejected: missing or wrong csrf token");
+        return csrf_failure(&state, Some("/Account/Create".into()));
+    }
+    form.ar = live_ar(&state, &form.ar).await;
+    let ip_key = LockoutKey::ip(&client_ip(&req));
+    let failed = &state.account.failed_logins;
+    if failed
+        .is_locked(&ip_key)
+        .await
+        .map_err(AppError::internal)?
+    {
+        return page(
+            &state,
+            &req,
+            &form,
+            vec![
+                "Too many attempts from your network. Please wait a few minutes and try again."
+                    .into(),
+            ],
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    let account = match validate(&state, &form) {
+        Ok(account) => account,
+        Err(errors) => return page(&state, &req, &form, errors, StatusCode::BAD_REQUEST),
+    };
+
+    let users = state.users.clone();
+    let new_user = NewUser {
+        username: account.username.clone(),
+        password: Secret::new(std::mem::take(&mut form.password)),
+        name: Some(account.name.clone()),
+        email: Some(account.email.clone()),
+    };
+    let created = web::block(move || users.create(new_user))
+        .await
+        .map_err(AppError::internal)?;
+    let user = match created {
+        Ok(user) => user,
+        Err(CreateUserError::UsernameTaken) => {
+            failed
+                .record_failure(&ip_key)
+                .await
+                .map_err(AppError::internal)?;
+            return page(
+                &state,
+                &req,
+                &form,
+                vec!["This username is taken. Choose another one.".into()],
+                StatusCode::CONFLICT,
+            );
+        }
+        Err(e) => return Err(AppError::internal(e)),
+    };
+    tracing::info!(subject = %user.subject, "account created");
+
+    if form.ar.is_empty() {
+        return notice(
+            &state,
+            StatusCode::OK,
+            &NoticePage {
+                title: "Account created".into(),
+                message: "Your account was created. Go back to the application and sign in; you will set up your second factor on your first login.".into(),
+                is_error: false,
+                reference: None,
+                link_url: None,
+                link_text: String::new(),
+            },
+        );
+    }
+    Ok(HttpResponse::SeeOther()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            login_url(&form.ar, Some(LoginNotice::Created)),
+        ))
+        .finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_of_three_to_64_safe_characters_are_accepted() {
+        for ok in ["bob", "carol.smith", "c_d-e@x", &"a".repeat(64)] {
+            assert_eq!(check_username(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "ab",
+            "has space",
+            "semi;colon",
+            "émile",
+            &"a".repeat(65),
+        ] {
+            assert!(check_username(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_must_be_present_short_and_printable() {
+        assert_eq!(check_name("Carol Smith"), Ok(()));
+        assert_eq!(check_name("Zoë Ñúñez"), Ok(()));
+        assert!(check_name("").is_err());
+        assert!(check_name("a\u{0}b").is_err());
+        assert!(check_name(&"x".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn email_addresses_need_a_plausible_shape() {
+        for ok in ["carol@example.com", "a.b+tag@sub.example.org"] {
+            assert_eq!(check_email(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "carol",
+            "carol@",
+            "@example.com",
+            "carol@localhost",
+            "carol@example..com",
+            "carol@.example.com",
+            "carol@example.com.",
+            "ca rol@example.com",
+            "a@b@example.com",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad}");
+        }
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        assert!(check_email(&long_local).is_err());
+    }
+}

@@ -1,0 +1,408 @@
+//! `GET/POST /Account/Login`: the password step and the `track` call (DESIGN.md steps 3 and 4).
+//!
+//! The page only ever carries the id of a pending authorize request (`ar`), never a URL, so
+//! there is nothing to open-redirect. A POST checks, in order: the CSRF token, that `ar` is
+//! pending, cancel, the lockout of the username and of the client address, the password, and
+//! then asks Authsignal what to do next.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use authsignal_sdk::TrackAttributes;
+use serde::Deserialize;
+
+use super::decision::{Decision, FailReason, decide};
+use super::lockout::LockoutKey;
+use super::pages::{
+    LoginNotice, LoginPage, NoticePage, client_ip, create_url, csrf_failure, login_url, notice,
+    parse_form, parse_query, render_page, request_id, unknown_request, user_agent,
+};
+use super::transaction::{self, LoginTransaction, Purpose};
+use crate::domain::User;
+use crate::error::AppError;
+use crate::signin::{self, SignIn};
+use crate::startup::AppState;
+
+/// Shown for a wrong password and for an unknown user alike.
+const INVALID_CREDENTIALS: &str = "Invalid username or password.";
+/// Shown while the username or the client address is locked out.
+const LOCKED_OUT: &str =
+    "Too many failed sign-in attempts. Please wait a few minutes and try again.";
+/// Longest username and password (bytes) that are checked at all: longer ones cannot belong to
+/// an account, and bounding them bounds the work an anonymous request can cause.
+const MAX_USERNAME_BYTES: usize = 256;
+const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest `ar` worth looking up.
+const MAX_AR_BYTES: usize = 128;
+
+/// Path of the callback Authsignal sends the browser back to.
+pub const CALLBACK_PATH: &str = "/Account/Login/Callback";
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    #[serde(default)]
+    ar: String,
+    #[serde(default)]
+    notice: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LoginForm {
+    ar: String,
+    csrf_token: String,
+    username: String,
+    password: String,
+    remember: Option<String>,
+    button: Option<String>,
+}
+
+/// The pending request `ar`, or the "link not valid" error page.
+async fn pending(state: &AppState, ar: &str) -> Result<signin::PendingRequest, AppError> {
+    if ar.is_empty() || ar.len() > MAX_AR_BYTES {
+        return Err(unknown_request());
+    }
+    signin::pending_request(state, ar)
+        .await
+        .ok_or_else(unknown_request)
+}
+
+/// `GET /Account/Login?ar=<id>`: the form, for a pending authorize request only.
+pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let query: LoginQuery = parse_query(&req)?;
+    let pending = pending(&state, &query.ar).await?;
+    let (notice, error) = match query.notice.as_deref().and_then(LoginNotice::parse) {
+        Some(n) => match n.text() {
+            (text, true) => (None, Some(text.to_owned())),
+            (text, false) => (Some(text.to_owned()), None),
+        },
+        None => (None, None),
+    };
+    let csrf = crate::csrf::issue(&state, &req);
+    let page = LoginPage {
+        create_url: create_url(&query.ar),
+        ar: query.ar,
+        csrf_token: csrf.token,
+        username: pending.login_hint.unwrap_or_default(),
+        remember: false,
+        client_name: Some(pending.client_name),
+        error,
+        notice,
+    };
+    render_page(
+        &state,
+        "account/login.html",
+        &page,
+        StatusCode::OK,
+        csrf.cookie,
+    )
+}
+
+/// The form again, with an error, keeping what the user typed except the password.
+fn again(
+    state: &AppState,
+    req: &HttpRequest,
+    form: &LoginForm,
+    pending: &signin::PendingRequest,
+    error: &str,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let csrf = crate::csrf::issue(state, req);
+    let page = LoginPage {
+        ar: form.ar.clone(),
+        csrf_token: csrf.token,
+        username: form
+            .username
+            .trim()
+            .chars()
+            .take(MAX_USERNAME_BYTES)
+            .collect(),
+        remember: remember(form),
+        client_name: Some(pending.client_name.clone()),
+        error: Some(error.to_owned()),
+        notice: None,
+        create_url: create_url(&form.ar),
+    };
+    render_page(state, "account/login.html", &page, status, csrf.cookie)
+}
+
+fn remember(form: &LoginForm) -> bool {
+    matches!(form.remember.as_deref(), Some("true" | "on"))
+}
+
+/// `POST /Account/Login`.
+pub async fn post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let form: LoginForm = parse_form(&body)?;
+    if !crate::csrf::verify(&state, &req, &form.csrf_token) {
+        tracing::warn!("login form rejected: missing or wrong csrf token");
+        let back = (!form.ar.is_empty() && form.ar.len() <= MAX_AR_BYTES)
+            .then(|| login_url(&form.ar, None));
+        return csrf_failure(&state, back);
+    }
+    let pending = pending(&state, &form.ar).await?;
+    if form.button.as_deref() == Some("cancel") {
+        return signin::deny(&state, &form.ar).await;
+    }
+    let username = form.username.trim().to_owned();
+    if username.is_empty() || form.password.is_empty() {
+        return again(
+            &state,
+            &req,
+            &form,
+            &pending,
+            "Enter your username and password.",
+            StatusCode::BAD_REQUEST,
+        );
+    }
+
+    let ip = client_ip(&req);
+    let user_key = LockoutKey::user(&username);
+    let ip_key = LockoutKey::ip(&ip);
+    let failed = &state.account.failed_logins;
+    let locked = failed
+        .is_locked(&user_key)
+        .await
+        .map_err(AppError::internal)?
+        || failed
+            .is_locked(&ip_key)
+            .await
+            .map_err(AppError::internal)?;
+    if locked {
+        tracing::warn!(client_ip = %ip, "login refused: locked out");
+        return again(
+            &state,
+            &req,
+            &form,
+            &pending,
+            LOCKED_OUT,
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+
+    let user = verify(&state, &username, &form.password).await?;
+    let Some(user) = user else {
+        let user_locked = failed
+            .record_failure(&user_key)
+            .await
+            .map_err(AppError::internal)?;
+        let ip_locked = failed
+            .record_failure(&ip_key)
+            .await
+            .map_err(AppError::internal)?;
+        tracing::info!(client_ip = %ip, "login failed: invalid credentials");
+        return if user_locked || ip_locked {
+            again(
+                &state,
+                &req,
+                &form,
+                &pending,
+                LOCKED_OUT,
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+        } else {
+            again(
+                &state,
+                &req,
+                &form,
+                &pending,
+                INVALID_CREDENTIALS,
+                StatusCode::OK,
+            )
+        };
+    };
+    failed.reset(&user_key).await.map_err(AppError::internal)?;
+
+    second_factor(&state, &req, &form.ar, remember(&form), &user, &ip).await
+}
+
+/// Checks the password on the blocking pool (Argon2id takes milliseconds of CPU).
+async fn verify(
+    state: &web::Data<AppState>,
+    username: &str,
+    password: &str,
+) -> Result<Option<User>, AppError> {
+    if username.len() > MAX_USERNAME_BYTES || password.len() > MAX_PASSWORD_BYTES {
+        return Ok(None);
+    }
+    let users = state.users.clone();
+    let (username, password) = (username.to_owned(), password.to_owned());
+    web::block(move || users.verify_password(&username, &password))
+        .await
+        .map_err(AppError::internal)
+}
+
+/// The issuer-relative absolute URL of a path of this server.
+pub(crate) fn own_url(state: &AppState, path: &str) -> String {
+    format!("{}{path}", state.settings.issuer.trim_end_matches('/'))
+}
+
+/// `track` the sign-in and act on the decision (DESIGN.md step 4).
+async fn second_factor(
+    state: &AppState,
+    req: &HttpRequest,
+    ar: &str,
+    remember: bool,
+    user: &User,
+    ip: &str,
+) -> Result<HttpResponse, AppError> {
+    let settings = &state.account.settings;
+    let action = &settings.authsignal.action_code;
+    let attributes = TrackAttributes {
+        username: Some(user.username.clone()),
+        // Lets an email-OTP second factor use the address without asking for it again.
+        email: user.email.clone(),
+        ip_address: Some(ip.to_owned()),
+        user_agent: user_agent(req),
+        redirect_url: Some(own_url(state, CALLBACK_PATH)),
+        // A fresh key per login makes the call safe to retry and identifies this login.
+        idempotency_key: Some(uuid::Uuid::new_v4().to_string()),
+        ..Default::default()
+    };
+    let answer = state
+        .account
+        .authsignal
+        .track(&user.subject, action, &attributes)
+        .await;
+    let decision = decide(answer.as_ref());
+    match decision {
+        Decision::Challenge {
+            url,
+            idempotency_key,
+        }
+        | Decision::Enroll {
+            url,
+            idempotency_key,
+        } => {
+            let transaction = LoginTransaction::new(
+                user.subject.clone(),
+                action.clone(),
+                idempotency_key,
+                Purpose::Login {
+                    authorize_request_id: ar.to_owned(),
+                    remember,
+                },
+                settings.transaction.lifetime(),
+            );
+            redirect_to_challenge(state, transaction, &url).await
+        }
+        Decision::Allow => {
+            tracing::info!(subject = %user.subject, "authsignal allowed a password-only sign-in");
+            signin::complete_sign_in(
+                state,
+                req,
+                ar,
+                SignIn {
+                    subject: user.subject.clone(),
+                    auth_time: transaction::now_unix(),
+                    amr: vec!["pwd".to_owned()],
+                    remember,
+                },
+            )
+            .await
+        }
+        Decision::Block | Decision::Review | Decision::Fail(_) => refusal(
+            state,
+            req,
+            &user.subject,
+            &decision,
+            Some(login_url(ar, None)),
+        ),
+    }
+}
+
+/// Stores the transaction, sets its cookie and sends the browser to Authsignal (303).
+pub(crate) async fn redirect_to_challenge(
+    state: &AppState,
+    transaction: LoginTransaction,
+    url: &str,
+) -> Result<HttpResponse, AppError> {
+    let cookie = transaction::cookie(
+        &transaction.id,
+        state.account.settings.transaction.lifetime(),
+    );
+    state
+        .account
+        .transactions
+        .insert(transaction)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(HttpResponse::SeeOther()
+        .cookie(cookie)
+        .insert_header((header::LOCATION, url))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .finish())
+}
+
+/// The clear page for `BLOCK`, `REVIEW_REQUIRED` and failures: no session, logged with the
+/// request id (never a token).
+pub(crate) fn refusal(
+    state: &AppState,
+    req: &HttpRequest,
+    subject: &str,
+    decision: &Decision,
+    retry_url: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let reference = request_id(req);
+    let reference_log = reference.as_deref().unwrap_or("-");
+    let (status, page) = match decision {
+        Decision::Block => {
+            tracing::warn!(
+                subject,
+                request_id = reference_log,
+                "authsignal blocked the sign-in"
+            );
+            (
+                StatusCode::FORBIDDEN,
+                NoticePage {
+                    title: "Sign-in refused".into(),
+                    message: "This sign-in was refused by our security checks, so you are not signed in. If you think this is a mistake, contact support and quote the reference below.".into(),
+                    is_error: true,
+                    reference,
+                    link_url: None,
+                    link_text: String::new(),
+                },
+            )
+        }
+        Decision::Review => {
+            tracing::warn!(
+                subject,
+                request_id = reference_log,
+                "authsignal asked for a review of the sign-in"
+            );
+            (
+                StatusCode::FORBIDDEN,
+                NoticePage {
+                    title: "Sign-in under review".into(),
+                    message: "This sign-in must be reviewed before it can go ahead, so you are not signed in for now. Please try again later, or contact support and quote the reference below.".into(),
+                    is_error: true,
+                    reference,
+                    link_url: None,
+                    link_text: String::new(),
+                },
+            )
+        }
+        other => {
+            let reason = match other {
+                Decision::Fail(reason) => reason.clone(),
+                _ => FailReason::Sdk("unexpected decision".into()),
+            };
+            tracing::error!(subject, request_id = reference_log, reason = %reason, "second factor unavailable: sign-in refused (fail closed)");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                NoticePage {
+                    title: "Sign-in temporarily unavailable".into(),
+                    message: "The second-factor check could not be completed, so you are not signed in. Please try again in a few minutes.".into(),
+                    is_error: true,
+                    reference,
+                    link_url: retry_url,
+                    link_text: "Try again".into(),
+                },
+            )
+        }
+    };
+    notice(state, status, &page)
+}

@@ -1,0 +1,93 @@
+//! `GET /Account/Notice?reason=`: the page a callback redirects to when it cannot continue a
+//! sign-in (so that the callback itself never renders a page while its URL holds a token).
+//! The reason is one of a fixed set; no text from the URL reaches the page.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::pages::{NoticePage, notice, parse_query};
+use crate::error::AppError;
+use crate::startup::AppState;
+
+/// Why a second-factor step could not continue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeReason {
+    /// No live login transaction in this browser: used already, expired, started elsewhere, or
+    /// no password step at all.
+    Expired,
+    /// The challenge before the MFA settings was not completed.
+    MfaSettings,
+}
+
+impl NoticeReason {
+    /// The value in the URL.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::MfaSettings => "mfa_settings",
+        }
+    }
+
+    /// `/Account/Notice?reason=<code>`.
+    pub fn url(self) -> String {
+        format!("/Account/Notice?reason={}", self.code())
+    }
+
+    fn parse(code: &str) -> Option<Self> {
+        [Self::Expired, Self::MfaSettings]
+            .into_iter()
+            .find(|r| r.code() == code)
+    }
+
+    fn page(self) -> NoticePage {
+        match self {
+            Self::Expired => NoticePage {
+                title: "Sign-in not completed".into(),
+                message: "This second-factor step is no longer valid: it was already used, it expired, or it was started in another browser. You are not signed in. Please go back to the application and sign in again.".into(),
+                is_error: true,
+                reference: None,
+                link_url: None,
+                link_text: String::new(),
+            },
+            Self::MfaSettings => NoticePage {
+                title: "Security settings not opened".into(),
+                message: "The second factor was not confirmed, so your security settings were not opened. You can try again from the home page.".into(),
+                is_error: true,
+                reference: None,
+                link_url: Some("/".into()),
+                link_text: "Home".into(),
+            },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct NoticeQuery {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `GET /Account/Notice?reason=`.
+pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let query: NoticeQuery = parse_query(&req)?;
+    let reason = NoticeReason::parse(&query.reason).ok_or(AppError::NotFound)?;
+    notice(&state, StatusCode::BAD_REQUEST, &reason.page())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_round_trip_and_unknown_ones_are_refused() {
+        for r in [NoticeReason::Expired, NoticeReason::MfaSettings] {
+            assert_eq!(NoticeReason::parse(r.code()), Some(r));
+        }
+        assert_eq!(NoticeReason::parse("<b>hi</b>"), None);
+        assert_eq!(
+            NoticeReason::Expired.url(),
+            "/Account/Notice?reason=expired"
+        );
+    }
+}

@@ -84,15 +84,23 @@ pub struct PendingSignIn {
     pub created_at: i64,
 }
 
-/// Tokens and claims after a successful code exchange or refresh.
+/// The verified identity from an ID token.
 #[derive(Debug)]
-pub struct Tokens {
+pub struct Identity {
     /// The `sub` claim.
     pub subject: String,
     /// The verified ID token claims as JSON.
     pub claims: serde_json::Map<String, serde_json::Value>,
     /// The raw ID token.
     pub id_token: Secret,
+}
+
+/// Tokens and claims after a successful code exchange or refresh.
+#[derive(Debug)]
+pub struct Tokens {
+    /// The verified ID token: always there after a code exchange; after a refresh only if the
+    /// identity server issued a new one (OpenID Connect Core 12.2 makes that optional).
+    pub identity: Option<Identity>,
     /// The access token.
     pub access_token: Secret,
     /// When the access token expires.
@@ -219,7 +227,13 @@ impl Provider {
             .await
             .map_err(token_error)?;
         let nonce = Nonce::new(pending.nonce.clone());
-        self.tokens(&response, Some(&nonce), None)
+        let tokens = self.tokens(&response, Some(&nonce), None)?;
+        if tokens.identity.is_none() {
+            return Err(OidcError::InvalidIdToken(
+                "the token response holds no id_token".into(),
+            ));
+        }
+        Ok(tokens)
     }
 
     /// Redeems a refresh token. A new ID token in the answer is verified too (same subject).
@@ -250,10 +264,36 @@ impl Provider {
         nonce: Option<&Nonce>,
         refresh_of: Option<&str>,
     ) -> Result<Tokens, OidcError> {
+        let access_token = Secret::new(response.access_token().secret().clone());
+        let identity = match response.id_token() {
+            Some(id_token) => Some(self.verify(id_token, response, nonce, refresh_of)?),
+            None => None,
+        };
+        Ok(Tokens {
+            identity,
+            access_token,
+            access_token_expires_at: response
+                .expires_in()
+                .and_then(|d| chrono::Duration::from_std(d).ok().map(|d| Utc::now() + d)),
+            refresh_token: response
+                .refresh_token()
+                .map(|t| Secret::new(t.secret().clone())),
+            scopes: response
+                .scopes()
+                .map(|s| s.iter().map(|s| s.as_str().to_owned()).collect()),
+        })
+    }
+
+    /// Verifies an ID token: signature (RS256, key from the JWKS), issuer, audience, expiry,
+    /// nonce (when given), `at_hash` (when present), and on refresh the same subject.
+    fn verify(
+        &self,
+        id_token: &CoreIdToken,
+        response: &CoreTokenResponse,
+        nonce: Option<&Nonce>,
+        refresh_of: Option<&str>,
+    ) -> Result<Identity, OidcError> {
         let invalid = |m: String| OidcError::InvalidIdToken(m);
-        let id_token = response
-            .id_token()
-            .ok_or_else(|| invalid("the token response holds no id_token".into()))?;
         // RS256 only: the identity server signs with it, and pinning the algorithm rules out
         // "alg: none" and HMAC-with-the-client-secret confusions.
         let verifier = self
@@ -285,24 +325,14 @@ impl Provider {
                 "the refreshed ID token names another subject".into(),
             ));
         }
-        let claims_json = match serde_json::to_value(claims) {
+        let claims = match serde_json::to_value(claims) {
             Ok(serde_json::Value::Object(map)) => map,
             _ => return Err(invalid("claims are not a JSON object".into())),
         };
-        Ok(Tokens {
+        Ok(Identity {
             subject,
-            claims: claims_json,
+            claims,
             id_token: Secret::new(id_token.to_string()),
-            access_token: Secret::new(response.access_token().secret().clone()),
-            access_token_expires_at: response
-                .expires_in()
-                .and_then(|d| chrono::Duration::from_std(d).ok().map(|d| Utc::now() + d)),
-            refresh_token: response
-                .refresh_token()
-                .map(|t| Secret::new(t.secret().clone())),
-            scopes: response
-                .scopes()
-                .map(|s| s.iter().map(|s| s.as_str().to_owned()).collect()),
         })
     }
 

@@ -117,8 +117,10 @@ async fn refresh(
     let provider = state.provider.get().ok_or(AppError::ProviderUnavailable)?;
     match provider.refresh(&refresh_token, &signed_in.subject).await {
         Ok(tokens) => {
-            signed_in.claims = tokens.claims;
-            signed_in.id_token = tokens.id_token;
+            if let Some(identity) = tokens.identity {
+                signed_in.claims = identity.claims;
+                signed_in.id_token = identity.id_token;
+            }
             signed_in.access_token = tokens.access_token;
             signed_in.access_token_expires_at = tokens.access_token_expires_at;
             signed_in.refresh_token = tokens.refresh_token;

@@ -63,15 +63,18 @@ async fn handle(
         .ok_or(AppError::MissingCode)?;
     let provider = state.provider.get().ok_or(AppError::ProviderUnavailable)?;
     let tokens = provider.finish_sign_in(&pending, &code).await?;
+    let identity = tokens
+        .identity
+        .ok_or_else(|| AppError::InvalidIdToken("no id_token".into()))?;
 
     let now = Utc::now();
     let id = random_token(32);
     state.store.put(
         &id,
         SignedIn {
-            subject: tokens.subject,
-            claims: tokens.claims,
-            id_token: tokens.id_token,
+            subject: identity.subject,
+            claims: identity.claims,
+            id_token: identity.id_token,
             access_token: tokens.access_token,
             access_token_expires_at: tokens.access_token_expires_at,
             refresh_token: tokens.refresh_token,

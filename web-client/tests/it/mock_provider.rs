@@ -63,6 +63,8 @@ pub struct Behaviour {
     pub code_expires_in: Option<u64>,
     /// The refresh grant answers `invalid_grant`.
     pub refuse_refresh: bool,
+    /// The refresh grant issues a new ID token (the identity server's default is not to).
+    pub id_token_on_refresh: bool,
 }
 
 #[derive(Debug)]
@@ -248,7 +250,7 @@ async fn token(
         return HttpResponse::Unauthorized().json(serde_json::json!({ "error": "invalid_client" }));
     }
     let behaviour = s.behaviour.clone();
-    let (nonce, expires_in) = match form.get("grant_type").map(String::as_str) {
+    let (nonce, expires_in, with_id_token) = match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             let Some(grant) = form.get("code").and_then(|c| s.grants.remove(c)) else {
                 return oauth_error("invalid_grant");
@@ -260,7 +262,7 @@ async fn token(
             {
                 return oauth_error("invalid_grant");
             }
-            (grant.nonce, behaviour.code_expires_in.unwrap_or(3600))
+            (grant.nonce, behaviour.code_expires_in.unwrap_or(3600), true)
         }
         Some("refresh_token") => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
@@ -268,7 +270,7 @@ async fn token(
                 return oauth_error("invalid_grant");
             }
             s.refresh_tokens.retain(|t| *t != presented);
-            (None, 3600)
+            (None, 3600, behaviour.id_token_on_refresh)
         }
         _ => return oauth_error("unsupported_grant_type"),
     };
@@ -315,18 +317,21 @@ async fn token(
     .unwrap()
     .to_string();
     s.refresh_tokens.push(refresh_token.clone());
-    s.record.id_tokens.push(id_token.clone());
     s.record.access_tokens.push(access_token.clone());
+    let mut body = serde_json::json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "refresh_token": refresh_token,
+        "scope": "openid profile",
+    });
+    if with_id_token {
+        s.record.id_tokens.push(id_token.clone());
+        body["id_token"] = serde_json::Value::String(id_token);
+    }
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(serde_json::json!({
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": expires_in,
-            "refresh_token": refresh_token,
-            "id_token": id_token,
-            "scope": "openid profile",
-        }))
+        .json(body)
 }
 
 async fn userinfo(me: web::Data<MockProvider>, req: HttpRequest) -> HttpResponse {

@@ -71,3 +71,44 @@ async fn a_refused_refresh_sends_the_browser_to_sign_in_again() {
     assert_eq!(response.status(), 303);
     assert!(location(&response).starts_with(&format!("{}/authorize", app.provider.issuer)));
 }
+
+#[actix_web::test]
+async fn a_refresh_without_a_new_id_token_keeps_the_claims_and_the_logout_hint() {
+    let app = spawn_app(Behaviour {
+        code_expires_in: Some(1),
+        ..Default::default()
+    })
+    .await;
+    app.signed_in().await;
+
+    let html = app.home_page().await;
+
+    assert!(html.contains("Alice Smith"), "{html}");
+    assert_eq!(app.provider.record(|r| r.id_tokens.len()), 1);
+}
+
+#[actix_web::test]
+async fn a_new_id_token_from_a_refresh_is_verified_and_used_as_the_logout_hint() {
+    let app = spawn_app(Behaviour {
+        code_expires_in: Some(1),
+        id_token_on_refresh: true,
+        ..Default::default()
+    })
+    .await;
+    app.signed_in().await;
+    let html = app.home_page().await;
+    let csrf = crate::helpers::csrf_of(&html);
+
+    let response = app
+        .browser
+        .post(app.url("/signout"))
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+
+    let logout = url::Url::parse(&location(&response)).unwrap();
+    let newest = app.provider.record(|r| r.id_tokens.last().cloned());
+    assert_eq!(app.provider.record(|r| r.id_tokens.len()), 2);
+    assert_eq!(crate::helpers::param(&logout, "id_token_hint"), newest);
+}

@@ -1,27 +1,16 @@
 //! Webhook events as the service sends them: the envelope and the `X-Signature-V2` header
 //! (`t=<unix>,v2=<base64 HMAC-SHA256(secret, "<t>.<body>") without padding>`, reference §5).
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 /// The signature header name.
 pub const SIGNATURE_HEADER: &str = "X-Signature-V2";
 
-/// The header value for `payload` sent at `timestamp` (Unix seconds).
+/// The header value for `payload` sent at `timestamp` (Unix seconds): the SDK's own signing
+/// function, so the emulator and the SDK's verifier cannot drift apart.
 pub fn sign(secret: &str, payload: &[u8], timestamp: i64) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac accepts any key length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(payload);
-    format!(
-        "t={timestamp},v2={}",
-        STANDARD_NO_PAD.encode(mac.finalize().into_bytes())
-    )
+    authsignal_sdk::webhook::sign(secret, payload, timestamp)
 }
 
 /// The event envelope `{version, id, source, time, tenantId, type, data}`.

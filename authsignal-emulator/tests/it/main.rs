@@ -1,1 +1,9 @@
-//! placeholder
+//! Integration tests: the emulator started on port 0 with fresh state per test, driven over
+//! HTTPS by the SDK, by raw HTTP (API contract) and by a cookie-keeping client (hosted pages).
+
+mod api;
+mod helpers;
+mod pages;
+mod persistence;
+mod sdk;
+mod webhooks;

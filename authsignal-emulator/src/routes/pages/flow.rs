@@ -500,6 +500,17 @@ async fn enrolled(
     first: bool,
 ) -> Result<HttpResponse, PageError> {
     let user_id = session.action.user_id.clone();
+    let authenticator_id = authenticator.user_authenticator_id.clone();
+    if !session.verified {
+        // The webhook may refuse the verification: ask before storing anything.
+        notify_verified(
+            state,
+            session,
+            &authenticator.verification_method,
+            Some(&authenticator_id),
+        )
+        .await?;
+    }
     state
         .stores
         .users
@@ -518,13 +529,12 @@ async fn enrolled(
         })?;
         return Ok(see_other("/flow"));
     }
-    mark_succeeded(
+    record_success(
         state,
         session,
         &authenticator.verification_method,
-        Some(&authenticator.user_authenticator_id),
-    )
-    .await?;
+        Some(&authenticator_id),
+    )?;
     let codes = if first
         && state
             .stores
@@ -838,6 +848,17 @@ async fn mark_succeeded(
     method: &str,
     authenticator_id: Option<&str>,
 ) -> Result<(), PageError> {
+    notify_verified(state, session, method, authenticator_id).await?;
+    record_success(state, session, method, authenticator_id)
+}
+
+/// Posts `action.verify` when webhooks are configured; a refusal is an error.
+async fn notify_verified(
+    state: &AppState,
+    session: &HostedSession,
+    method: &str,
+    authenticator_id: Option<&str>,
+) -> Result<(), PageError> {
     let now = Utc::now();
     if let Some(webhooks) = &state.webhooks {
         webhooks
@@ -862,6 +883,17 @@ async fn mark_succeeded(
                 )
             })?;
     }
+    Ok(())
+}
+
+/// Records the success on the action and the session.
+fn record_success(
+    state: &AppState,
+    session: &HostedSession,
+    method: &str,
+    authenticator_id: Option<&str>,
+) -> Result<(), PageError> {
+    let now = Utc::now();
     let method = method.to_owned();
     let authenticator_id = authenticator_id.map(str::to_owned);
     state

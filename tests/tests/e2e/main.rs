@@ -8,6 +8,7 @@
 //! `TEST_LOG=1` shows the apps' logs.
 
 mod harness;
+mod journeys;
 // A toolbox: not every journey uses every tool.
 #[allow(dead_code)]
 mod helpers;

@@ -2,7 +2,9 @@
 //! app, headless Chromium, and the system under test.
 
 pub mod chrome;
+pub mod flows;
 pub mod html;
+pub mod system;
 pub mod tokens;
 pub mod totp;
 pub mod web;

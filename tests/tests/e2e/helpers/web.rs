@@ -110,6 +110,16 @@ impl Page {
             .text
     }
 
+    /// Where the final answer redirects to (when the navigation stopped at a redirect).
+    pub fn location(&self) -> Option<&Url> {
+        self.hops.last().and_then(|h| h.location.as_ref())
+    }
+
+    /// A query parameter of the final URL.
+    pub fn query(&self, name: &str) -> Option<String> {
+        query_param(&self.url, name)
+    }
+
     /// The first hop whose URL path is `path`.
     pub fn hop_to(&self, path: &str) -> Option<&Hop> {
         self.hops.iter().find(|h| h.url.path() == path)
@@ -271,13 +281,48 @@ impl WebBrowser {
         url: Url,
         form: Option<&[(String, String)]>,
     ) -> Page {
+        self.navigate_until(method, url, form, |_| false).await
+    }
+
+    /// Opens `url` and follows redirects, but does not follow one to a URL for which `stop` is
+    /// true: the page is then that redirect (see [`Page::location`]). Used to catch an
+    /// authorization code on its way to the client, as an attacker or a test would.
+    pub async fn open_until(&self, url: &str, stop: impl Fn(&Url) -> bool) -> Page {
+        let url = Url::parse(url).unwrap_or_else(|e| panic!("bad url '{url}': {e}"));
+        self.navigate_until(Method::GET, url, None, stop).await
+    }
+
+    /// Submits a form like [`WebBrowser::submit`], stopping before a redirect to a URL for which
+    /// `stop` is true.
+    pub async fn submit_until(
+        &self,
+        page: &Page,
+        form: &Form,
+        button: Option<&str>,
+        stop: impl Fn(&Url) -> bool,
+    ) -> Page {
+        assert_eq!(form.method, "POST", "submit_until handles POST forms");
+        let action = page.url.join(&form.action).expect("form action resolves");
+        self.navigate_until(Method::POST, action, Some(&form.submission(button)), stop)
+            .await
+    }
+
+    /// [`WebBrowser::navigate`] with a stop condition on redirect targets.
+    pub async fn navigate_until(
+        &self,
+        method: Method,
+        url: Url,
+        form: Option<&[(String, String)]>,
+        stop: impl Fn(&Url) -> bool,
+    ) -> Page {
         let mut hops = Vec::new();
         let mut method = method;
         let mut url = url;
         let mut form = form.map(<[_]>::to_vec);
         loop {
             let (hop, body) = self.request(method.clone(), &url, form.as_deref()).await;
-            let redirect = hop.status.is_redirection() && hop.location.is_some();
+            let redirect =
+                hop.status.is_redirection() && hop.location.as_ref().is_some_and(|l| !stop(l));
             let next = hop.location.clone();
             let status = hop.status;
             let headers = hop.headers.clone();
@@ -308,4 +353,11 @@ fn trail(hops: &[Hop]) -> String {
         .map(|h| format!("{} {} -> {}", h.method, h.url, h.status.as_u16()))
         .collect::<Vec<_>>()
         .join("\n  ")
+}
+
+/// A query parameter of `url`.
+pub fn query_param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }

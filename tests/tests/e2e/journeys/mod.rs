@@ -1,0 +1,3 @@
+//! The journeys of a person through the system, in the cookie-jar browser.
+
+mod first_visit;

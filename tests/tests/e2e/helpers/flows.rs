@@ -464,3 +464,39 @@ impl TestRp {
         jwt
     }
 }
+
+/// A complete first visit of `user` through the web client, enrolling the authenticator app;
+/// returns what the person kept, with the claims page checked.
+pub async fn first_visit_with_totp(
+    sys: &TestSystem,
+    browser: &WebBrowser,
+    user: &User,
+) -> Enrolled {
+    let login = visit_client_expecting_login(sys, browser).await;
+    let choose = submit_password(browser, &login, user.username, user.password).await;
+    let enrolled = enroll_totp(sys, browser, &choose).await;
+    ClaimsPage::read(sys, &enrolled.page).assert_signed_in_with_mfa(user);
+    enrolled
+}
+
+/// Asserts that `browser` has no session: the identity server's home page does not know the
+/// person, and the web client asks for a login.
+pub async fn assert_not_signed_in(sys: &TestSystem, browser: &WebBrowser) {
+    let home = browser.open(&format!("{}/", sys.idp_url)).await;
+    assert!(
+        !home.shows("You are signed in"),
+        "the identity server has a session: {}",
+        home.excerpt()
+    );
+    visit_client_expecting_login(sys, browser).await;
+}
+
+/// The visible message of an identity-server page (`#error`, `#notice` or `#message`).
+pub fn idp_message(page: &Page) -> String {
+    let doc = page.doc();
+    ["error", "notice", "message"]
+        .iter()
+        .filter_map(|id| doc.by_id(id).map(|e| e.text))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}

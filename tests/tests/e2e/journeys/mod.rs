@@ -1,3 +1,4 @@
 //! The journeys of a person through the system, in the cookie-jar browser.
 
 mod first_visit;
+mod second_visit;

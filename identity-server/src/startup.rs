@@ -161,6 +161,7 @@ impl AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    state: web::Data<AppState>,
 }
 
 impl std::fmt::Debug for Application {
@@ -215,6 +216,7 @@ impl Application {
         Ok(Application {
             port,
             server: server.run(),
+            state,
         })
     }
 
@@ -231,6 +233,12 @@ impl Application {
     /// A handle to stop the server.
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
+    }
+
+    /// The shared state. Internal: for in-process callers (integration tests signing a user in
+    /// through [`crate::signin`], the demo); it is not reachable over HTTP.
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
     }
 
     /// Serves until stopped.

@@ -15,8 +15,11 @@ use crate::oidc::now;
 /// removed by a sweep every `SWEEP_EVERY` inserts.
 #[derive(Debug)]
 pub struct ExpiringMap<V> {
-    inner: Mutex<(HashMap<String, (V, i64)>, usize)>,
+    inner: Mutex<Entries<V>>,
 }
+
+/// The entries with their expiry, and the number of inserts since the last sweep.
+type Entries<V> = (HashMap<String, (V, i64)>, usize);
 
 const SWEEP_EVERY: usize = 1024;
 
@@ -29,7 +32,7 @@ impl<V: Clone> Default for ExpiringMap<V> {
 }
 
 impl<V: Clone> ExpiringMap<V> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<String, (V, i64)>, usize)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries<V>> {
         // A poisoned lock only means another thread panicked mid-operation on plain data; the
         // map itself is still consistent.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())

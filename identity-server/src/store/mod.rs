@@ -1,7 +1,7 @@
 //! Server-side state behind small traits, so that a shared store (Redis) can replace the
 //! embedded one for several replicas.
 //!
-//! The embedded default ([`memory`] and [`file`]) keeps short-lived state (pending authorize
+//! The embedded default ([`memory`] and [`mod@file`]) keeps short-lived state (pending authorize
 //! requests, sessions, codes, access-token records) in memory and durable state (accounts created
 //! at run time, refresh-token grants) in the data directory, written atomically and synced
 //! before a write is acknowledged. Signing keys are kept by [`crate::keys`].

@@ -1,0 +1,382 @@
+use crate::helpers::*;
+
+#[tokio::test]
+async fn authorize_sends_a_browser_without_session_to_the_login_page_with_only_a_request_id() {
+    let app = spawn_app().await;
+    let (status, location, _) = app.browse(&app.authorize_url("web", REDIRECT, &[])).await;
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    let id = TestApp::request_id(&location);
+    assert_eq!(id.len(), 43);
+    assert!(
+        !location.contains("redirect"),
+        "the login page gets no url: {location}"
+    );
+    let pending = identity_server::signin::pending_request(&app.state, &id)
+        .await
+        .unwrap();
+    assert_eq!(pending.client_id, "web");
+}
+
+#[tokio::test]
+async fn a_signed_in_user_is_sent_back_with_code_state_and_iss() {
+    let app = spawn_app().await;
+    let (_, location, _) = app.browse(&app.authorize_url("web", REDIRECT, &[])).await;
+    let back = app
+        .sign_in(&TestApp::request_id(&location.unwrap()), "alice", &["pwd"])
+        .await;
+    assert!(back.starts_with(REDIRECT), "{back}");
+    assert_eq!(query_param(&back, "state").as_deref(), Some("xyz"));
+    assert_eq!(
+        query_param(&back, "iss").as_deref(),
+        Some("https://localhost:5001")
+    );
+    assert_eq!(query_param(&back, "code").unwrap().len(), 43);
+    // The session now answers the next authorize request without a login.
+    let (status, location, _) = app.browse(&app.authorize_url("web", REDIRECT, &[])).await;
+    assert_eq!(status, 302);
+    assert!(location.unwrap().starts_with(REDIRECT));
+}
+
+#[tokio::test]
+async fn a_request_id_can_complete_only_one_sign_in() {
+    let app = spawn_app().await;
+    let (_, location, _) = app.browse(&app.authorize_url("web", REDIRECT, &[])).await;
+    let id = TestApp::request_id(&location.unwrap());
+    app.sign_in(&id, "alice", &["pwd"]).await;
+    let req = actix_web::test::TestRequest::default().to_http_request();
+    let sign_in = identity_server::signin::SignIn {
+        subject: ALICE.into(),
+        auth_time: 0,
+        amr: vec!["pwd".into()],
+        remember: false,
+    };
+    let err = identity_server::signin::complete_sign_in(&app.state, &req, &id, sign_in)
+        .await
+        .unwrap_err();
+    assert_eq!(actix_web::ResponseError::status_code(&err), 400);
+}
+
+#[tokio::test]
+async fn a_new_sign_in_gets_a_new_session_id() {
+    let app = spawn_app().await;
+    let url: url::Url = app.base_url.parse().unwrap();
+    let cookie = |app: &TestApp| {
+        use reqwest::cookie::CookieStore;
+        app.jar
+            .cookies(&url)
+            .map(|c| c.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    app.code_for("web", REDIRECT, &[]).await;
+    let first = cookie(&app);
+    app.code_for("web", REDIRECT, &[("prompt", "login")]).await;
+    let second = cookie(&app);
+    assert!(first.contains("__Host-idsrv.session="));
+    assert_ne!(first, second);
+}
+
+#[tokio::test]
+async fn denying_the_sign_in_sends_access_denied_to_the_client() {
+    let app = spawn_app().await;
+    let (_, location, _) = app.browse(&app.authorize_url("web", REDIRECT, &[])).await;
+    let response =
+        identity_server::signin::deny(&app.state, &TestApp::request_id(&location.unwrap()))
+            .await
+            .unwrap();
+    assert_eq!(response.status(), 303);
+    let back = response
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(query_param(back, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query_param(back, "state").as_deref(), Some("xyz"));
+}
+
+async fn assert_error_page(app: &TestApp, url: &str) {
+    let (status, location, body) = app.browse(url).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(location, None, "an error page never redirects");
+    assert!(body.contains("<h1>Bad request</h1>"), "{body}");
+}
+
+#[tokio::test]
+async fn an_unknown_or_missing_client_gets_an_error_page_not_a_redirect() {
+    let app = spawn_app().await;
+    assert_error_page(&app, &app.authorize_url("evil", REDIRECT, &[])).await;
+    assert_error_page(
+        &app,
+        &app.authorize_url("web", REDIRECT, &[("client_id", "<drop>")]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_redirect_uri_mismatch_gets_an_error_page_also_with_an_added_query() {
+    let app = spawn_app().await;
+    for uri in [
+        "https://evil.example/cb",
+        "https://localhost:5002/signin-oidc?x=1",
+        "https://localhost:5002/signin-oidc/",
+        "HTTPS://localhost:5002/signin-oidc",
+    ] {
+        assert_error_page(&app, &app.authorize_url("web", uri, &[])).await;
+    }
+    assert_error_page(
+        &app,
+        &app.authorize_url("web", REDIRECT, &[("redirect_uri", "<drop>")]),
+    )
+    .await;
+    // A redirect URI of another client is not this client's.
+    assert_error_page(
+        &app,
+        &app.authorize_url("web", "https://localhost:5009/cb", &[]),
+    )
+    .await;
+}
+
+async fn assert_error_redirect(app: &TestApp, extra: &[(&str, &str)], error: &str) {
+    let (status, location, _) = app.browse(&app.authorize_url("web", REDIRECT, extra)).await;
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some(error),
+        "{extra:?}: {location}"
+    );
+    assert!(query_param(&location, "error_description").is_some());
+    assert_eq!(query_param(&location, "state").as_deref(), Some("xyz"));
+    assert_eq!(
+        query_param(&location, "iss").as_deref(),
+        Some("https://localhost:5001")
+    );
+}
+
+#[tokio::test]
+async fn pkce_missing_plain_or_malformed_is_refused_with_invalid_request() {
+    let app = spawn_app().await;
+    assert_error_redirect(
+        &app,
+        &[
+            ("code_challenge", "<drop>"),
+            ("code_challenge_method", "<drop>"),
+        ],
+        "invalid_request",
+    )
+    .await;
+    assert_error_redirect(
+        &app,
+        &[("code_challenge_method", "plain")],
+        "invalid_request",
+    )
+    .await;
+    assert_error_redirect(
+        &app,
+        &[("code_challenge_method", "<drop>")],
+        "invalid_request",
+    )
+    .await;
+    assert_error_redirect(&app, &[("code_challenge", "short")], "invalid_request").await;
+    assert_error_redirect(&app, &[("code_challenge", "<drop>")], "invalid_request").await;
+}
+
+#[tokio::test]
+async fn response_type_other_than_code_or_missing_is_refused() {
+    let app = spawn_app().await;
+    assert_error_redirect(&app, &[("response_type", "<drop>")], "invalid_request").await;
+    assert_error_redirect(
+        &app,
+        &[("response_type", "token")],
+        "unsupported_response_type",
+    )
+    .await;
+    assert_error_redirect(
+        &app,
+        &[("response_type", "code id_token")],
+        "unsupported_response_type",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_scope_is_refused_with_invalid_scope() {
+    let app = spawn_app().await;
+    assert_error_redirect(&app, &[("scope", "openid api1")], "invalid_scope").await;
+    assert_error_redirect(&app, &[("scope", "openid nonsense")], "invalid_scope").await;
+    assert_error_redirect(&app, &[("scope", "profile")], "invalid_scope").await;
+    assert_error_redirect(&app, &[("scope", "<drop>")], "invalid_scope").await;
+}
+
+#[tokio::test]
+async fn request_objects_and_bad_prompt_or_max_age_are_refused() {
+    let app = spawn_app().await;
+    assert_error_redirect(&app, &[("request", "eyJ")], "request_not_supported").await;
+    assert_error_redirect(
+        &app,
+        &[("request_uri", "https://x")],
+        "request_uri_not_supported",
+    )
+    .await;
+    assert_error_redirect(&app, &[("prompt", "none login")], "invalid_request").await;
+    assert_error_redirect(&app, &[("prompt", "bogus")], "invalid_request").await;
+    assert_error_redirect(&app, &[("max_age", "soon")], "invalid_request").await;
+    assert_error_redirect(&app, &[("response_mode", "fragment")], "invalid_request").await;
+    let long = "x".repeat(5000);
+    assert_error_redirect(&app, &[("nonce", long.as_str())], "invalid_request").await;
+}
+
+#[tokio::test]
+async fn a_repeated_parameter_is_an_error_page_or_an_invalid_request() {
+    let app = spawn_app().await;
+    let url = format!("{}&client_id=web", app.authorize_url("web", REDIRECT, &[]));
+    assert_error_page(&app, &url).await;
+}
+
+#[tokio::test]
+async fn hints_locales_and_unknown_parameters_do_not_break_the_request() {
+    let app = spawn_app().await;
+    let extra = [
+        ("login_hint", "alice"),
+        ("ui_locales", "de-DE"),
+        ("claims_locales", "de"),
+        ("acr_values", "urn:mfa"),
+        ("id_token_hint", "x.y.z"),
+        ("display", "page"),
+        ("foo", "bar"),
+    ];
+    let (status, location, _) = app
+        .browse(&app.authorize_url("web", REDIRECT, &extra))
+        .await;
+    assert_eq!(status, 302);
+    let id = TestApp::request_id(&location.unwrap());
+    let pending = identity_server::signin::pending_request(&app.state, &id)
+        .await
+        .unwrap();
+    assert_eq!(pending.login_hint.as_deref(), Some("alice"));
+    assert_eq!(pending.acr_values.as_deref(), Some("urn:mfa"));
+}
+
+#[tokio::test]
+async fn a_request_without_nonce_still_works() {
+    let app = spawn_app().await;
+    let code = app.code_for("web", REDIRECT, &[("nonce", "<drop>")]).await;
+    let (status, body) = app.redeem(&code).await;
+    assert_eq!(status, 200);
+    let (_, claims) = jwt_parts(body["id_token"].as_str().unwrap());
+    assert!(claims.get("nonce").is_none());
+}
+
+#[tokio::test]
+async fn prompt_none_without_a_session_answers_login_required() {
+    let app = spawn_app().await;
+    assert_error_redirect(&app, &[("prompt", "none")], "login_required").await;
+}
+
+#[tokio::test]
+async fn prompt_none_with_a_session_issues_a_code() {
+    let app = spawn_app().await;
+    app.code_for("web", REDIRECT, &[]).await;
+    let (_, location, _) = app
+        .browse(&app.authorize_url("web", REDIRECT, &[("prompt", "none")]))
+        .await;
+    assert!(query_param(&location.unwrap(), "code").is_some());
+}
+
+#[tokio::test]
+async fn prompt_login_forces_a_new_login_despite_a_session() {
+    let app = spawn_app().await;
+    app.code_for("web", REDIRECT, &[]).await;
+    let (_, location, _) = app
+        .browse(&app.authorize_url("web", REDIRECT, &[("prompt", "login")]))
+        .await;
+    let id = TestApp::request_id(&location.unwrap());
+    assert!(
+        identity_server::signin::pending_request(&app.state, &id)
+            .await
+            .unwrap()
+            .prompt_login
+    );
+}
+
+#[tokio::test]
+async fn max_age_forces_reauthentication_and_auth_time_reflects_it() {
+    let app = spawn_app().await;
+    let first = app.tokens().await;
+    let (_, first_claims) = jwt_parts(first["id_token"].as_str().unwrap());
+    // A large max_age reuses the session.
+    let (_, location, _) = app
+        .browse(&app.authorize_url("web", REDIRECT, &[("max_age", "3600")]))
+        .await;
+    assert!(query_param(&location.unwrap(), "code").is_some());
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (_, location, _) = app
+        .browse(&app.authorize_url("web", REDIRECT, &[("max_age", "1")]))
+        .await;
+    let location = location.unwrap();
+    let back = app
+        .sign_in(&TestApp::request_id(&location), "alice", &["pwd"])
+        .await;
+    let (status, body) = app.redeem(&query_param(&back, "code").unwrap()).await;
+    assert_eq!(status, 200);
+    let (_, claims) = jwt_parts(body["id_token"].as_str().unwrap());
+    assert!(claims["auth_time"].as_i64().unwrap() > first_claims["auth_time"].as_i64().unwrap());
+}
+
+#[tokio::test]
+async fn authorize_by_post_works_and_answers_303() {
+    let app = spawn_app().await;
+    let url = app.authorize_url("web", REDIRECT, &[]);
+    let query = url.split_once('?').unwrap().1.to_owned();
+    let response = app
+        .browser
+        .post(app.url("/connect/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert!(
+        response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/Account/Login?ar=")
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_authorize_post_is_refused_without_a_panic() {
+    let app = spawn_app().await;
+    let body = format!("client_id=web&state={}", "x".repeat(20_000));
+    let response = app
+        .browser
+        .post(app.url("/connect/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("too large"));
+}
+
+#[tokio::test]
+async fn authorize_sends_no_cors_headers() {
+    let app = spawn_app().await;
+    let response = app
+        .browser
+        .get(app.authorize_url("web", REDIRECT, &[]))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response
+            .headers()
+            .keys()
+            .all(|k| !k.as_str().starts_with("access-control-"))
+    );
+}

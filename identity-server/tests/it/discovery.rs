@@ -1,0 +1,111 @@
+use crate::helpers::*;
+
+#[tokio::test]
+async fn discovery_names_every_endpoint_under_the_issuer() {
+    let app = spawn_app().await;
+    let response = app
+        .api
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let doc: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(doc["issuer"], "https://localhost:5001");
+    for (key, path) in [
+        ("authorization_endpoint", "/connect/authorize"),
+        ("token_endpoint", "/connect/token"),
+        ("userinfo_endpoint", "/connect/userinfo"),
+        ("jwks_uri", "/.well-known/openid-configuration/jwks"),
+        ("end_session_endpoint", "/connect/endsession"),
+        ("revocation_endpoint", "/connect/revocation"),
+        ("introspection_endpoint", "/connect/introspect"),
+    ] {
+        assert_eq!(doc[key], format!("https://localhost:5001{path}"), "{key}");
+    }
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    let scopes = doc["scopes_supported"].as_array().unwrap();
+    assert!(scopes.contains(&serde_json::json!("openid")));
+    assert!(scopes.contains(&serde_json::json!("api1")));
+    let grants = doc["grant_types_supported"].as_array().unwrap();
+    assert!(!grants.contains(&serde_json::json!("password")));
+    assert!(!grants.contains(&serde_json::json!("implicit")));
+}
+
+#[tokio::test]
+async fn discovery_issuer_follows_the_configured_issuer() {
+    let app = spawn_app_with(|s| s.issuer = "https://idp.example.test/".into()).await;
+    let doc: serde_json::Value = app
+        .api
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["issuer"], "https://idp.example.test");
+    assert_eq!(
+        doc["token_endpoint"],
+        "https://idp.example.test/connect/token"
+    );
+}
+
+#[tokio::test]
+async fn jwks_publishes_the_signing_key_that_id_tokens_name() {
+    let app = spawn_app().await;
+    let jwks: serde_json::Value = app
+        .api
+        .get(app.url("/.well-known/openid-configuration/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["kty"], "RSA");
+    assert_eq!(keys[0]["use"], "sig");
+    assert!(keys[0].get("d").is_none(), "no private part is published");
+    let tokens = app.tokens().await;
+    let (header, _) = jwt_parts(tokens["id_token"].as_str().unwrap());
+    assert_eq!(header["kid"], keys[0]["kid"]);
+    assert_eq!(header["alg"], "RS256");
+}
+
+#[tokio::test]
+async fn the_signing_key_survives_a_restart_of_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let kid_of = |app: &TestApp| {
+        let jwks: serde_json::Value = serde_json::from_str(&app.state.jwks_json).unwrap();
+        jwks["keys"][0]["kid"].as_str().unwrap().to_owned()
+    };
+    let mut settings = test_settings(&path);
+    settings.keys.signing_key_pem = None;
+    let first = spawn_in(settings.clone(), tempfile::tempdir().unwrap()).await;
+    let kid = kid_of(&first);
+    drop(first);
+    let second = spawn_in(settings, dir).await;
+    assert_eq!(kid_of(&second), kid);
+    let jwks: serde_json::Value = second
+        .api
+        .get(second.url("/.well-known/openid-configuration/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], kid);
+}

@@ -1,0 +1,90 @@
+//! "Manage MFA": a signed-in user passes a fresh challenge and reaches the authenticator
+//! settings at Authsignal, then comes back home.
+
+use super::{Browser, input_value, spawn};
+
+/// The CSRF token of the home page's "Manage MFA" form.
+async fn home_csrf(stack: &super::Stack, browser: &Browser) -> String {
+    let home = browser.get(&stack.url("/")).await;
+    assert_eq!(home.status, 200);
+    input_value(&home.body, "csrf_token").expect("the signed-in home page has the Manage MFA form")
+}
+
+#[tokio::test]
+async fn manage_mfa_challenges_then_opens_the_settings_and_returns_home() {
+    let stack = spawn().await;
+    let browser = Browser::new();
+    stack.sign_in(&browser, "alice", "alice").await;
+    let csrf = home_csrf(&stack, &browser).await;
+
+    let answer = browser
+        .post(&stack.url("/Account/Mfa"), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert!(answer.location().starts_with(&stack.emulator_url));
+    assert!(answer.set_cookie("__Host-idsrv.mfa").is_some());
+
+    let start = browser.get(answer.location()).await;
+    let challenge = browser.follow(&start).await;
+    assert!(
+        challenge.body.contains("id=\"verify-code\""),
+        "a fresh challenge first"
+    );
+    let back = stack
+        .pass_second_factor(&browser, answer.location(), "alice")
+        .await;
+    assert!(back.starts_with(&stack.url("/Account/Mfa/Callback?token=")));
+    let home = browser.get(&back).await;
+    assert_eq!(home.status, 303);
+    assert_eq!(home.location(), stack.url("/"));
+    assert_eq!(home.headers["referrer-policy"], "no-referrer");
+    // Still signed in.
+    assert!(!stack.is_signed_out(&browser).await);
+}
+
+#[tokio::test]
+async fn manage_mfa_needs_a_signed_in_session() {
+    let stack = spawn().await;
+    let browser = Browser::new();
+    let page = browser.get(&stack.url("/Account/Create")).await;
+    let csrf = input_value(&page.body, "csrf_token").unwrap();
+    let answer = browser
+        .post(&stack.url("/Account/Mfa"), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(answer.status, 401);
+    assert!(answer.location.is_none());
+    assert!(answer.shows("Not signed in"));
+}
+
+#[tokio::test]
+async fn manage_mfa_without_csrf_token_is_refused() {
+    let stack = spawn().await;
+    let browser = Browser::new();
+    stack.sign_in(&browser, "alice", "alice").await;
+    let answer = browser.post(&stack.url("/Account/Mfa"), &[]).await;
+    assert_eq!(answer.status, 403);
+    assert!(answer.location.is_none());
+}
+
+#[tokio::test]
+async fn a_manage_mfa_transaction_cannot_sign_in_at_the_login_callback() {
+    let stack = spawn().await;
+    let browser = Browser::new();
+    stack.sign_in(&browser, "alice", "alice").await;
+    let csrf = home_csrf(&stack, &browser).await;
+    let answer = browser
+        .post(&stack.url("/Account/Mfa"), &[("csrf_token", &csrf)])
+        .await;
+    let back = stack
+        .pass_second_factor(&browser, answer.location(), "alice")
+        .await;
+    let token = crate::helpers::query_param(&back, "token").unwrap();
+    let page = browser
+        .get(&format!(
+            "{}?token={token}",
+            stack.url("/Account/Login/Callback")
+        ))
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location(), stack.url("/Account/Notice?reason=expired"));
+}

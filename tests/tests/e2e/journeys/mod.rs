@@ -1,4 +1,5 @@
 //! The journeys of a person through the system, in the cookie-jar browser.
 
 mod first_visit;
+mod refusals;
 mod second_visit;

@@ -228,9 +228,9 @@ pub async fn start(
         add_mode: false,
         email_code: None,
         pending_email: None,
-        expires_at: chrono::DateTime::from_timestamp(claims.exp, 0)
-            .unwrap_or(now)
-            .max(now + Duration::minutes(5)),
+        // The token's lifetime bounds the hosted session, as the service's "challenge token
+        // duration" bounds its pre-built UI session.
+        expires_at: chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
         flash_error: None,
     };
     state.stores.hosted.create_session(session.clone());

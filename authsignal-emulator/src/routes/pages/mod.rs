@@ -2,7 +2,7 @@
 //! recovery codes, the challenge, and settings. Server-rendered HTML, no scripts, a strict CSP.
 //!
 //! The browser's session is bound to the track token: `GET /challenge?token=...` checks the
-//! token, creates a server-side [`HostedSession`](crate::store::HostedSession) for that action,
+//! token, creates a server-side [`crate::store::HostedSession`] for that action,
 //! sets its id in a `__Host-` cookie (Secure, HttpOnly, SameSite=Lax) and redirects to `/flow`,
 //! so the token leaves the address bar. Every form carries the session's CSRF token.
 

@@ -1,0 +1,394 @@
+//! The one-command demo: starts the Authsignal emulator (unless a real Authsignal secret is
+//! configured), the identity server and the web client in one process, on their usual ports
+//! (5003, 5001, 5002), sharing the development certificates in `certs/`; waits until each
+//! answers over HTTPS; prints what to open; stops all three on Ctrl-C.
+//!
+//! Each app reads its own configuration as when it runs alone (`EMULATOR__*`, `IDP__*`,
+//! `WEBCLIENT__*` and their config files). On top of that the demo wires them together: the
+//! identity server talks to this emulator, the web client signs in at this identity server.
+//! A real Authsignal tenant is used instead of the emulator when `AUTHSIGNAL_SECRET` (or
+//! `IDP__ACCOUNT__AUTHSIGNAL__SECRET`) holds a secret other than the emulator's; its API URL
+//! comes from `AUTHSIGNAL_API_URL` (or `IDP__ACCOUNT__AUTHSIGNAL__API_URL`).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use dev_certs::TlsMaterial;
+
+/// The emulator's development secret: any other configured secret means a real tenant.
+pub const EMULATOR_DEV_SECRET: &str = "dev-emulator-secret-key";
+/// Where the API of a real tenant is when only the secret is given (the US region; other
+/// regions have their own hosts, see the portal's "API keys" page).
+pub const DEFAULT_AUTHSIGNAL_API_URL: &str = "https://api.authsignal.com/v1";
+/// How long the demo waits for the three apps to answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which Authsignal the identity server talks to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthsignalMode {
+    /// The local emulator started by the demo.
+    Emulator,
+    /// A real tenant at this API URL.
+    Real {
+        /// Server API base URL.
+        api_url: String,
+    },
+}
+
+/// Applies `AUTHSIGNAL_SECRET` / `AUTHSIGNAL_API_URL` to the identity server's settings and
+/// decides whether the emulator is needed. `env` reads an environment variable.
+pub fn choose_authsignal(
+    idp: &mut identity_server::configuration::Settings,
+    env: impl Fn(&str) -> Option<String>,
+) -> AuthsignalMode {
+    let authsignal = &mut idp.account.authsignal;
+    if let Some(secret) = env("AUTHSIGNAL_SECRET").filter(|s| !s.trim().is_empty()) {
+        authsignal.secret = identity_server::account::AuthsignalSecret::new(secret.trim());
+    }
+    if let Some(url) = env("AUTHSIGNAL_API_URL").filter(|s| !s.trim().is_empty()) {
+        authsignal.api_url = url.trim().to_owned();
+    }
+    if authsignal.secret.expose() == EMULATOR_DEV_SECRET {
+        return AuthsignalMode::Emulator;
+    }
+    let default_api_url = identity_server::account::AuthsignalSettings::default().api_url;
+    if authsignal.api_url == default_api_url {
+        authsignal.api_url = DEFAULT_AUTHSIGNAL_API_URL.to_owned();
+    }
+    AuthsignalMode::Real {
+        api_url: authsignal.api_url.clone(),
+    }
+}
+
+/// Binds `host:port`, with a message that says which app wanted the port and how to move it.
+fn bind(app: &str, host: &str, port: u16, env_key: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((host, port)).with_context(|| {
+        format!(
+            "{app}: cannot listen on {host}:{port} (is another copy of the demo or another \
+             server running? stop it, or pick another port with {env_key}=...)"
+        )
+    })
+}
+
+/// Polls `url` until it answers 200 over HTTPS (trusting `ca_pem`), or the timeout passes.
+async fn wait_until_ok(client: &reqwest::Client, name: &str, url: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        match client.get(url).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) if Instant::now() > deadline => {
+                anyhow::bail!(
+                    "{name} did not become ready at '{url}' (last answer {})",
+                    r.status()
+                )
+            }
+            Err(e) if Instant::now() > deadline => {
+                anyhow::bail!("{name} did not answer at '{url}': {e}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// What the banner shows.
+#[derive(Debug)]
+pub struct BannerInfo {
+    /// Web client URL.
+    pub web_client: String,
+    /// Identity server URL.
+    pub identity_server: String,
+    /// Emulator URL, when the emulator runs.
+    pub emulator: Option<String>,
+    /// The real tenant's API URL, when no emulator runs.
+    pub real_api_url: Option<String>,
+    /// The CA file to trust.
+    pub ca_file: PathBuf,
+    /// Time from start to all apps answering.
+    pub ready_after: Duration,
+}
+
+/// The short text printed once everything answers.
+pub fn banner(info: &BannerInfo) -> String {
+    let authsignal = match (&info.emulator, &info.real_api_url) {
+        (Some(emulator), _) => format!(
+            "  Authsignal        {emulator}  (local emulator, no account needed)\n\
+             \x20 Emulator outbox   {emulator}/dev/outbox  (email one-time codes land here)\n"
+        ),
+        (None, Some(api)) => format!("  Authsignal        {api}  (your tenant)\n"),
+        (None, None) => String::new(),
+    };
+    format!(
+        "\n\
+         \x20 Authsignal MFA demo is running (ready in {ms} ms)\n\n\
+         \x20 Open              {web}\n\
+         \x20 Identity server   {idp}\n\
+         {authsignal}\
+         \x20 Test users        alice / alice, bob / bob  (first login: scan the QR code with an\n\
+         \x20                   authenticator app, or type the key shown under it)\n\
+         \x20 Dev CA            {ca}  (trust it to avoid certificate warnings: certs/README.md)\n\
+         \x20 Stop              Ctrl-C\n",
+        ms = info.ready_after.as_millis(),
+        web = info.web_client,
+        idp = info.identity_server,
+        ca = info.ca_file.display(),
+    )
+}
+
+fn init_logging() {
+    // The web client's helper installs an env-filtered subscriber (RUST_LOG wins). The demo
+    // keeps start-up chatter down so the banner stays readable.
+    web_client::telemetry::init(
+        "warn,demo=info,web_client=info,identity_server=info,authsignal_emulator=info,actix_server=warn",
+    );
+}
+
+/// Runs the demo until Ctrl-C (or SIGTERM).
+pub async fn run() -> anyhow::Result<()> {
+    let started = Instant::now();
+    init_logging();
+
+    let certs_dir =
+        std::env::var_os("DEMO_CERTS_DIR").map_or_else(|| PathBuf::from("certs"), PathBuf::from);
+    let tls = TlsMaterial::load_or_generate(&certs_dir)
+        .with_context(|| format!("certificates in '{}'", certs_dir.display()))?;
+
+    let mut idp_settings = identity_server::configuration::Settings::load()
+        .context("identity server configuration")?;
+    let mut web_settings =
+        web_client::configuration::Settings::load().context("web client configuration")?;
+    let mode = choose_authsignal(&mut idp_settings, |k| std::env::var(k).ok());
+
+    // Bind every listener first, so that no app waits on a port another app has not opened.
+    let emulator = match mode {
+        AuthsignalMode::Emulator => {
+            let mut settings = authsignal_emulator::configuration::Settings::load()
+                .context("emulator configuration")?;
+            settings.disable_signals = true;
+            let listener = bind(
+                "authsignal emulator",
+                &settings.host,
+                settings.port,
+                "EMULATOR__PORT",
+            )?;
+            Some((settings, listener))
+        }
+        AuthsignalMode::Real { .. } => None,
+    };
+    let idp_listener = bind(
+        "identity server",
+        &idp_settings.host,
+        idp_settings.port,
+        "IDP__PORT",
+    )?;
+    let web_listener = bind(
+        "web client",
+        &web_settings.host,
+        web_settings.port,
+        "WEBCLIENT__PORT",
+    )?;
+
+    let emulator = match emulator {
+        Some((settings, listener)) => {
+            let app = authsignal_emulator::startup::Application::build_with(
+                settings,
+                listener,
+                tls.clone(),
+            )
+            .await
+            .context("authsignal emulator")?;
+            // The identity server uses exactly this emulator.
+            idp_settings.account.authsignal.api_url = app.api_url();
+            idp_settings.account.authsignal.secret =
+                identity_server::account::AuthsignalSecret::new(app.secret());
+            Some(app)
+        }
+        None => None,
+    };
+    idp_settings.disable_signals = true;
+    web_settings.disable_signals = true;
+    web_settings.issuer_url = idp_settings.issuer.clone();
+    let idp =
+        identity_server::startup::Application::build_with(idp_settings, idp_listener, tls.clone())
+            .await
+            .context("identity server")?;
+    let web = web_client::startup::Application::build_with(web_settings, web_listener, tls.clone())
+        .await
+        .context("web client")?;
+
+    let emulator_url = emulator.as_ref().map(|e| e.base_url());
+    let idp_url = idp.base_url();
+    let web_url = web.base_url();
+    let mut handles = vec![
+        ("web client", web.handle()),
+        ("identity server", idp.handle()),
+    ];
+    let mut tasks = vec![
+        actix_web::rt::spawn(web.run_until_stopped()),
+        actix_web::rt::spawn(idp.run_until_stopped()),
+    ];
+    if let Some(emulator) = emulator {
+        handles.push(("authsignal emulator", emulator.server_handle()));
+        tasks.push(actix_web::rt::spawn(emulator.run_until_stopped()));
+    }
+
+    let client = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(tls.ca_pem().as_bytes())?)
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let ready = async {
+        if let Some(url) = &emulator_url {
+            wait_until_ok(&client, "authsignal emulator", &format!("{url}/health")).await?;
+        }
+        wait_until_ok(
+            &client,
+            "identity server",
+            &format!("{idp_url}/.well-known/openid-configuration"),
+        )
+        .await?;
+        wait_until_ok(&client, "web client", &format!("{web_url}/readyz")).await
+    };
+    if let Err(e) = ready.await {
+        stop_all(&handles).await;
+        return Err(e);
+    }
+    let real_api_url = match &mode {
+        AuthsignalMode::Real { api_url } => Some(api_url.clone()),
+        AuthsignalMode::Emulator => None,
+    };
+    println!(
+        "{}",
+        banner(&BannerInfo {
+            web_client: web_url,
+            identity_server: idp_url,
+            emulator: emulator_url,
+            real_api_url,
+            ca_file: certs_dir.join(dev_certs::CA_CERT_FILE),
+            ready_after: started.elapsed(),
+        })
+    );
+
+    shutdown_signal().await;
+    tracing::info!("stopping");
+    stop_all(&handles).await;
+    for task in tasks {
+        let _ = task.await;
+    }
+    println!("  Stopped.");
+    Ok(())
+}
+
+async fn stop_all(handles: &[(&str, actix_web::dev::ServerHandle)]) {
+    for (name, handle) in handles {
+        handle.stop(true).await;
+        tracing::debug!(app = name, "stopped");
+    }
+}
+
+/// Ctrl-C, or SIGTERM on Unix (what `docker stop` and service managers send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn with_nothing_configured_the_emulator_is_used() {
+        let mut idp = identity_server::configuration::Settings::default();
+        assert_eq!(
+            choose_authsignal(&mut idp, env(&[])),
+            AuthsignalMode::Emulator
+        );
+    }
+
+    #[test]
+    fn a_real_secret_without_an_url_uses_the_default_region() {
+        let mut idp = identity_server::configuration::Settings::default();
+        let mode = choose_authsignal(&mut idp, env(&[("AUTHSIGNAL_SECRET", "real-secret")]));
+        assert_eq!(
+            mode,
+            AuthsignalMode::Real {
+                api_url: DEFAULT_AUTHSIGNAL_API_URL.into()
+            }
+        );
+        assert_eq!(idp.account.authsignal.secret.expose(), "real-secret");
+    }
+
+    #[test]
+    fn a_real_secret_with_a_region_url_uses_that_url() {
+        let mut idp = identity_server::configuration::Settings::default();
+        let mode = choose_authsignal(
+            &mut idp,
+            env(&[
+                ("AUTHSIGNAL_SECRET", "real-secret"),
+                ("AUTHSIGNAL_API_URL", "https://au.api.authsignal.com/v1"),
+            ]),
+        );
+        assert_eq!(
+            mode,
+            AuthsignalMode::Real {
+                api_url: "https://au.api.authsignal.com/v1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_secret_from_the_identity_server_configuration_counts_as_real() {
+        let mut idp = identity_server::configuration::Settings::default();
+        idp.account.authsignal.secret = identity_server::account::AuthsignalSecret::new("from-idp");
+        assert!(matches!(
+            choose_authsignal(&mut idp, env(&[])),
+            AuthsignalMode::Real { .. }
+        ));
+    }
+
+    #[test]
+    fn the_banner_says_what_to_open_and_where_the_outbox_is() {
+        let text = banner(&BannerInfo {
+            web_client: "https://localhost:5002".into(),
+            identity_server: "https://localhost:5001".into(),
+            emulator: Some("https://localhost:5003".into()),
+            real_api_url: None,
+            ca_file: PathBuf::from("certs/dev-ca.pem"),
+            ready_after: Duration::from_millis(321),
+        });
+        assert!(
+            text.contains("Open              https://localhost:5002"),
+            "{text}"
+        );
+        assert!(text.contains("https://localhost:5003/dev/outbox"), "{text}");
+        assert!(text.contains("alice / alice, bob / bob"));
+        assert!(text.contains("certs/dev-ca.pem"));
+        assert!(text.contains("321 ms"));
+    }
+}

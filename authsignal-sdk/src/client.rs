@@ -54,6 +54,11 @@ pub enum Region {
 
 impl Region {
     /// The Server API base URL of this region.
+    ///
+    /// ```
+    /// # use authsignal_sdk::Region;
+    /// assert_eq!(Region::Eu.base_url(), "https://eu.api.authsignal.com/v1");
+    /// ```
     pub fn base_url(self) -> &'static str {
         match self {
             Region::Us => "https://api.authsignal.com/v1",

@@ -20,11 +20,12 @@ pub enum Error {
         /// The service's request id (`x-request-id` or `x-amzn-requestid`), if sent.
         request_id: Option<String>,
     },
-    /// The request could not be sent or the response could not be read (DNS, connect, TLS,
-    /// connection reset).
+    /// The request could not be sent or the response could not be read (DNS, connect, connect
+    /// timeout, TLS, connection reset). The error's URL never includes the query string.
     #[error("authsignal transport error: {0}")]
     Transport(#[source] reqwest::Error),
-    /// The attempt exceeded the configured total timeout.
+    /// The attempt exceeded the configured total timeout after the connection was established
+    /// (a connect timeout is a [`Transport`](Error::Transport) error: nothing was sent).
     #[error("authsignal request timed out")]
     Timeout,
     /// A 2xx response whose body is not the expected JSON. The raw body is kept.
@@ -57,6 +58,14 @@ fn describe(body: &ApiErrorBody) -> String {
 
 impl Error {
     /// The HTTP status, for API and decode errors.
+    ///
+    /// ```no_run
+    /// # async fn run(client: authsignal_sdk::Client) {
+    /// if let Err(error) = client.get_user("user-123").await {
+    ///     println!("{:?}", error.status());
+    /// }
+    /// # }
+    /// ```
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Api { status, .. } | Error::Decode { status, .. } => Some(*status),
@@ -66,6 +75,14 @@ impl Error {
     }
 
     /// The API error code (`errorCode`, else `error`), e.g. `unauthorized`.
+    ///
+    /// ```no_run
+    /// # async fn run(client: authsignal_sdk::Client) {
+    /// if let Err(error) = client.get_user("user-123").await {
+    ///     println!("{:?}", error.error_code());
+    /// }
+    /// # }
+    /// ```
     pub fn error_code(&self) -> Option<&str> {
         match self {
             Error::Api { body, .. } => body.code(),
@@ -74,6 +91,14 @@ impl Error {
     }
 
     /// The API error description, if any.
+    ///
+    /// ```no_run
+    /// # async fn run(client: authsignal_sdk::Client) {
+    /// if let Err(error) = client.get_user("user-123").await {
+    ///     println!("{:?}", error.error_description());
+    /// }
+    /// # }
+    /// ```
     pub fn error_description(&self) -> Option<&str> {
         match self {
             Error::Api { body, .. } => body.description(),
@@ -82,6 +107,14 @@ impl Error {
     }
 
     /// The service's request id, for API errors that carried one.
+    ///
+    /// ```no_run
+    /// # async fn run(client: authsignal_sdk::Client) {
+    /// if let Err(error) = client.get_user("user-123").await {
+    ///     println!("{:?}", error.request_id());
+    /// }
+    /// # }
+    /// ```
     pub fn request_id(&self) -> Option<&str> {
         match self {
             Error::Api { request_id, .. } => request_id.as_deref(),
@@ -93,6 +126,14 @@ impl Error {
     ///
     /// This is the condition the built-in retry policy uses (it additionally requires the
     /// request to be safe to repeat). A timeout is not retryable: the service may have acted.
+    ///
+    /// ```no_run
+    /// # async fn run(client: authsignal_sdk::Client) {
+    /// if let Err(error) = client.get_user("user-123").await {
+    ///     println!("{:?}", error.is_retryable());
+    /// }
+    /// # }
+    /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Api { status, .. } => matches!(status, 429 | 502..=504),
@@ -102,6 +143,14 @@ impl Error {
     }
 
     /// Whether this is a 401 (wrong secret key or wrong region).
+    ///
+    /// ```no_run
+    /// # async fn run(client: authsignal_sdk::Client) {
+    /// if let Err(error) = client.get_user("user-123").await {
+    ///     println!("{:?}", error.is_unauthorized());
+    /// }
+    /// # }
+    /// ```
     pub fn is_unauthorized(&self) -> bool {
         self.status() == Some(401)
     }

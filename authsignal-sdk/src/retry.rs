@@ -59,6 +59,12 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// No retries: every call makes exactly one attempt.
+    ///
+    /// ```
+    /// # use authsignal_sdk::RetryPolicy;
+    /// let policy = RetryPolicy::none();
+    /// # let _ = policy;
+    /// ```
     pub fn none() -> Self {
         Self {
             max_retries: 0,
@@ -67,24 +73,48 @@ impl RetryPolicy {
     }
 
     /// Sets the number of retries after the first attempt.
+    ///
+    /// ```
+    /// # use authsignal_sdk::RetryPolicy;
+    /// let policy = RetryPolicy::default().with_max_retries(3);
+    /// # let _ = policy;
+    /// ```
     pub fn with_max_retries(mut self, max_retries: u32) -> Self {
         self.max_retries = max_retries;
         self
     }
 
     /// Sets the back-off before the first retry (doubled for each further retry).
+    ///
+    /// ```
+    /// # use authsignal_sdk::RetryPolicy;
+    /// let policy = RetryPolicy::default().with_initial_backoff(std::time::Duration::from_millis(50));
+    /// # let _ = policy;
+    /// ```
     pub fn with_initial_backoff(mut self, backoff: Duration) -> Self {
         self.initial_backoff = backoff;
         self
     }
 
     /// Sets the cap of the exponential back-off.
+    ///
+    /// ```
+    /// # use authsignal_sdk::RetryPolicy;
+    /// let policy = RetryPolicy::default().with_max_backoff(std::time::Duration::from_secs(1));
+    /// # let _ = policy;
+    /// ```
     pub fn with_max_backoff(mut self, backoff: Duration) -> Self {
         self.max_backoff = backoff;
         self
     }
 
     /// Sets the longest `Retry-After` honoured.
+    ///
+    /// ```
+    /// # use authsignal_sdk::RetryPolicy;
+    /// let policy = RetryPolicy::default().with_max_retry_after(std::time::Duration::from_secs(5));
+    /// # let _ = policy;
+    /// ```
     pub fn with_max_retry_after(mut self, max: Duration) -> Self {
         self.max_retry_after = max;
         self

@@ -35,6 +35,8 @@ macro_rules! wire_enum {
             pub const KNOWN: &'static [$name] = &[ $( $name::$variant, )+ ];
 
             /// The exact string used on the wire.
+            ///
+            #[doc = concat!("```\n# use authsignal_sdk::", stringify!($name), ";\nlet value = ", stringify!($name), "::KNOWN[0].clone();\nassert_eq!(value.to_string(), value.as_str());\n```")]
             pub fn as_str(&self) -> &str {
                 match self {
                     $( $name::$variant => $wire, )+
@@ -43,6 +45,8 @@ macro_rules! wire_enum {
             }
 
             /// Parses a wire string; unknown strings become `Unknown` (never fails).
+            ///
+            #[doc = concat!("```\n# use authsignal_sdk::", stringify!($name), ";\nlet known = ", stringify!($name), "::KNOWN[0].clone();\nassert_eq!(", stringify!($name), "::from_wire(known.as_str()), known);\nassert_eq!(", stringify!($name), "::from_wire(\"SOMETHING_NEW\").as_str(), \"SOMETHING_NEW\");\n```")]
             pub fn from_wire(value: &str) -> Self {
                 match value {
                     $( $wire => $name::$variant, )+
@@ -51,6 +55,8 @@ macro_rules! wire_enum {
             }
 
             /// Whether this is a value the SDK does not know.
+            ///
+            #[doc = concat!("```\n# use authsignal_sdk::", stringify!($name), ";\nassert!(", stringify!($name), "::from_wire(\"SOMETHING_NEW\").is_unknown());\nassert!(!", stringify!($name), "::KNOWN[0].is_unknown());\n```")]
             pub fn is_unknown(&self) -> bool {
                 matches!(self, $name::Unknown(_))
             }
@@ -192,6 +198,13 @@ pub struct ApiErrorBody {
 
 impl ApiErrorBody {
     /// A body carrying `code` under both `error` and `errorCode` (what the real service sends).
+    ///
+    /// ```
+    /// # use authsignal_sdk::ApiErrorBody;
+    /// let body = ApiErrorBody::new("unauthorized", "The request is unauthorized.");
+    /// assert_eq!(body.error.as_deref(), Some("unauthorized"));
+    /// assert_eq!(body.error_code.as_deref(), Some("unauthorized"));
+    /// ```
     pub fn new(code: impl Into<String>, description: impl Into<String>) -> Self {
         let code = code.into();
         Self {
@@ -202,11 +215,22 @@ impl ApiErrorBody {
     }
 
     /// The error code, from `errorCode` or else `error`.
+    ///
+    /// ```
+    /// # use authsignal_sdk::ApiErrorBody;
+    /// let body: ApiErrorBody = serde_json::from_str(r#"{"error":"invalid_request"}"#).unwrap();
+    /// assert_eq!(body.code(), Some("invalid_request"));
+    /// ```
     pub fn code(&self) -> Option<&str> {
         self.error_code.as_deref().or(self.error.as_deref())
     }
 
     /// The description, if any.
+    ///
+    /// ```
+    /// # use authsignal_sdk::ApiErrorBody;
+    /// assert_eq!(ApiErrorBody::new("c", "why").description(), Some("why"));
+    /// ```
     pub fn description(&self) -> Option<&str> {
         self.error_description.as_deref()
     }
@@ -359,6 +383,13 @@ pub struct ValidateChallengeResponse {
 
 impl ValidateChallengeResponse {
     /// The action code, from `action` or else `actionCode`.
+    ///
+    /// ```
+    /// # use authsignal_sdk::ValidateChallengeResponse;
+    /// let response: ValidateChallengeResponse =
+    ///     serde_json::from_str(r#"{"isValid":true,"actionCode":"signIn"}"#).unwrap();
+    /// assert_eq!(response.action_code(), Some("signIn"));
+    /// ```
     pub fn action_code(&self) -> Option<&str> {
         self.action.as_deref().or(self.action_code.as_deref())
     }
@@ -852,6 +883,14 @@ pub struct EnrollVerifiedAuthenticatorRequest {
 
 impl EnrollVerifiedAuthenticatorRequest {
     /// A request for `method` with every optional field unset.
+    ///
+    /// ```
+    /// # use authsignal_sdk::{EnrollVerifiedAuthenticatorRequest, VerificationMethod};
+    /// let request = EnrollVerifiedAuthenticatorRequest {
+    ///     email: Some("alice@example.com".into()),
+    ///     ..EnrollVerifiedAuthenticatorRequest::new(VerificationMethod::EmailOtp)
+    /// };
+    /// ```
     pub fn new(method: VerificationMethod) -> Self {
         Self {
             verification_method: method,

@@ -3,3 +3,4 @@
 mod first_visit;
 mod refusals;
 mod second_visit;
+mod sessions;

@@ -267,8 +267,6 @@ pub struct HostedSession {
     pub verified_method: Option<String>,
     /// The authenticator that verified the user.
     pub verified_authenticator_id: Option<String>,
-    /// Whether recovery codes should follow the enrollment in progress.
-    pub add_mode: bool,
     /// The email code in flight.
     pub email_code: Option<PendingEmailCode>,
     /// The email being enrolled.

@@ -639,3 +639,74 @@ async fn pages_carry_no_scripts_and_no_store_headers() {
         "{cookie}"
     );
 }
+
+#[tokio::test]
+async fn an_sms_authenticator_enrolled_through_the_api_is_challenged_through_the_outbox() {
+    let app = spawn().await;
+    app.sdk
+        .enroll_verified_authenticator(
+            "pia",
+            &authsignal_sdk::EnrollVerifiedAuthenticatorRequest {
+                phone_number: Some("+64211234567".into()),
+                ..authsignal_sdk::EnrollVerifiedAuthenticatorRequest::new(VerificationMethod::Sms)
+            },
+        )
+        .await
+        .unwrap();
+    let decision = app
+        .track("pia", "login", with_redirect("https://rp.example/cb"))
+        .await;
+    let browser = app.browser();
+    let page = browser.open(&decision.url).await;
+    assert_eq!(
+        element_text(&page.body, "code-destination").as_deref(),
+        Some("+64211234567")
+    );
+    let code = app.handle.latest_code_for("+64211234567").unwrap();
+    let done = browser
+        .submit(&page, "verify-code", &[("code", &code)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let result = validate(&app, &token_of(&done.location.unwrap())).await;
+    assert_eq!(result.verification_method, Some(VerificationMethod::Sms));
+}
+
+#[tokio::test]
+async fn ten_wrong_codes_across_actions_lock_the_user_out_for_a_while() {
+    let app = spawn().await;
+    let secret = enrolled_user(&app, "quinn").await;
+    for _ in 0..2 {
+        let decision = app
+            .track("quinn", "login", with_redirect("https://rp.example/cb"))
+            .await;
+        let browser = app.browser();
+        let mut page = browser.open(&decision.url).await;
+        for _ in 0..5 {
+            let response = browser
+                .submit_then_page(&page, "verify-code", &[("code", &wrong_code(&secret))])
+                .await;
+            if response.status == StatusCode::SEE_OTHER {
+                break;
+            }
+            page = response;
+        }
+    }
+    let decision = app
+        .track("quinn", "login", with_redirect("https://rp.example/cb"))
+        .await;
+    let browser = app.browser();
+    let page = browser.open(&decision.url).await;
+    let refused = browser
+        .submit_then_page(&page, "verify-code", &[("code", &totp_code(&secret, 30))])
+        .await;
+    assert_eq!(refused.status, StatusCode::OK);
+    assert!(
+        element_text(&refused.body, "error")
+            .unwrap()
+            .contains("Too many incorrect codes")
+    );
+    assert_eq!(
+        validate(&app, &decision.token).await.state,
+        Some(UserActionState::ChallengeRequired)
+    );
+}

@@ -225,7 +225,6 @@ pub async fn start(
         verified: false,
         verified_method: None,
         verified_authenticator_id: None,
-        add_mode: false,
         email_code: None,
         pending_email: None,
         // The token's lifetime bounds the hosted session, as the service's "challenge token
@@ -1086,4 +1085,51 @@ pub async fn settings_done(
     require_settings(&session)?;
     let action = load_action(&state, &session)?;
     finish(&state, &session, &action)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ActionKey;
+
+    fn session(code: &str, expires_in: i64) -> HostedSession {
+        HostedSession {
+            id: "s".into(),
+            csrf: "c".into(),
+            action: ActionKey {
+                user_id: "u".into(),
+                action_code: "a".into(),
+                idempotency_key: "k".into(),
+            },
+            scope: String::new(),
+            step: HostedStep::EnrollEmailCode,
+            verified: false,
+            verified_method: None,
+            verified_authenticator_id: None,
+            email_code: Some(PendingEmailCode {
+                to: "a@b.c".into(),
+                code: code.into(),
+                expires_at: Utc::now() + Duration::seconds(expires_in),
+            }),
+            pending_email: None,
+            expires_at: Utc::now() + Duration::minutes(10),
+            flash_error: None,
+        }
+    }
+
+    #[test]
+    fn an_email_code_is_accepted_before_it_expires_only() {
+        assert!(check_pending_code(&session("123456", 60), " 123456 "));
+        assert!(!check_pending_code(&session("123456", -1), "123456"));
+        assert!(!check_pending_code(&session("123456", 60), "123457"));
+        assert!(!check_pending_code(&session("123456", 60), ""));
+    }
+
+    #[test]
+    fn the_totp_method_and_email_methods_are_challengeable_but_passkeys_are_not() {
+        assert!(challengeable(APP) && challengeable(EMAIL) && challengeable(SMS));
+        assert!(!challengeable("PASSKEY") && !challengeable(RECOVERY));
+        assert_eq!(choose_id(APP), "choose-totp");
+        assert_eq!(choose_id(EMAIL), "choose-email");
+    }
 }

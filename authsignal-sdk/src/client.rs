@@ -257,7 +257,10 @@ impl ClientBuilder {
             .default_headers(headers)
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60));
+            .pool_idle_timeout(Duration::from_secs(60))
+            // The API never redirects; following one would resend the secret (same host) or turn
+            // a POST into a GET. A 3xx is reported as an API error instead.
+            .redirect(reqwest::redirect::Policy::none());
         for pem in &self.root_certificates {
             let certificates = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| Error::Configuration(format!("invalid root certificate: {e}")))?;

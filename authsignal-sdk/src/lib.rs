@@ -127,7 +127,8 @@
 //! `webpki-roots` compiled in): no OpenSSL, no native-tls, the same behaviour on every platform,
 //! and a static binary builds without system libraries. Extra roots (a development CA) are added
 //! with [`ClientBuilder::add_root_certificate_pem`]; certificate checks cannot be turned off.
-//! The crate needs a Tokio runtime (for `reqwest` and the retry timer) and depends on no web
+//! Like any `reqwest` client it honours the `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY`
+//! environment variables. The crate needs a Tokio runtime (for `reqwest` and the retry timer) and depends on no web
 //! framework.
 
 #![warn(missing_docs)]

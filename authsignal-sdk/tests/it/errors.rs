@@ -144,6 +144,30 @@ async fn a_500_is_reported_with_its_status_and_is_not_retryable() {
 }
 
 #[tokio::test]
+async fn a_redirect_is_not_followed_and_is_reported_as_an_api_error() {
+    let server = server().await;
+    api("POST", "/validate")
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("location", format!("{}/elsewhere", server.uri())),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let error = client(&server)
+        .validate_challenge(&ValidateChallengeRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(307));
+    assert_eq!(
+        request_count(&server).await,
+        1,
+        "the redirect was not followed"
+    );
+}
+
+#[tokio::test]
 async fn an_undecodable_success_body_is_a_decode_error_that_keeps_the_raw_body() {
     let server = server().await;
     api("GET", "/users/user-1")

@@ -3,6 +3,7 @@
 
 pub mod action_code;
 pub mod codes;
+pub mod contact;
 pub mod decision;
 pub mod outcome;
 pub mod redirect;

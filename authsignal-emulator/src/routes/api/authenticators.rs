@@ -12,9 +12,9 @@ use super::actions::iso;
 use super::extract::ApiJson;
 use crate::domain::action_code::parse_user_id;
 use crate::domain::codes::{hash_recovery_code, recovery_codes};
+use crate::domain::contact::{is_e164, looks_like_email};
 use crate::domain::totp;
 use crate::error::ApiError;
-use crate::routes::pages::looks_like_email;
 use crate::state::AppState;
 use crate::store::{Authenticator, PasskeyCredential};
 
@@ -127,12 +127,7 @@ pub async fn enroll(
         }
         VerificationMethod::Sms | VerificationMethod::Whatsapp => {
             let value = request.phone_number.clone().unwrap_or_default();
-            let digits = value.trim_start_matches('+');
-            if !value.starts_with('+')
-                || digits.len() < 6
-                || digits.len() > 15
-                || !digits.bytes().all(|b| b.is_ascii_digit())
-            {
+            if !is_e164(&value) {
                 return Err(ApiError::invalid(format!(
                     "a phoneNumber in E.164 format is required for '{method}'"
                 )));

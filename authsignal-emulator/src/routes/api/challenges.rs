@@ -11,9 +11,9 @@ use chrono::{Duration, Utc};
 use super::extract::ApiJson;
 use crate::domain::action_code::{ActionCode, parse_idempotency_key, parse_user_id};
 use crate::domain::codes::otp_code;
+use crate::domain::contact::{is_e164, looks_like_email};
 use crate::domain::secret::ct_eq_str;
 use crate::error::ApiError;
-use crate::routes::pages::looks_like_email;
 use crate::state::{AppState, DEFAULT_SCOPE, MAX_FAILED_ATTEMPTS, OTP_LIFETIME_SECS};
 use crate::store::{Action, ActionKey, ServerChallenge};
 
@@ -102,7 +102,7 @@ pub async fn challenge(
         }
         VerificationMethod::Sms | VerificationMethod::Whatsapp => {
             let phone = request.phone_number.clone().unwrap_or_default();
-            if !phone.starts_with('+') || phone.len() < 7 {
+            if !is_e164(&phone) {
                 return Err(ApiError::invalid(format!(
                     "a phoneNumber in E.164 format is required for '{method}'"
                 )));

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::actions::{allowed_methods, enrollment, iso};
 use super::extract::ApiJson;
-use crate::domain::action_code::parse_user_id;
+use crate::domain::action_code::{parse_user_id, truncate};
 use crate::domain::token::TokenClaims;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -52,9 +52,12 @@ pub async fn update(
     let user_id = parse_user_id(&path.into_inner()).map_err(ApiError::InvalidRequest)?;
     if let Some(email) = &request.email
         && !email.is_empty()
-        && !crate::routes::pages::looks_like_email(email)
+        && !crate::domain::contact::looks_like_email(email)
     {
-        return Err(ApiError::invalid(format!("invalid email '{email}'")));
+        return Err(ApiError::invalid(format!(
+            "invalid email '{}'",
+            truncate(email)
+        )));
     }
     if request
         .default_verification_method

@@ -90,20 +90,7 @@ pub struct FlowForm {
     pub authenticator_id: Option<String>,
 }
 
-/// A minimal email check: one `@`, something on both sides, a dot in the domain, no spaces.
-pub fn looks_like_email(value: &str) -> bool {
-    let value = value.trim();
-    let Some((local, domain)) = value.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && value.len() <= 254
-        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
-}
+pub use crate::domain::contact::looks_like_email;
 
 /// The live session named by the cookie.
 pub fn load_session(state: &AppState, req: &HttpRequest) -> Result<HostedSession, PageError> {
@@ -182,14 +169,6 @@ pub fn see_other(location: &str) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plausible_emails_pass_and_others_do_not() {
-        assert!(looks_like_email("AliceSmith@example.com"));
-        for bad in ["", "a", "a@", "@b.c", "a@b", "a b@c.d", "a@b@c.d", "a@.com"] {
-            assert!(!looks_like_email(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn the_session_cookie_is_host_prefixed_secure_and_http_only() {

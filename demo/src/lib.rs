@@ -144,15 +144,31 @@ fn init_logging() {
     );
 }
 
+/// The TLS material all three apps serve: your own files when `DEMO_TLS_CERT`, `DEMO_TLS_KEY`
+/// and `DEMO_TLS_CA` are all set, else the development CA and certificate in `DEMO_CERTS_DIR`
+/// (default `certs`), generated on first run. Also returns the CA file to show in the banner.
+fn load_tls(env: impl Fn(&str) -> Option<PathBuf>) -> anyhow::Result<(TlsMaterial, PathBuf)> {
+    if let (Some(cert), Some(key), Some(ca)) = (
+        env("DEMO_TLS_CERT"),
+        env("DEMO_TLS_KEY"),
+        env("DEMO_TLS_CA"),
+    ) {
+        let tls = TlsMaterial::load(&cert, &key, &ca)
+            .context("DEMO_TLS_CERT / DEMO_TLS_KEY / DEMO_TLS_CA")?;
+        return Ok((tls, ca));
+    }
+    let dir = env("DEMO_CERTS_DIR").unwrap_or_else(|| PathBuf::from("certs"));
+    let tls = TlsMaterial::load_or_generate(&dir)
+        .with_context(|| format!("certificates in '{}'", dir.display()))?;
+    Ok((tls, dir.join(dev_certs::CA_CERT_FILE)))
+}
+
 /// Runs the demo until Ctrl-C (or SIGTERM).
 pub async fn run() -> anyhow::Result<()> {
     let started = Instant::now();
     init_logging();
 
-    let certs_dir =
-        std::env::var_os("DEMO_CERTS_DIR").map_or_else(|| PathBuf::from("certs"), PathBuf::from);
-    let tls = TlsMaterial::load_or_generate(&certs_dir)
-        .with_context(|| format!("certificates in '{}'", certs_dir.display()))?;
+    let (tls, ca_file) = load_tls(|k| std::env::var_os(k).map(PathBuf::from))?;
 
     let mut idp_settings = identity_server::configuration::Settings::load()
         .context("identity server configuration")?;
@@ -265,7 +281,7 @@ pub async fn run() -> anyhow::Result<()> {
             identity_server: idp_url,
             emulator: emulator_url,
             real_api_url,
-            ca_file: certs_dir.join(dev_certs::CA_CERT_FILE),
+            ca_file,
             ready_after: started.elapsed(),
         })
     );
@@ -370,6 +386,47 @@ mod tests {
             choose_authsignal(&mut idp, env(&[])),
             AuthsignalMode::Real { .. }
         ));
+    }
+
+    #[test]
+    fn certificates_are_generated_in_the_certs_dir_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = |k: &str| (k == "DEMO_CERTS_DIR").then(|| dir.path().to_path_buf());
+        let (first, ca_file) = load_tls(env).unwrap();
+        let (second, _) = load_tls(env).unwrap();
+        assert_eq!(ca_file, dir.path().join("dev-ca.pem"));
+        assert_eq!(first.ca_pem(), second.ca_pem());
+    }
+
+    #[test]
+    fn own_certificate_files_are_used_when_all_three_are_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let env_dir = |k: &str| (k == "DEMO_CERTS_DIR").then(|| dir.path().to_path_buf());
+        let (generated, _) = load_tls(env_dir).unwrap();
+        let own = |k: &str| match k {
+            "DEMO_TLS_CERT" => Some(dir.path().join("localhost.pem")),
+            "DEMO_TLS_KEY" => Some(dir.path().join("localhost.key")),
+            "DEMO_TLS_CA" => Some(dir.path().join("dev-ca.pem")),
+            _ => Some(PathBuf::from("/nonexistent")),
+        };
+        let (loaded, ca_file) = load_tls(own).unwrap();
+        assert_eq!(loaded.key_pem(), generated.key_pem());
+        assert_eq!(ca_file, dir.path().join("dev-ca.pem"));
+    }
+
+    #[test]
+    fn a_missing_own_key_file_is_reported_with_the_variable_names() {
+        let env = |k: &str| match k {
+            "DEMO_TLS_CERT" | "DEMO_TLS_KEY" | "DEMO_TLS_CA" => {
+                Some(PathBuf::from("/nonexistent.pem"))
+            }
+            _ => None,
+        };
+        let err = format!("{:#}", load_tls(env).unwrap_err());
+        assert!(
+            err.contains("DEMO_TLS_KEY") && err.contains("/nonexistent.pem"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -123,9 +123,12 @@ pub fn http_client(settings: &Settings, dev_ca_pem: &str) -> Result<reqwest::Cli
         .tls_built_in_root_certs(settings.trust_public_roots)
         .user_agent(concat!("web-client/", env!("CARGO_PKG_VERSION")));
     if settings.trust_dev_ca {
-        let ca = reqwest::Certificate::from_pem(dev_ca_pem.as_bytes())
+        // A bundle: with your own certificates and no `tls_ca`, this is the served chain.
+        let certs = reqwest::Certificate::from_pem_bundle(dev_ca_pem.as_bytes())
             .map_err(|e| format!("development CA: {e}"))?;
-        builder = builder.add_root_certificate(ca);
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
     }
     if let Some(path) = &settings.extra_ca_file {
         let pem =

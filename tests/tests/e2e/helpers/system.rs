@@ -63,6 +63,8 @@ pub struct TestSystem {
     pub emulator: EmulatorHandle,
     /// `https://localhost:<port>` of the emulator.
     pub emulator_url: String,
+    /// The emulator's Server API (`.../v1`) and its secret, for a test's own SDK calls.
+    pub emulator_api: (String, String),
     /// The issuer: `https://localhost:<port>` of the identity server.
     pub idp_url: String,
     /// `https://localhost:<port>` of the web client.
@@ -104,6 +106,7 @@ impl TestSystem {
         let emulator_handle = emulator.handle();
         let emulator_server = emulator.server_handle();
         let (api_url, secret) = (emulator.api_url(), emulator.secret());
+        let emulator_api = (api_url.clone(), secret.clone());
         tokio::spawn(emulator.run_until_stopped());
 
         // The identity server: its `web` client redirects to this run's web client.
@@ -165,6 +168,7 @@ impl TestSystem {
         let system = TestSystem {
             emulator: emulator_handle,
             emulator_url,
+            emulator_api,
             idp_url,
             client_url: client_base,
             handles: vec![client_server, idp_server, emulator_server],
@@ -197,6 +201,16 @@ impl TestSystem {
     /// A new browser (empty cookie jar) trusting this run's CA.
     pub fn browser(&self) -> WebBrowser {
         WebBrowser::new(tls().ca_pem())
+    }
+
+    /// An Authsignal SDK client for the emulator (what an attacker with the API secret, or
+    /// another application of the same tenant, could do).
+    pub fn authsignal(&self) -> authsignal_sdk::Client {
+        authsignal_sdk::Client::builder(self.emulator_api.1.clone())
+            .base_url(&self.emulator_api.0)
+            .add_root_certificate_pem(tls().ca_pem())
+            .build()
+            .expect("sdk client")
     }
 
     /// Stops the emulator (to prove that the identity server fails closed without it).

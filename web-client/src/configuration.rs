@@ -57,6 +57,9 @@ pub struct Settings {
     pub session_lifetime_secs: u64,
     /// Timeout of each call to the identity server, in seconds.
     pub http_timeout_secs: u64,
+    /// How often discovery and the JWKS are fetched again, in seconds (a rotated key is
+    /// published an hour before it signs).
+    pub jwks_refresh_secs: u64,
     /// Number of worker threads.
     pub workers: usize,
     /// Do not install Ctrl-C / SIGTERM handlers (the caller stops the server through its handle).
@@ -84,6 +87,7 @@ impl Default for Settings {
             session_key: None,
             session_lifetime_secs: 8 * 60 * 60,
             http_timeout_secs: 10,
+            jwks_refresh_secs: 15 * 60,
             workers: 2,
             disable_signals: false,
         }
@@ -187,6 +191,12 @@ impl Settings {
         if self.http_timeout_secs == 0 {
             return Err(invalid(
                 "http_timeout_secs",
+                "'0' must be at least 1".into(),
+            ));
+        }
+        if self.jwks_refresh_secs == 0 {
+            return Err(invalid(
+                "jwks_refresh_secs",
                 "'0' must be at least 1".into(),
             ));
         }

@@ -437,12 +437,16 @@ impl ProviderCell {
 }
 
 /// Runs discovery until it succeeds, backing off from 50 ms to 5 s, with a log line per failed
-/// attempt. The web client serves a 503 page for sign-in until then.
+/// attempt; the web client serves a 503 page for sign-in until then. Afterwards it fetches
+/// discovery and the JWKS again every `refresh` so that a rotated signing key (published by the
+/// identity server an hour before it signs) is known in time; a failed refresh keeps the
+/// previous provider.
 pub async fn discover_until_ready(
     cell: ProviderCell,
     settings: Settings,
     urls: Validated,
     http: reqwest::Client,
+    refresh: Duration,
 ) {
     let mut delay = Duration::from_millis(50);
     let mut attempt = 1u32;
@@ -451,7 +455,7 @@ pub async fn discover_until_ready(
             Ok(provider) => {
                 tracing::info!(issuer = %urls.issuer_url, attempt, "identity server discovered");
                 cell.set(provider);
-                return;
+                break;
             }
             Err(e) => {
                 tracing::warn!(
@@ -466,5 +470,19 @@ pub async fn discover_until_ready(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
         attempt += 1;
+    }
+    loop {
+        tokio::time::sleep(refresh).await;
+        match Provider::discover(&settings, &urls, http.clone()).await {
+            Ok(provider) => {
+                tracing::debug!(issuer = %urls.issuer_url, "discovery and JWKS refreshed");
+                cell.set(provider);
+            }
+            Err(e) => tracing::warn!(
+                issuer = %urls.issuer_url,
+                error = %e,
+                "refreshing discovery failed, keeping the previous keys"
+            ),
+        }
     }
 }

@@ -106,6 +106,7 @@ impl Application {
             settings.clone(),
             urls.clone(),
             http,
+            std::time::Duration::from_secs(settings.jwks_refresh_secs),
         ));
 
         let state = web::Data::new(AppState {
@@ -134,7 +135,9 @@ impl Application {
                         .build(),
                 )
                 .wrap(crate::security::headers(&public_url, &issuer_url))
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<
+                    crate::telemetry::PathOnlySpan,
+                >::new())
                 .app_data(state.clone())
                 .app_data(web::FormConfig::default().limit(4096))
                 .route("/", web::get().to(routes::home::get))

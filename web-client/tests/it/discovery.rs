@@ -62,3 +62,18 @@ async fn stopping_through_the_handle_closes_the_listener() {
     let after = app.browser.get(app.url("/healthz")).send().await;
     assert!(after.is_err(), "the server still answers after stop");
 }
+
+#[actix_web::test]
+async fn a_signing_key_published_after_start_up_is_picked_up_by_the_periodic_refresh() {
+    let app =
+        crate::helpers::spawn_app_with(Behaviour::default(), |s| s.jwks_refresh_secs = 1).await;
+    app.provider.set_behaviour(Behaviour {
+        rotated_to_second_key: true,
+        ..Default::default()
+    });
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    app.signed_in().await;
+    assert!(app.home_page().await.contains("Alice Smith"));
+}

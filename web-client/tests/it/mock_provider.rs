@@ -39,11 +39,10 @@ fn keys() -> &'static (String, String) {
     })
 }
 
-fn signing_key(second: bool) -> CoreRsaPrivateSigningKey {
+fn signing_key(second: bool, kid: &str) -> CoreRsaPrivateSigningKey {
     let (first_pem, second_pem) = keys();
-    // Both keys carry the published kid: a forged token names the key the client trusts.
     let pem = if second { second_pem } else { first_pem };
-    CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new("key-1".into()))).unwrap()
+    CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(kid.into()))).unwrap()
 }
 
 /// Ways the provider can misbehave (all off by default).
@@ -55,8 +54,10 @@ pub struct Behaviour {
     pub nonce_override: Option<String>,
     /// ID tokens are issued to this audience instead of the client.
     pub audience_override: Option<String>,
-    /// ID tokens are signed with a key that is not in the JWKS.
+    /// ID tokens are signed with a key that is not in the JWKS (but names the published kid).
     pub sign_with_unpublished_key: bool,
+    /// A second key `key-2` is published in the JWKS and signs the ID tokens (a rotation).
+    pub rotated_to_second_key: bool,
     /// ID tokens carry an `at_hash` of another access token.
     pub wrong_at_hash: bool,
     /// `expires_in` of the access tokens from the code exchange (refreshes get 3600).
@@ -142,6 +143,11 @@ impl MockProvider {
         tokio::spawn(server);
     }
 
+    /// Changes the behaviour from now on.
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        self.state.lock().unwrap().behaviour = behaviour;
+    }
+
     /// Reads what the provider has seen.
     pub fn record<T>(&self, f: impl FnOnce(&Record) -> T) -> T {
         f(&self.state.lock().unwrap().record)
@@ -170,10 +176,12 @@ async fn discovery(me: web::Data<MockProvider>) -> HttpResponse {
     HttpResponse::Ok().json(metadata)
 }
 
-async fn jwks() -> HttpResponse {
-    HttpResponse::Ok().json(CoreJsonWebKeySet::new(vec![
-        signing_key(false).as_verification_key(),
-    ]))
+async fn jwks(me: web::Data<MockProvider>) -> HttpResponse {
+    let mut keys = vec![signing_key(false, "key-1").as_verification_key()];
+    if me.state.lock().unwrap().behaviour.rotated_to_second_key {
+        keys.push(signing_key(true, "key-2").as_verification_key());
+    }
+    HttpResponse::Ok().json(CoreJsonWebKeySet::new(keys))
 }
 
 fn random() -> String {
@@ -309,7 +317,12 @@ async fn token(
     };
     let id_token = CoreIdToken::new(
         claims,
-        &signing_key(behaviour.sign_with_unpublished_key),
+        &if behaviour.rotated_to_second_key {
+            signing_key(true, "key-2")
+        } else {
+            // A forged token names the published kid, signed with another key.
+            signing_key(behaviour.sign_with_unpublished_key, "key-1")
+        },
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
         Some(&hashed),
         None,

@@ -52,6 +52,12 @@ pub enum AppError {
     /// A form without the right CSRF token.
     #[error("csrf token missing or wrong")]
     Csrf,
+    /// A query string or form that does not parse.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// No such page.
+    #[error("not found")]
+    NotFound,
     /// A bug or an environment problem (template, session serialisation, ...).
     #[error("internal error: {0}")]
     Internal(String),
@@ -82,6 +88,8 @@ impl AppError {
             Self::InvalidIdToken(_) => StatusCode::UNAUTHORIZED,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -158,6 +166,12 @@ impl AppError {
                  Go back, reload and try again.",
                 None,
             ),
+            Self::Malformed(_) => (
+                "Bad request",
+                "This request could not be understood (a malformed query string or form).",
+                None,
+            ),
+            Self::NotFound => ("Not found", "There is no page at this address.", None),
             Self::Internal(_) => (
                 "Something went wrong",
                 "The web client failed to handle this request. It has been logged.",

@@ -15,6 +15,7 @@ use actix_web::{App, HttpServer, web};
 use dev_certs::TlsMaterial;
 
 use crate::configuration::{ConfigError, Settings};
+use crate::error::AppError;
 use crate::oidc::{ProviderCell, discover_until_ready, http_client};
 use crate::routes::{self, AppState};
 use crate::session::{COOKIE_NAME, load_or_generate_key};
@@ -139,7 +140,18 @@ impl Application {
                     crate::telemetry::PathOnlySpan,
                 >::new())
                 .app_data(state.clone())
-                .app_data(web::FormConfig::default().limit(4096))
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(4096)
+                        .error_handler(|e, req| {
+                            let response = routes::reject(req, AppError::Malformed(e.to_string()));
+                            actix_web::error::InternalError::from_response(e, response).into()
+                        }),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|e, req| {
+                    let response = routes::reject(req, AppError::Malformed(e.to_string()));
+                    actix_web::error::InternalError::from_response(e, response).into()
+                }))
                 .route("/", web::get().to(routes::home::get))
                 .route("/signin-oidc", web::get().to(routes::signin::get))
                 .route("/userinfo", web::get().to(routes::userinfo::get))
@@ -151,6 +163,7 @@ impl Application {
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
                 .route("/static/site.css", web::get().to(routes::assets::site_css))
+                .default_service(web::to(routes::not_found))
         })
         .workers(settings.workers)
         .listen_rustls_0_23(listener, tls.server_config()?)

@@ -56,6 +56,19 @@ impl AppState {
     }
 }
 
+/// The error page for a request that never reached a handler (bad query or form, unknown path).
+pub fn reject(req: &actix_web::HttpRequest, error: AppError) -> HttpResponse {
+    match req.app_data::<actix_web::web::Data<AppState>>() {
+        Some(state) => error.into_response(&state.tera, &state.urls.issuer_url),
+        None => HttpResponse::build(error.status()).finish(),
+    }
+}
+
+/// Unknown paths and methods: a 404 page.
+pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    reject(&req, AppError::NotFound)
+}
+
 /// A `303 See Other` to `location`.
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()

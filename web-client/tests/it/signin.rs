@@ -149,3 +149,35 @@ async fn after_sign_in_the_browser_goes_back_to_the_page_it_asked_for() {
     assert_eq!(response.status(), 303);
     assert_eq!(location(&response), "/userinfo");
 }
+
+#[actix_web::test]
+async fn an_unknown_path_gets_a_404_page_and_a_get_on_signout_is_not_a_sign_out() {
+    let app = spawn_app(Behaviour::default()).await;
+    app.signed_in().await;
+
+    let unknown = app.get("/nope").await;
+    let get_signout = app.get("/signout").await;
+
+    assert_eq!(unknown.status(), 404);
+    assert!(unknown.text().await.unwrap().contains("Not found"));
+    assert_eq!(get_signout.status(), 404);
+    assert_eq!(app.get("/").await.status(), 200, "still signed in");
+}
+
+#[actix_web::test]
+async fn a_sign_out_form_that_does_not_parse_gets_a_clear_400_page() {
+    let app = spawn_app(Behaviour::default()).await;
+    app.signed_in().await;
+
+    let response = app
+        .browser
+        .post(app.url("/signout"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("Bad request"));
+}

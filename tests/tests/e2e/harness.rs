@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use dev_certs::TlsMaterial;
 
-use crate::helpers::chrome::with_chrome;
+use crate::helpers::chrome::{Chrome, catching};
 use crate::helpers::html::{Document, decode_entities};
 use crate::helpers::tls;
 use crate::helpers::tokens::{Jwt, Pkce};
@@ -174,30 +174,32 @@ async fn the_browser_trusts_the_pinned_test_certificate_and_no_other() {
     );
     let spki = pinned.leaf_spki_sha256_base64().unwrap();
 
-    with_chrome("trust", &spki, |chrome| {
-        Box::pin(async move {
-            chrome
-                .open(&format!("https://localhost:{good_port}/"))
-                .await;
-            assert_eq!(chrome.text_of("#hello").await, "pinned page");
+    let Some(chrome) = Chrome::launch("trust", &spki).await else {
+        return;
+    };
+    let outcome = catching(async {
+        chrome
+            .open(&format!("https://localhost:{good_port}/"))
+            .await;
+        assert_eq!(chrome.text_of("#hello").await, "pinned page");
 
-            // Another certificate for the same name must be refused: the pin is not "ignore all".
-            let refused = chrome
-                .try_open(&format!("https://localhost:{bad_port}/"))
-                .await;
-            let text = chrome.text().await;
-            assert!(
-                !text.contains("stranger page"),
-                "a certificate from another CA was accepted"
-            );
-            let error = refused.expect_err("the navigation to the stranger's certificate fails");
-            assert!(
-                error.contains("ERR_CERT"),
-                "refused for the wrong reason: {error}"
-            );
-        })
+        // Another certificate for the same name must be refused: the pin is not "ignore all".
+        let refused = chrome
+            .try_open(&format!("https://localhost:{bad_port}/"))
+            .await;
+        let text = chrome.text().await;
+        assert!(
+            !text.contains("stranger page"),
+            "a certificate from another CA was accepted"
+        );
+        let error = refused.expect_err("the navigation to the stranger's certificate fails");
+        assert!(
+            error.contains("ERR_CERT"),
+            "refused for the wrong reason: {error}"
+        );
     })
     .await;
+    chrome.finish(outcome).await;
     good.stop(true).await;
     bad.stop(true).await;
 }

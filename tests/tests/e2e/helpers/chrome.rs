@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::log::EventEntryAdded;
 use chromiumoxide::element::Element;
 use chromiumoxide::page::{Page, ScreenshotParams};
 use futures_util::{FutureExt, StreamExt};
@@ -71,6 +72,7 @@ pub struct Chrome {
     browser: Browser,
     handler: JoinHandle<()>,
     page: Page,
+    console: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _profile: tempfile::TempDir,
 }
 
@@ -128,11 +130,28 @@ impl Chrome {
             .new_page("about:blank")
             .await
             .expect("open about:blank");
+        // The browser's console (CSP violations, blocked requests, script errors) is printed
+        // when a journey fails: it is often the only trace of why a click did nothing.
+        let console = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut entries = page
+            .event_listener::<EventEntryAdded>()
+            .await
+            .expect("log events");
+        page.enable_log().await.expect("enable the log domain");
+        let sink = console.clone();
+        tokio::spawn(async move {
+            while let Some(event) = entries.next().await {
+                let entry = &event.entry;
+                let line = format!("[{:?}/{:?}] {}", entry.source, entry.level, entry.text);
+                sink.lock().expect("console lock").push(line);
+            }
+        });
         Some(Chrome {
             name: name.to_owned(),
             browser,
             handler,
             page,
+            console,
             _profile: profile,
         })
     }
@@ -284,31 +303,34 @@ impl Chrome {
     }
 }
 
-/// Runs `journey` in a fresh Chromium; on failure saves a screenshot (path in the panic message),
-/// closes the browser and fails the test. Returns without running when Chromium is missing and
-/// not required (after a loud warning).
-pub async fn with_chrome<F>(name: &str, spki_sha256_base64: &str, journey: F)
-where
-    F: for<'a> FnOnce(&'a Chrome) -> std::pin::Pin<Box<dyn Future<Output = ()> + 'a>>,
-{
-    let Some(chrome) = Chrome::launch(name, spki_sha256_base64).await else {
-        return;
-    };
-    let outcome = AssertUnwindSafe(journey(&chrome)).catch_unwind().await;
-    if let Err(panic) = outcome {
-        let shot = chrome.screenshot("failure").await;
-        let url = chrome.url().await;
-        chrome.close().await;
-        match shot {
-            Some(path) => eprintln!(
-                "browser test '{name}' failed on {url}; screenshot: {}",
-                path.display()
-            ),
-            None => eprintln!(
-                "browser test '{name}' failed on {url}; the screenshot could not be saved"
-            ),
+/// Runs a browser journey, catching its failure so that [`Chrome::finish`] can take a
+/// screenshot before the test fails.
+pub async fn catching<F: Future<Output = ()>>(journey: F) -> std::thread::Result<()> {
+    AssertUnwindSafe(journey).catch_unwind().await
+}
+
+impl Chrome {
+    /// Ends a journey run with [`catching`]: on failure saves a screenshot (path printed),
+    /// closes the browser and fails the test; on success closes the browser.
+    pub async fn finish(self, outcome: std::thread::Result<()>) {
+        if let Err(panic) = outcome {
+            let name = self.name.clone();
+            let shot = self.screenshot("failure").await;
+            let url = self.url().await;
+            let console = self.console.lock().expect("console lock").join("\n  ");
+            eprintln!("browser console of '{name}':\n  {console}");
+            self.close().await;
+            match shot {
+                Some(path) => eprintln!(
+                    "browser test '{name}' failed on {url}; screenshot: {}",
+                    path.display()
+                ),
+                None => eprintln!(
+                    "browser test '{name}' failed on {url}; the screenshot could not be saved"
+                ),
+            }
+            std::panic::resume_unwind(panic);
         }
-        std::panic::resume_unwind(panic);
+        self.close().await;
     }
-    chrome.close().await;
 }

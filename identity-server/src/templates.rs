@@ -70,3 +70,65 @@ pub fn render_string(
         .render(template, &context)
         .map_err(|e| AppError::internal(format!("template '{template}': {e:?}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(pairs: serde_json::Value) -> tera::Context {
+        tera::Context::from_value(pairs).unwrap()
+    }
+
+    #[test]
+    fn every_provider_template_renders_and_escapes_request_data() {
+        let tera = build(Vec::new()).unwrap();
+        let evil = "<script>alert(1)</script>";
+        let cases = [
+            (
+                "error.html",
+                serde_json::json!({"title": "Bad request", "message": evil, "status": 400}),
+            ),
+            (
+                "home.html",
+                serde_json::json!({"signed_in": true, "name": evil, "username": "alice", "subject": "s", "amr": ["pwd", "mfa"],
+                                   "auth_time": "now", "csrf_token": "t", "issuer": "https://x"}),
+            ),
+            (
+                "home.html",
+                serde_json::json!({"signed_in": false, "amr": [], "csrf_token": "t", "issuer": "https://x"}),
+            ),
+            (
+                "logout.html",
+                serde_json::json!({"csrf_token": "t", "signed_in": true}),
+            ),
+            (
+                "logged_out.html",
+                serde_json::json!({"client_name": evil, "client_link": "https://c/"}),
+            ),
+            ("logged_out.html", serde_json::json!({})),
+        ];
+        for (name, ctx) in cases {
+            let html = tera
+                .render(name, &context(ctx))
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert!(
+                html.contains("/static/site.css"),
+                "{name} extends base.html"
+            );
+            assert!(!html.contains("<script"), "{name} escapes request data");
+        }
+    }
+
+    #[test]
+    fn the_error_page_renders_without_an_app_state() {
+        let mut ctx = tera::Context::new();
+        ctx.insert("title", "Oops");
+        ctx.insert("message", "m");
+        ctx.insert("status", &500);
+        assert!(
+            render_standalone("error.html", &ctx)
+                .unwrap()
+                .contains("Oops")
+        );
+    }
+}

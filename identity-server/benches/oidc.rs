@@ -5,11 +5,16 @@
 //!   (client authentication from the verified-secret cache, one signature);
 //! - `refresh_grant`: `POST /connect/token` with `grant_type=refresh_token`, rotating each time
 //!   (one signature, one synced journal append);
-//! - `discovery`: `GET /.well-known/openid-configuration`.
+//! - `discovery`: `GET /.well-known/openid-configuration`;
+//! - `*_x8`: the same grants with 8 requests in flight (time per request; concurrent refreshes
+//!   share the journal's fsync).
 //!
 //! Run: `cargo bench -p identity-server --bench oidc`. Per-second figures are 1 / time.
 
 use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::StreamExt;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use identity_server::configuration::Settings;
@@ -109,27 +114,63 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    // Refresh: obtain a grant through the real flow once, then rotate it on every iteration.
-    let refresh = Arc::new(Mutex::new(rt.block_on(first_refresh_token(&bench))));
-    c.bench_function("refresh_grant", |b| {
-        b.to_async(&rt).iter(|| async {
-            let mut current = refresh.lock().await;
-            let response = bench
-                .http
-                .post(format!("{}/connect/token", bench.base_url))
-                .basic_auth("web", Some("secret"))
-                .form(&[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", current.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
-            let body: serde_json::Value = response.json().await.unwrap();
-            *current = body["refresh_token"].as_str().unwrap().to_owned();
+    c.bench_function("client_credentials_grant_x8", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let bench = &bench;
+            async move {
+                let start = Instant::now();
+                futures_util::stream::iter(0..iters)
+                    .for_each_concurrent(8, |_| async {
+                        client_credentials(bench).await.bytes().await.unwrap();
+                    })
+                    .await;
+                start.elapsed()
+            }
         })
     });
+
+    let slots: Vec<Mutex<String>> = (0..8)
+        .map(|_| Mutex::new(rt.block_on(first_refresh_token(&bench))))
+        .collect();
+    c.bench_function("refresh_grant_x8", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (bench, slots) = (&bench, &slots);
+            async move {
+                let start = Instant::now();
+                futures_util::stream::iter(0..iters)
+                    .for_each_concurrent(8, |i| async move {
+                        let mut current = slots[(i % 8) as usize].lock().await;
+                        *current = refresh(bench, &current).await;
+                    })
+                    .await;
+                start.elapsed()
+            }
+        })
+    });
+
+    // Refresh: obtain a grant through the real flow once, then rotate it on every iteration.
+    let refresh_token = Arc::new(Mutex::new(rt.block_on(first_refresh_token(&bench))));
+    c.bench_function("refresh_grant", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut current = refresh_token.lock().await;
+            *current = refresh(&bench, &current).await;
+        })
+    });
+}
+
+/// One refresh; returns the rotated token.
+async fn refresh(bench: &Bench, token: &str) -> String {
+    let response = bench
+        .http
+        .post(format!("{}/connect/token", bench.base_url))
+        .basic_auth("web", Some("secret"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["refresh_token"].as_str().unwrap().to_owned()
 }
 
 /// Signs alice in through the internal interface (as the integration tests do) and redeems the

@@ -199,9 +199,9 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .wrap(crate::routes::security_headers())
-                .wrap(middleware::Compat::new(
-                    tracing_actix_web::TracingLogger::default(),
-                ))
+                .wrap(middleware::Compat::new(tracing_actix_web::TracingLogger::<
+                    crate::telemetry::RedactedRootSpan,
+                >::new()))
                 .configure(crate::routes::configure)
                 .configure(crate::account::configure)
                 .default_service(web::to(crate::routes::not_found))

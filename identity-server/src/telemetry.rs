@@ -13,3 +13,36 @@ pub fn init(default_filter: &str) {
         .with_target(false)
         .try_init();
 }
+
+/// The root span of every request: method, path (never the query string, which can carry
+/// one-time tokens such as the Authsignal callback's), request id, and the outcome.
+#[derive(Debug)]
+pub struct RedactedRootSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        use actix_web::HttpMessage;
+        let request_id = request
+            .extensions()
+            .get::<tracing_actix_web::RequestId>()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "http",
+            method = %request.method(),
+            path = %request.path(),
+            request_id = %request_id,
+            "http.status_code" = tracing::field::Empty,
+            "otel.status_code" = tracing::field::Empty,
+            "exception.message" = tracing::field::Empty,
+            "exception.details" = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}

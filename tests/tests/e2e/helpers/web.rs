@@ -256,19 +256,26 @@ impl WebBrowser {
         }
     }
 
-    /// Follows the link whose text is `label` (or whose href contains it).
+    /// Follows the link whose id or text is `label` (or whose href contains it).
     pub async fn click_link(&self, page: &Page, label: &str) -> Page {
-        let links = page.doc().links();
+        let links = page.doc().by_tag("a");
         let href = links
             .iter()
-            .find(|(text, _)| text == label)
+            .find(|a| a.attr("id") == Some(label) || a.text == label)
             .or_else(|| {
-                links
-                    .iter()
-                    .find(|(text, href)| text.contains(label) || href.contains(label))
+                links.iter().find(|a| {
+                    a.text.contains(label) || a.attr("href").is_some_and(|h| h.contains(label))
+                })
             })
-            .map(|(_, h)| h.clone())
-            .unwrap_or_else(|| panic!("no link '{label}' on {}; links: {links:?}", page.url));
+            .and_then(|a| a.attr("href"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no link '{label}' on {}; links: {:?}",
+                    page.url,
+                    page.doc().links()
+                )
+            })
+            .to_owned();
         let url = page.url.join(&href).expect("link resolves");
         self.navigate(Method::GET, url, None).await
     }

@@ -1,5 +1,6 @@
 //! The journeys of a person through the system, in the cookie-jar browser.
 
+mod accounts;
 mod bypass;
 mod first_visit;
 mod refusals;

@@ -33,6 +33,8 @@ pub struct Options {
     pub default_outcome: Option<authsignal_emulator::Outcome>,
     /// Time limit of one Authsignal call from the identity server, in milliseconds.
     pub authsignal_timeout_ms: Option<u64>,
+    /// Where the identity server calls Authsignal instead of the emulator.
+    pub authsignal_api_url: Option<String>,
 }
 
 /// The RSA signing key of the identity server, generated once per test process (RSA key
@@ -132,7 +134,7 @@ impl TestSystem {
         if let Some(secs) = options.access_token_lifetime_secs {
             idp.tokens.access_token_lifetime_secs = secs;
         }
-        idp.account.authsignal.api_url = api_url;
+        idp.account.authsignal.api_url = options.authsignal_api_url.clone().unwrap_or(api_url);
         idp.account.authsignal.secret = identity_server::account::AuthsignalSecret::new(secret);
         if let Some(ms) = options.authsignal_timeout_ms {
             idp.account.authsignal.timeout_ms = ms;

@@ -139,8 +139,27 @@ async fn the_tokens_issued_after_alices_first_login_carry_her_subject_mfa_and_th
     assert!(id_token.str("sid").is_some(), "sid for logout");
     assert_eq!(id_token.str("name"), Some(ALICE.name));
 
-    // The access token works at userinfo and names the same subject.
+    // The access token is a signed JWT in the RFC 9068 shape, for the web client and alice.
     let access = answer.json["access_token"].as_str().expect("access_token");
+    let at = crate::helpers::tokens::Jwt::decode(access);
+    at.verify(&rp.jwks().await).expect("access token signature");
+    assert_eq!(
+        at.header["typ"]
+            .as_str()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("at+jwt")
+    );
+    assert_eq!(at.str("client_id"), Some("web"));
+    assert_eq!(at.str("sub"), Some(ALICE.sub));
+    assert_eq!(at.str("iss"), Some(sys.idp_url.as_str()));
+    assert!(
+        at.amr().contains(&"mfa".to_owned()),
+        "the access token records mfa too: {:?}",
+        at.amr()
+    );
+
+    // The access token works at userinfo and names the same subject.
     let (status, info) = rp.userinfo(access).await;
     assert!(status.is_success(), "userinfo: {status} {info}");
     assert_eq!(info["sub"], ALICE.sub);

@@ -1,5 +1,6 @@
 //! Everything that must end without a session: wrong password, lockout, wrong codes, the
-//! `BLOCK` and `REVIEW` outcomes, and an Authsignal that cannot be reached (fail closed).
+//! `BLOCK` and `REVIEW` outcomes, and an Authsignal that cannot be reached or is too slow (fail
+//! closed).
 
 use authsignal_emulator::Outcome;
 use reqwest::StatusCode;
@@ -9,7 +10,7 @@ use crate::helpers::flows::{
     assert_on_emulator, first_visit_with_totp, idp_message, submit_password,
     visit_client_expecting_login,
 };
-use crate::helpers::system::{LOGIN_ACTION, TestSystem};
+use crate::helpers::system::{LOGIN_ACTION, Options, TestSystem};
 use crate::helpers::web::Page;
 
 const INVALID: &str = "Invalid username or password.";
@@ -228,6 +229,42 @@ async fn with_authsignal_unreachable_the_sign_in_fails_closed() {
     assert!(page.shows("you are not signed in"));
     assert!(!page.went_through("/signin-oidc"));
     assert_not_signed_in(&sys, &browser).await;
+}
+
+#[tokio::test]
+async fn with_authsignal_too_slow_to_answer_the_sign_in_fails_closed() {
+    // A server that accepts connections and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!(
+        "https://localhost:{}/v1",
+        silent.local_addr().unwrap().port()
+    );
+    let sys = TestSystem::start_with(Options {
+        authsignal_api_url: Some(silent_url),
+        authsignal_timeout_ms: Some(300),
+        ..Options::default()
+    })
+    .await;
+    let browser = sys.browser();
+    let login = visit_client_expecting_login(&sys, &browser).await;
+    let page = submit_password(&browser, &login, ALICE.username, ALICE.password).await;
+    assert_eq!(
+        page.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        page.excerpt()
+    );
+    assert!(
+        page.shows("Sign-in temporarily unavailable"),
+        "{}",
+        page.excerpt()
+    );
+    assert!(
+        page.doc().by_id("reference").is_some(),
+        "a reference for support"
+    );
+    assert_not_signed_in(&sys, &browser).await;
+    drop(silent);
 }
 
 #[tokio::test]

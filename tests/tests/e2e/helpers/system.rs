@@ -33,6 +33,8 @@ pub struct Options {
     pub default_outcome: Option<authsignal_emulator::Outcome>,
     /// Time limit of one Authsignal call from the identity server, in milliseconds.
     pub authsignal_timeout_ms: Option<u64>,
+    /// How long a login transaction (password done, second factor pending) lives, in seconds.
+    pub transaction_lifetime_secs: Option<u64>,
     /// Where the identity server calls Authsignal instead of the emulator.
     pub authsignal_api_url: Option<String>,
 }
@@ -138,6 +140,9 @@ impl TestSystem {
         idp.account.authsignal.secret = identity_server::account::AuthsignalSecret::new(secret);
         if let Some(ms) = options.authsignal_timeout_ms {
             idp.account.authsignal.timeout_ms = ms;
+        }
+        if let Some(secs) = options.transaction_lifetime_secs {
+            idp.account.transaction.lifetime_secs = secs;
         }
         if let Some(n) = options.max_failures_per_user {
             idp.account.lockout.max_failures_per_user = n;

@@ -197,6 +197,13 @@ impl WebBrowser {
             .unwrap_or_default()
     }
 
+    /// Puts a cookie into the jar as if `url` had set it (e.g. to keep a cookie the server
+    /// wanted gone, as an attacker's browser would).
+    pub fn set_cookie(&self, url: &str, cookie: &str) {
+        self.jar
+            .add_cookie_str(cookie, &Url::parse(url).expect("valid url"));
+    }
+
     /// One request, no redirect following.
     pub async fn request(
         &self,

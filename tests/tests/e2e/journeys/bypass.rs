@@ -326,3 +326,50 @@ async fn a_login_post_without_a_valid_csrf_token_is_refused_before_the_password_
     assert!(sys.emulator.outbox().is_empty());
     assert_not_signed_in(&sys, &browser).await;
 }
+
+#[tokio::test]
+async fn a_callback_after_the_login_transaction_expired_signs_nobody_in_even_with_the_cookie_kept()
+{
+    const LIFETIME: u64 = 1;
+    let sys = TestSystem::start_with(crate::helpers::system::Options {
+        transaction_lifetime_secs: Some(LIFETIME),
+        ..Default::default()
+    })
+    .await;
+    let enrolled = first_visit_with_totp(&sys, &sys.browser(), &ALICE).await;
+
+    let browser = sys.browser();
+    let login = visit_client_expecting_login(&sys, &browser).await;
+    let challenge = submit_password(&browser, &login, ALICE.username, ALICE.password).await;
+    let password_done = tokio::time::Instant::now();
+    assert_on_emulator(&sys, &challenge);
+    let transaction_cookie = challenge.hops[0]
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("__Host-idsrv.mfa="))
+        .expect("the login transaction cookie");
+    let value = transaction_cookie.split(';').next().unwrap().to_owned();
+
+    let mut form = challenge.form("verify-code");
+    form.set("code", enrolled.app.fresh_code().await);
+    let stopped = browser
+        .submit_until(&challenge, &form, None, is_callback)
+        .await;
+    let callback = stopped.location().cloned().expect("sent to the callback");
+
+    // The person comes back only after the transaction's lifetime; the browser (tampered
+    // with) still sends the cookie.
+    tokio::time::sleep_until(password_done + std::time::Duration::from_secs(LIFETIME + 1)).await;
+    browser.set_cookie(
+        &format!("{}/", sys.idp_url),
+        &format!("{value}; Path=/; Secure; HttpOnly"),
+    );
+    assert!(
+        browser
+            .cookies_for(&format!("{}/", sys.idp_url))
+            .contains(&value)
+    );
+    let page = browser.open(callback.as_str()).await;
+    assert_refused_callback(&sys, &page);
+    assert_not_signed_in(&sys, &browser).await;
+}

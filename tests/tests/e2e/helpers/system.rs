@@ -17,8 +17,6 @@ use super::web::WebBrowser;
 pub const ALICE_SUB: &str = "a5a0c16c-0027-4011-8e2f-a7e179dc784b";
 /// bob's subject.
 pub const BOB_SUB: &str = "e4f1a0a3-6c9a-4b4e-8a54-0f3f1c2b7d90";
-/// alice's email, where the emulator "sends" her codes.
-pub const ALICE_EMAIL: &str = "AliceSmith@example.com";
 /// The action code the identity server tracks at login.
 pub const LOGIN_ACTION: &str = "identity-server-login";
 

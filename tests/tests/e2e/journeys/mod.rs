@@ -1,6 +1,8 @@
-//! The journeys of a person through the system, in the cookie-jar browser.
+//! The journeys of a person through the system, in the cookie-jar browser and (`browser*`) in
+//! headless Chromium.
 
 mod accounts;
+mod browser_login;
 mod bypass;
 mod first_visit;
 mod refusals;

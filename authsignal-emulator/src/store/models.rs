@@ -81,7 +81,7 @@ pub struct PasskeyCredential {
 }
 
 /// A verified authenticator of a user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Authenticator {
     /// Its id (a UUID).
@@ -209,7 +209,7 @@ pub struct OutboxMessage {
 }
 
 /// An email code waiting to be entered on the hosted pages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PendingEmailCode {
     /// Where it went.
     pub to: String,
@@ -220,7 +220,7 @@ pub struct PendingEmailCode {
 }
 
 /// The step a hosted session is at.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum HostedStep {
     /// Choosing the first (or an additional) authenticator.
     ChooseEnrollment,
@@ -249,7 +249,7 @@ pub enum HostedStep {
 }
 
 /// The server side of the browser's session on the hosted pages, bound to one action.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct HostedSession {
     /// Random id, also the cookie value.
     pub id: String,
@@ -278,7 +278,7 @@ pub struct HostedSession {
 }
 
 /// An OTP challenge started through the Server API (`POST /challenge`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ServerChallenge {
     /// Its id.
     pub challenge_id: String,
@@ -323,4 +323,123 @@ pub struct SessionRecord {
     pub verification_method: Option<String>,
     /// Revoked.
     pub revoked: bool,
+}
+
+// Secrets (TOTP keys, codes, session ids, CSRF tokens) never appear in `Debug` output, so a stray
+// `{:?}` in a log line cannot leak them.
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("user_authenticator_id", &self.user_authenticator_id)
+            .field("user_id", &self.user_id)
+            .field("verification_method", &self.verification_method)
+            .field(
+                "totp_secret",
+                &self.totp_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("last_totp_step", &self.last_totp_step)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for PendingEmailCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingEmailCode")
+            .field("to", &self.to)
+            .field("code", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for HostedStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            HostedStep::ChooseEnrollment => "ChooseEnrollment",
+            HostedStep::EnrollTotp { .. } => "EnrollTotp",
+            HostedStep::EnrollEmailAddress => "EnrollEmailAddress",
+            HostedStep::EnrollEmailCode => "EnrollEmailCode",
+            HostedStep::Challenge { method } => return write!(f, "Challenge({method})"),
+            HostedStep::RecoveryCodes { .. } => "RecoveryCodes",
+            HostedStep::Settings => "Settings",
+        };
+        f.write_str(name)
+    }
+}
+
+impl std::fmt::Debug for HostedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostedSession")
+            .field("action", &self.action)
+            .field("step", &self.step)
+            .field("verified", &self.verified)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ServerChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerChallenge")
+            .field("challenge_id", &self.challenge_id)
+            .field("verification_method", &self.verification_method)
+            .field("action", &self.action)
+            .field("attempts", &self.attempts)
+            .field("verified", &self.verified)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let now = Utc::now();
+        let authenticator = Authenticator {
+            user_authenticator_id: "a".into(),
+            user_id: "u".into(),
+            verification_method: "AUTHENTICATOR_APP".into(),
+            created_at: now,
+            verified_at: now,
+            last_verified_at: None,
+            email: None,
+            phone_number: None,
+            totp_secret: Some("JBSWY3DPEHPK3PXP".into()),
+            last_totp_step: None,
+            is_default: true,
+            passkey: None,
+        };
+        assert!(!format!("{authenticator:?}").contains("JBSWY3DPEHPK3PXP"));
+        let session = HostedSession {
+            id: "session-id-secret".into(),
+            csrf: "csrf-secret".into(),
+            action: ActionKey {
+                user_id: "u".into(),
+                action_code: "a".into(),
+                idempotency_key: "k".into(),
+            },
+            scope: String::new(),
+            step: HostedStep::EnrollTotp {
+                secret: "TOTPSECRET".into(),
+            },
+            verified: false,
+            verified_method: None,
+            verified_authenticator_id: None,
+            email_code: Some(PendingEmailCode {
+                to: "a@b.c".into(),
+                code: "123456".into(),
+                expires_at: now,
+            }),
+            pending_email: None,
+            expires_at: now,
+            flash_error: None,
+        };
+        let debug = format!("{session:?}");
+        for secret in ["session-id-secret", "csrf-secret", "TOTPSECRET", "123456"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+    }
 }

@@ -16,6 +16,7 @@
 //! to stderr and return without testing anything.
 
 use std::future::Future;
+use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -87,7 +88,10 @@ impl Chrome {
             if browser_required() {
                 panic!("{message}; E2E_REQUIRE_BROWSER=1 makes this a failure");
             }
-            eprintln!(
+            // Written to the process's stderr directly: the test harness captures `eprintln!`
+            // of passing tests, and this must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n{bar}\nWARNING: {message}.\nWARNING: the browser test was NOT run. Set E2E_REQUIRE_BROWSER=1 to make this an error.\n{bar}\n",
                 bar = "!".repeat(78)
             );

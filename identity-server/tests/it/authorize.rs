@@ -380,3 +380,43 @@ async fn authorize_sends_no_cors_headers() {
             .all(|k| !k.as_str().starts_with("access-control-"))
     );
 }
+
+#[tokio::test]
+async fn an_idle_session_ends_and_the_next_authorize_needs_a_login() {
+    let app = spawn_app_with(|s| s.session.idle_timeout_secs = 1).await;
+    app.code_for("web", REDIRECT, &[]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (_, location, _) = app
+        .browse(&app.authorize_url("web", REDIRECT, &[("prompt", "none")]))
+        .await;
+    assert_eq!(
+        query_param(&location.unwrap(), "error").as_deref(),
+        Some("login_required")
+    );
+}
+
+#[tokio::test]
+async fn a_new_sign_in_ends_the_previous_session_server_side() {
+    let app = spawn_app().await;
+    app.code_for("web", REDIRECT, &[]).await;
+    let url: url::Url = app.base_url.parse().unwrap();
+    let old_cookie = {
+        use reqwest::cookie::CookieStore;
+        app.jar.cookies(&url).unwrap().to_str().unwrap().to_owned()
+    };
+    let old_sid = old_cookie
+        .split("__Host-idsrv.session=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    app.code_for("web", REDIRECT, &[("prompt", "login")]).await;
+    assert!(
+        app.state
+            .sessions
+            .touch(&old_sid, identity_server::oidc::now(), 3600, 3600)
+            .is_none()
+    );
+}

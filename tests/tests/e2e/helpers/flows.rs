@@ -500,3 +500,27 @@ pub fn idp_message(page: &Page) -> String {
         .collect::<Vec<_>>()
         .join(" | ")
 }
+
+/// Enrolls an authenticator app for `user` through the Server API (as an admin tool would), for
+/// tests whose settings leave no time for the hosted enrollment; returns the app.
+pub async fn enroll_app_via_api(sys: &TestSystem, user: &User) -> Authenticator {
+    let key = match totp_rs::Secret::generate_secret().to_encoded() {
+        totp_rs::Secret::Encoded(key) => key.trim_end_matches('=').to_owned(),
+        totp_rs::Secret::Raw(_) => unreachable!("to_encoded encodes"),
+    };
+    let uri = format!(
+        "otpauth://totp/Authsignal%20MFA%20Demo:{}?secret={key}&issuer=Authsignal%20MFA%20Demo&algorithm=SHA1&digits=6&period=30",
+        user.username
+    );
+    let request = authsignal_sdk::EnrollVerifiedAuthenticatorRequest {
+        otp_uri: Some(uri),
+        ..authsignal_sdk::EnrollVerifiedAuthenticatorRequest::new(
+            authsignal_sdk::VerificationMethod::AuthenticatorApp,
+        )
+    };
+    sys.authsignal()
+        .enroll_verified_authenticator(user.sub, &request)
+        .await
+        .expect("enroll the app through the api");
+    Authenticator::from_key(&key)
+}

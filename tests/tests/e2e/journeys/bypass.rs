@@ -336,7 +336,8 @@ async fn a_callback_after_the_login_transaction_expired_signs_nobody_in_even_wit
         ..Default::default()
     })
     .await;
-    let enrolled = first_visit_with_totp(&sys, &sys.browser(), &ALICE).await;
+    // Enrolled beforehand: a hosted enrollment would have to beat the short lifetime.
+    let app = crate::helpers::flows::enroll_app_via_api(&sys, &ALICE).await;
 
     let browser = sys.browser();
     let login = visit_client_expecting_login(&sys, &browser).await;
@@ -351,7 +352,7 @@ async fn a_callback_after_the_login_transaction_expired_signs_nobody_in_even_wit
     let value = transaction_cookie.split(';').next().unwrap().to_owned();
 
     let mut form = challenge.form("verify-code");
-    form.set("code", enrolled.app.fresh_code().await);
+    form.set("code", app.fresh_code().await);
     let stopped = browser
         .submit_until(&challenge, &form, None, is_callback)
         .await;

@@ -164,3 +164,26 @@ async fn a_wrong_authsignal_secret_fails_closed() {
     assert!(!page.shows("wrong-secret"));
     assert!(stack.is_signed_out(&browser).await);
 }
+
+#[tokio::test]
+async fn an_authsignal_outage_at_the_callback_fails_closed_and_sends_the_user_back_to_login() {
+    let stack = spawn_with(|s| s.account.authsignal.connect_timeout_ms = 500).await;
+    let browser = Browser::new();
+    let (ar, callback) = stack.until_callback(&browser, "alice", "alice").await;
+    stack.emulator_server.stop(false).await;
+
+    let answer = browser.get(&callback).await;
+    assert_eq!(answer.status, 303);
+    assert!(answer.set_cookie(SESSION_COOKIE).is_none());
+    assert_eq!(
+        query_param(answer.location(), "ar").as_deref(),
+        Some(ar.as_str())
+    );
+    assert_eq!(
+        query_param(answer.location(), "notice").as_deref(),
+        Some("mfa_unavailable")
+    );
+    let login = browser.follow(&answer).await;
+    assert!(login.shows("The second factor could not be checked right now"));
+    assert!(stack.is_signed_out(&browser).await);
+}

@@ -1,6 +1,8 @@
 //! "Manage MFA": a signed-in user passes a fresh challenge and reaches the authenticator
 //! settings at Authsignal, then comes back home.
 
+use authsignal_emulator::Outcome;
+
 use super::{Browser, input_value, spawn};
 
 /// The CSRF token of the home page's "Manage MFA" form.
@@ -87,4 +89,22 @@ async fn a_manage_mfa_transaction_cannot_sign_in_at_the_login_callback() {
         .await;
     assert_eq!(page.status, 303);
     assert_eq!(page.location(), stack.url("/Account/Notice?reason=expired"));
+}
+
+#[tokio::test]
+async fn a_blocked_manage_mfa_action_shows_a_clear_page_and_keeps_the_session() {
+    let stack = spawn().await;
+    let browser = Browser::new();
+    stack.sign_in(&browser, "alice", "alice").await;
+    stack
+        .emulator
+        .set_action_outcome("identity-server-manage-mfa", Outcome::Block);
+    let csrf = home_csrf(&stack, &browser).await;
+    let answer = browser
+        .post(&stack.url("/Account/Mfa"), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(answer.status, 403);
+    assert!(answer.shows("refused"));
+    assert!(answer.set_cookie("__Host-idsrv.mfa").is_none());
+    assert!(!stack.is_signed_out(&browser).await);
 }

@@ -214,7 +214,8 @@ pub struct Stack {
     pub emulator_url: String,
     pub emulator_api: String,
     idp_handle: actix_web::dev::ServerHandle,
-    emulator_server: actix_web::dev::ServerHandle,
+    /// Stops the emulator (to simulate an outage mid-flow).
+    pub emulator_server: actix_web::dev::ServerHandle,
     authenticators: Mutex<HashMap<String, Authenticator>>,
     _data_dir: tempfile::TempDir,
 }
@@ -236,6 +237,10 @@ pub async fn spawn() -> Stack {
 
 /// Like [`spawn`], with the identity server's settings adjusted after the defaults.
 pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Stack {
+    // Logs only when asked for (`TEST_LOG=1`); the subscriber is installed once per process.
+    if std::env::var("TEST_LOG").is_ok() {
+        identity_server::telemetry::init("debug");
+    }
     let tls = test_tls().clone();
     let emulator_settings = authsignal_emulator::configuration::Settings {
         port: 0,

@@ -238,6 +238,52 @@ mod tests {
     }
 
     #[test]
+    fn the_account_section_loads_through_the_server_settings() {
+        let figment = figment::Figment::new().merge(
+            <figment::providers::Toml as figment::providers::Format>::string(
+                r#"
+            [account.authsignal]
+            secret = "live-secret"
+            api_url = "https://eu.api.authsignal.com/v1"
+            ca_file = "/etc/ssl/extra-ca.pem"
+            timeout_ms = 3000
+            [account.lockout]
+            max_failures_per_user = 4
+            [account.transaction]
+            lifetime_secs = 300
+            "#,
+            ),
+        );
+        let settings = crate::configuration::Settings::from_figment(figment).unwrap();
+        let account = &settings.account;
+        assert_eq!(account.authsignal.secret.expose(), "live-secret");
+        assert_eq!(
+            account.authsignal.api_url,
+            "https://eu.api.authsignal.com/v1"
+        );
+        assert_eq!(
+            account.authsignal.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/ssl/extra-ca.pem"))
+        );
+        assert_eq!(account.authsignal.timeout(), Duration::from_secs(3));
+        assert_eq!(account.authsignal.action_code, "identity-server-login");
+        assert_eq!(account.lockout.max_failures_per_user, 4);
+        assert_eq!(account.transaction.lifetime(), Duration::from_secs(300));
+        assert_eq!(account.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_misspelt_key_in_the_configuration_file_is_refused() {
+        let figment = figment::Figment::new().merge(
+            <figment::providers::Toml as figment::providers::Format>::string(
+                "[account.authsignal]\napi_ur = \"https://x.example/v1\"\n",
+            ),
+        );
+        let error = crate::configuration::Settings::from_figment(figment).unwrap_err();
+        assert!(format!("{error}").contains("api_ur"), "{error}");
+    }
+
+    #[test]
     fn bad_values_are_refused_naming_the_key_and_value() {
         let mut s = AccountSettings::default();
         s.authsignal.api_url = "http://api.example/v1".into();

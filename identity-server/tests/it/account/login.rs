@@ -220,3 +220,31 @@ async fn logout_ends_the_session_so_the_next_authorize_asks_for_a_login() {
 
     assert!(stack.is_signed_out(&browser).await);
 }
+
+#[tokio::test]
+async fn track_carries_the_username_email_client_address_and_user_agent() {
+    let stack = spawn().await;
+    let browser = Browser::new();
+    let ar = stack.authorize(&browser).await;
+    stack
+        .password_to_challenge(&browser, &ar, "alice", "alice")
+        .await;
+
+    let sdk = authsignal_sdk::Client::builder("dev-emulator-secret-key")
+        .base_url(&stack.emulator_api)
+        .add_root_certificate_pem(crate::helpers::test_tls().ca_pem())
+        .build()
+        .unwrap();
+    let actions = sdk
+        .query_user_actions(ALICE, &authsignal_sdk::QueryUserActionsRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(actions.len(), 1);
+    let action = &actions[0];
+    assert_eq!(action.action_code, ACTION);
+    assert_eq!(action.ip_address.as_deref(), Some("127.0.0.1"));
+    assert_eq!(action.user_agent.as_deref(), Some("account-tests/1.0"));
+    let user = sdk.get_user(ALICE).await.unwrap();
+    assert_eq!(user.username.as_deref(), Some("alice"));
+    assert_eq!(user.email.as_deref(), Some("AliceSmith@example.com"));
+}

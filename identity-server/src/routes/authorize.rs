@@ -91,11 +91,13 @@ fn handle(
         )),
         Next::Login => {
             let id = random_token();
-            state.authorize_requests.put(
-                &id,
-                request,
-                now() + state.settings.tokens.authorize_request_lifetime_secs,
-            );
+            let expires_at = now() + state.settings.tokens.authorize_request_lifetime_secs;
+            if !state.authorize_requests.put(&id, request, expires_at) {
+                tracing::warn!("pending authorize requests are at their limit");
+                return Err(AppError::TooManyRequests(
+                    "The server is busy. Please try again in a few minutes.".into(),
+                ));
+            }
             Ok(redirect(&format!("/Account/Login?ar={id}"), after_post))
         }
     }

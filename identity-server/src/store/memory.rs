@@ -50,6 +50,22 @@ impl<V: Clone> ExpiringMap<V> {
         guard.0.insert(key.to_owned(), (value, expires_at));
     }
 
+    /// Inserts unless `max` live entries are already held (expired ones are swept first);
+    /// returns whether it was stored.
+    pub fn insert_bounded(&self, key: &str, value: V, expires_at: i64, max: usize) -> bool {
+        let mut guard = self.lock();
+        if guard.0.len() >= max {
+            let t = now();
+            guard.0.retain(|_, (_, exp)| *exp > t);
+            guard.1 = 0;
+            if guard.0.len() >= max {
+                return false;
+            }
+        }
+        guard.0.insert(key.to_owned(), (value, expires_at));
+        true
+    }
+
     /// The value if present and not expired.
     pub fn get(&self, key: &str) -> Option<V> {
         let guard = self.lock();
@@ -91,13 +107,18 @@ impl<V: Clone> ExpiringMap<V> {
     }
 }
 
+/// Most pending authorize requests kept at once (about 1 KiB each): unauthenticated callers
+/// create them, so memory must stay bounded.
+pub const MAX_PENDING_AUTHORIZE_REQUESTS: usize = 100_000;
+
 /// Pending authorize requests.
 #[derive(Debug, Default)]
 pub struct MemoryAuthorizeRequests(ExpiringMap<AuthorizeRequest>);
 
 impl AuthorizeRequestStore for MemoryAuthorizeRequests {
-    fn put(&self, id: &str, request: AuthorizeRequest, expires_at: i64) {
-        self.0.insert(id, request, expires_at);
+    fn put(&self, id: &str, request: AuthorizeRequest, expires_at: i64) -> bool {
+        self.0
+            .insert_bounded(id, request, expires_at, MAX_PENDING_AUTHORIZE_REQUESTS)
     }
     fn get(&self, id: &str) -> Option<AuthorizeRequest> {
         self.0.get(id)
@@ -228,6 +249,19 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(codes.redeem("nope"), CodeUse::Unknown));
+    }
+
+    #[test]
+    fn a_bounded_insert_refuses_when_full_of_live_entries_but_sweeps_expired_ones() {
+        let map = ExpiringMap::default();
+        assert!(map.insert_bounded("a", 1, now() + 60, 2));
+        assert!(map.insert_bounded("b", 2, now() - 1, 2));
+        assert!(
+            map.insert_bounded("c", 3, now() + 60, 2),
+            "the expired entry made room"
+        );
+        assert!(!map.insert_bounded("d", 4, now() + 60, 2));
+        assert_eq!(map.get("d"), None);
     }
 
     #[test]

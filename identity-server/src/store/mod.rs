@@ -50,8 +50,9 @@ pub trait UserStore: Send + Sync {
 
 /// Pending authorize requests, waiting for a sign-in under a random id.
 pub trait AuthorizeRequestStore: Send + Sync {
-    /// Stores `request` under `id` until `expires_at` (unix seconds).
-    fn put(&self, id: &str, request: AuthorizeRequest, expires_at: i64);
+    /// Stores `request` under `id` until `expires_at` (unix seconds). Anyone can create pending
+    /// requests, so the store is bounded: `false` means it is full (answer 429).
+    fn put(&self, id: &str, request: AuthorizeRequest, expires_at: i64) -> bool;
     /// The request, if present and not expired.
     fn get(&self, id: &str) -> Option<AuthorizeRequest>;
     /// Removes and returns the request (single use).

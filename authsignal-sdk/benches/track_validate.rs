@@ -2,8 +2,9 @@
 //! bare `reqwest::Client` configured the same way, against a local in-process HTTP/1.1 server
 //! (keep-alive, canned JSON). The difference between the two is the SDK's own cost per call:
 //! URL building and percent-encoding, JSON serialisation, the retry wrapper and typed decoding.
-//! `sdk_overhead_paired` times a raw call and the same SDK call back to back in every iteration
-//! and reports the summed difference (robust against a busy machine). `codec_only` measures
+//! A paired run (printed as `paired/...` before the criterion groups) times a raw call and the
+//! same SDK call back to back 20,000 times and reports the median difference, which is robust
+//! against a busy machine. `codec_only` measures
 //! serialisation + decoding alone, without any I/O.
 //!
 //! Run: `cargo bench -p authsignal-sdk -- --warm-up-time 1 --measurement-time 5`
@@ -81,6 +82,23 @@ fn serve(mut stream: TcpStream) {
         }
         buffer.drain(..header_end + content_length);
     }
+}
+
+/// Prints medians of raw and SDK latency and of the per-round difference (in microseconds).
+fn report(name: &str, pairs: &[(Duration, Duration)]) {
+    fn median(mut values: Vec<f64>) -> f64 {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    }
+    let micros = |d: Duration| d.as_secs_f64() * 1e6;
+    let raw = median(pairs.iter().map(|p| micros(p.0)).collect());
+    let sdk = median(pairs.iter().map(|p| micros(p.1)).collect());
+    let difference = median(pairs.iter().map(|p| micros(p.1) - micros(p.0)).collect());
+    println!(
+        "paired/{name}: {} rounds, median raw {raw:.1} µs, median sdk {sdk:.1} µs, \
+         median per-call sdk overhead {difference:.1} µs",
+        pairs.len()
+    );
 }
 
 fn bench(c: &mut Criterion) {
@@ -188,69 +206,52 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
-    // Paired measurement: each iteration makes one raw call then the same SDK call, and the
-    // reported time is the sum of (SDK - raw). Pairing cancels the drift of a busy machine that
-    // makes the separate groups above hard to compare. Negative totals are reported as zero.
-    let mut group = c.benchmark_group("sdk_overhead_paired");
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("track", |b| {
-        b.to_async(&runtime).iter_custom(|iterations| {
-            let (sdk, raw, attributes) = (&sdk, &raw, &attributes);
-            let (track_url, authorization, track_body) = (&track_url, &authorization, &track_body);
-            async move {
-                let mut difference: i128 = 0;
-                for _ in 0..iterations {
-                    let started = Instant::now();
-                    let response = raw
-                        .post(track_url)
-                        .header("authorization", authorization)
-                        .header("content-type", "application/json")
-                        .header("accept", "application/json")
-                        .body(track_body.clone())
-                        .send()
-                        .await
-                        .expect("send");
-                    black_box(response.bytes().await.expect("body"));
-                    let raw_done = Instant::now();
-                    black_box(sdk.track(USER_ID, ACTION, attributes).await.expect("track"));
-                    let sdk_done = Instant::now();
-                    difference += (sdk_done - raw_done).as_nanos() as i128
-                        - (raw_done - started).as_nanos() as i128;
-                }
-                Duration::from_nanos(difference.max(0) as u64)
-            }
-        })
+    // Paired measurement: each round makes one raw call then the same SDK call; the median of
+    // the per-round differences is the SDK's overhead. Pairing cancels the drift of a busy
+    // machine that makes the separate groups above hard to compare. Criterion cannot report a
+    // difference that may be negative, so this one is computed and printed here.
+    runtime.block_on(async {
+        const ROUNDS: usize = 20_000;
+        let mut track_pairs = Vec::with_capacity(ROUNDS);
+        let mut validate_pairs = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let started = Instant::now();
+            let response = raw
+                .post(&track_url)
+                .header("authorization", &authorization)
+                .header("content-type", "application/json")
+                .header("accept", "application/json")
+                .body(track_body.clone())
+                .send()
+                .await
+                .expect("send");
+            black_box(response.bytes().await.expect("body"));
+            let raw_done = Instant::now();
+            black_box(
+                sdk.track(USER_ID, ACTION, &attributes)
+                    .await
+                    .expect("track"),
+            );
+            track_pairs.push((raw_done - started, raw_done.elapsed()));
+
+            let started = Instant::now();
+            let response = raw
+                .post(&validate_url)
+                .header("authorization", &authorization)
+                .header("content-type", "application/json")
+                .header("accept", "application/json")
+                .body(validate_body.clone())
+                .send()
+                .await
+                .expect("send");
+            black_box(response.bytes().await.expect("body"));
+            let raw_done = Instant::now();
+            black_box(sdk.validate_challenge(&validate).await.expect("validate"));
+            validate_pairs.push((raw_done - started, raw_done.elapsed()));
+        }
+        report("track", &track_pairs);
+        report("validate_challenge", &validate_pairs);
     });
-    group.bench_function("validate_challenge", |b| {
-        b.to_async(&runtime).iter_custom(|iterations| {
-            let (sdk, raw, validate) = (&sdk, &raw, &validate);
-            let (validate_url, authorization, validate_body) =
-                (&validate_url, &authorization, &validate_body);
-            async move {
-                let mut difference: i128 = 0;
-                for _ in 0..iterations {
-                    let started = Instant::now();
-                    let response = raw
-                        .post(validate_url)
-                        .header("authorization", authorization)
-                        .header("content-type", "application/json")
-                        .header("accept", "application/json")
-                        .body(validate_body.clone())
-                        .send()
-                        .await
-                        .expect("send");
-                    black_box(response.bytes().await.expect("body"));
-                    let raw_done = Instant::now();
-                    black_box(sdk.validate_challenge(validate).await.expect("validate"));
-                    let sdk_done = Instant::now();
-                    difference += (sdk_done - raw_done).as_nanos() as i128
-                        - (raw_done - started).as_nanos() as i128;
-                }
-                Duration::from_nanos(difference.max(0) as u64)
-            }
-        })
-    });
-    group.finish();
 
     // The SDK's CPU work alone: serialise the request, decode the typed response.
     let mut group = c.benchmark_group("codec_only");

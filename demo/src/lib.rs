@@ -166,6 +166,7 @@ fn load_tls(env: impl Fn(&str) -> Option<PathBuf>) -> anyhow::Result<(TlsMateria
 /// Runs the demo until Ctrl-C (or SIGTERM).
 pub async fn run() -> anyhow::Result<()> {
     let started = Instant::now();
+    let mut shutdown = Shutdown::install()?;
     init_logging();
 
     let (tls, ca_file) = load_tls(|k| std::env::var_os(k).map(PathBuf::from))?;
@@ -266,7 +267,11 @@ pub async fn run() -> anyhow::Result<()> {
         .await?;
         wait_until_ok(&client, "web client", &format!("{web_url}/readyz")).await
     };
-    if let Err(e) = ready.await {
+    let ready = tokio::select! {
+        ready = ready => ready,
+        _ = shutdown.wait() => Err(anyhow::anyhow!("stopped while starting")),
+    };
+    if let Err(e) = ready {
         stop_all(&handles).await;
         return Err(e);
     }
@@ -286,7 +291,7 @@ pub async fn run() -> anyhow::Result<()> {
         })
     );
 
-    shutdown_signal().await;
+    shutdown.wait().await;
     tracing::info!("stopping");
     stop_all(&handles).await;
     for task in tasks {
@@ -303,26 +308,42 @@ async fn stop_all(handles: &[(&str, actix_web::dev::ServerHandle)]) {
     }
 }
 
-/// Ctrl-C, or SIGTERM on Unix (what `docker stop` and service managers send).
-async fn shutdown_signal() {
+/// Ctrl-C, or SIGTERM on Unix (what `docker stop` and service managers send). The handlers are
+/// installed when this is created, at the very start, so that a signal arriving while the apps
+/// start is not lost: it is seen by the next [`Shutdown::wait`].
+struct Shutdown {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())
+                    .context("installing the Ctrl-C handler")?,
+                terminate: signal(SignalKind::terminate())
+                    .context("installing the SIGTERM handler")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

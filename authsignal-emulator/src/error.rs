@@ -172,10 +172,7 @@ impl ResponseError for PageError {
                 HeaderValue::from_static("text/html; charset=utf-8"),
             ))
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((
-                header::CONTENT_SECURITY_POLICY,
-                crate::routes::pages::BASE_CSP,
-            ))
+            .insert_header((header::CONTENT_SECURITY_POLICY, crate::routes::pages::CSP))
             .body(html)
     }
 }

@@ -24,7 +24,7 @@ async fn outbox_html(state: web::Data<AppState>) -> Result<HttpResponse, PageErr
     context.insert("tenant_name", &state.tenant_name);
     context.insert("error", &Option::<String>::None);
     context.insert("messages", &messages);
-    render(&state, "outbox.html", &context, None)
+    render(&state, "outbox.html", &context)
 }
 
 async fn outbox_json(state: web::Data<AppState>) -> HttpResponse {

@@ -46,14 +46,6 @@ fn load_action(state: &AppState, session: &HostedSession) -> Result<Action, Page
         .ok_or_else(|| refused("This verification no longer exists."))
 }
 
-fn origin_of(action: &Action) -> Option<String> {
-    action
-        .redirect_url
-        .as_deref()
-        .and_then(|u| parse_redirect_url(u).ok())
-        .map(|u| u.origin().ascii_serialization())
-}
-
 fn label(method: &str) -> &'static str {
     match method {
         APP => "Authenticator app",
@@ -304,7 +296,6 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         }
     })?;
     let action = load_action(&state, &session)?;
-    let origin = origin_of(&action);
     let mut context = base_context(&state, &session, error);
     let user_id = &session.action.user_id;
     let template = match &session.step {
@@ -387,7 +378,7 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             "settings.html"
         }
     };
-    render(&state, template, &context, origin.as_deref())
+    render(&state, template, &context)
 }
 
 fn may_enroll(state: &AppState, session: &HostedSession) -> Result<bool, PageError> {
@@ -947,7 +938,7 @@ fn finish(
             context.insert("tenant_name", &state.tenant_name);
             context.insert("error", &Option::<String>::None);
             context.insert("succeeded", &(action.state == "CHALLENGE_SUCCEEDED"));
-            render(state, "done.html", &context, None)
+            render(state, "done.html", &context)
         }
     }
 }

@@ -25,8 +25,13 @@ pub const COOKIE: &str = "__Host-authsignal-emulator";
 
 /// The Content-Security-Policy of every page: no scripts at all, styles from this origin,
 /// images from this origin or `data:` (the QR code).
-pub const BASE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+///
+/// There is deliberately no `form-action`: browsers apply it to every hop of the redirects that
+/// follow a form post, and the last post of the flow ends, through the relying party's callback,
+/// on origins this page cannot know (the relying party's own client, for one). A `form-action`
+/// here made real browsers refuse to finish a login.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+     frame-ancestors 'none'; base-uri 'none'";
 
 /// Registers the page routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -131,25 +136,16 @@ pub fn session_cookie(id: &str) -> Cookie<'static> {
         .finish()
 }
 
-/// Renders a template with the page headers. `redirect_origin` is added to `form-action`
-/// (browsers apply it to the redirect that follows a form post).
+/// Renders a template with the page headers.
 pub fn render(
     state: &AppState,
     template: &str,
     context: &tera::Context,
-    redirect_origin: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
     let html = state.templates.render(template, context)?;
-    let csp = match redirect_origin {
-        Some(origin) => BASE_CSP.replace(
-            "form-action 'self'",
-            &format!("form-action 'self' {origin}"),
-        ),
-        None => BASE_CSP.to_owned(),
-    };
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -2,6 +2,7 @@
 //! headless Chromium.
 
 mod accounts;
+mod browser;
 mod browser_login;
 mod bypass;
 mod first_visit;

@@ -5,6 +5,8 @@
 //!   (client authentication from the verified-secret cache, one signature);
 //! - `refresh_grant`: `POST /connect/token` with `grant_type=refresh_token`, rotating each time
 //!   (one signature, one synced journal append);
+//! - `access_token_in_process`: what a client-credentials grant does besides HTTP (claims, one
+//!   signature, the token record);
 //! - `discovery`: `GET /.well-known/openid-configuration`;
 //! - `*_x8`: the same grants with 8 requests in flight (time per request; concurrent refreshes
 //!   share the journal's fsync).
@@ -89,6 +91,22 @@ fn benches(c: &mut Criterion) {
         .build()
         .unwrap();
     let bench = spawn(&rt, &pem);
+    // The grant's own work without HTTP: build, sign and record one access token.
+    let scope = vec!["api1".to_owned()];
+    c.bench_function("access_token_in_process", |b| {
+        b.iter(|| {
+            identity_server::tokens::issue_access_token(
+                &bench.state,
+                "client",
+                "client",
+                &scope,
+                None,
+                None,
+            )
+            .unwrap()
+        })
+    });
+
     // Warm the verified-secret cache (the first request runs Argon2id).
     rt.block_on(client_credentials(&bench));
 

@@ -16,10 +16,49 @@ pub fn tls() -> &'static TlsMaterial {
     TLS.get_or_init(|| TlsMaterial::generate_ephemeral().unwrap())
 }
 
-fn init_tracing() {
-    if std::env::var_os("TEST_LOG").is_some() {
-        web_client::telemetry::init("debug");
+/// Everything the apps log in this test process (tests assert that no secret reaches it); also
+/// printed to stderr with `TEST_LOG=1`.
+#[derive(Clone, Debug, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// The log text so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(buf)?;
+        }
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the capturing subscriber once per test process.
+pub fn logs() -> &'static CapturedLogs {
+    static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        let writer = logs.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info,web_client=debug"))
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        logs
+    })
+}
+
+fn init_tracing() {
+    logs();
 }
 
 /// A running web client and its mock identity server.

@@ -181,3 +181,31 @@ async fn a_sign_out_form_that_does_not_parse_gets_a_clear_400_page() {
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("Bad request"));
 }
+
+#[actix_web::test]
+async fn logs_name_the_callback_path_but_never_the_code_state_or_tokens() {
+    let app = spawn_app(Behaviour::default()).await;
+    let callback = app.authorize(&app.start_sign_in().await).await;
+    let code = param(&callback, "code").unwrap();
+    let state = param(&callback, "state").unwrap();
+
+    assert_eq!(app.get(callback.as_str()).await.status(), 303);
+    app.get("/userinfo").await;
+
+    let logs = crate::helpers::logs().text();
+    assert!(
+        logs.contains("/signin-oidc"),
+        "the request span names the path"
+    );
+    let (id_token, access_token, refresh_token_requests) = app.provider.record(|r| {
+        (
+            r.id_tokens[0].clone(),
+            r.access_tokens[0].clone(),
+            r.token_requests.len(),
+        )
+    });
+    assert_eq!(refresh_token_requests, 1);
+    for secret in [&code, &state, &id_token, &access_token] {
+        assert!(!logs.contains(secret.as_str()), "a secret reached the log");
+    }
+}

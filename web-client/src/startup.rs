@@ -118,6 +118,7 @@ impl Application {
                 i64::try_from(settings.session_lifetime_secs).unwrap_or(i64::MAX / 1000),
             ),
             urls: urls.clone(),
+            refresh_locks: Default::default(),
         });
         let public_url = urls.public_url.clone();
         let issuer_url = urls.issuer_url.clone();

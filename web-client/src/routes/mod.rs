@@ -9,6 +9,7 @@ pub mod signin;
 pub mod signout;
 pub mod userinfo;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::HttpResponse;
@@ -38,6 +39,41 @@ pub struct AppState {
     pub urls: Validated,
     /// Absolute lifetime of a signed-in session.
     pub session_lifetime: chrono::Duration,
+    /// Serialises refreshes per session.
+    pub refresh_locks: RefreshLocks,
+}
+
+/// One lock per session id, so that concurrent requests of one session refresh once: the
+/// identity server rotates refresh tokens and treats a reused one as stolen (it revokes the
+/// whole grant), so two parallel refreshes would sign the user out.
+#[derive(Debug, Default)]
+pub struct RefreshLocks(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl RefreshLocks {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
+        // Every operation is a single insert, lookup or remove: a poisoned map is still whole.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.map().entry(id.to_owned()).or_default().clone()
+    }
+
+    /// Forgets the lock of `id` unless another request still holds or waits for it.
+    fn release(&self, id: &str) {
+        let mut map = self.map();
+        if map.get(id).is_some_and(|lock| Arc::strong_count(lock) == 1) {
+            map.remove(id);
+        }
+    }
+}
+
+fn expiring(signed_in: &SignedIn, now: chrono::DateTime<Utc>) -> bool {
+    signed_in
+        .access_token_expires_at
+        .is_some_and(|t| t <= now + chrono::Duration::seconds(REFRESH_SKEW_SECS))
 }
 
 impl AppState {
@@ -95,14 +131,23 @@ pub async fn require_user(
     let now = Utc::now();
     if let Some(id) = session.session_id() {
         match state.store.get(&id, now) {
-            Some(signed_in) => {
-                let expired = signed_in
-                    .access_token_expires_at
-                    .is_some_and(|t| t <= now + chrono::Duration::seconds(REFRESH_SKEW_SECS));
-                if !expired {
-                    return Ok(Gate::User(id, Box::new(signed_in)));
-                }
-                if let Some(refreshed) = refresh(state, &id, signed_in).await? {
+            Some(signed_in) if !expiring(&signed_in, now) => {
+                return Ok(Gate::User(id, Box::new(signed_in)));
+            }
+            Some(_) => {
+                let lock = state.refresh_locks.lock_for(&id);
+                let refreshed = {
+                    let _guard = lock.lock().await;
+                    // Another request of this session may have refreshed while this one waited.
+                    match state.store.get(&id, Utc::now()) {
+                        Some(current) if !expiring(&current, Utc::now()) => Ok(Some(current)),
+                        Some(current) => refresh(state, &id, current).await,
+                        None => Ok(None),
+                    }
+                };
+                drop(lock);
+                state.refresh_locks.release(&id);
+                if let Some(refreshed) = refreshed? {
                     return Ok(Gate::User(id, Box::new(refreshed)));
                 }
             }

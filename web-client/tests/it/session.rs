@@ -112,3 +112,30 @@ async fn a_new_id_token_from_a_refresh_is_verified_and_used_as_the_logout_hint()
     assert_eq!(app.provider.record(|r| r.id_tokens.len()), 2);
     assert_eq!(crate::helpers::param(&logout, "id_token_hint"), newest);
 }
+
+#[actix_web::test]
+async fn concurrent_pages_after_expiry_refresh_once_and_all_stay_signed_in() {
+    let app = spawn_app(Behaviour {
+        code_expires_in: Some(1),
+        ..Default::default()
+    })
+    .await;
+    app.signed_in().await;
+
+    let pages = futures_util::future::join_all((0..4).map(|_| app.get("/"))).await;
+
+    for page in pages {
+        assert_eq!(
+            page.status(),
+            200,
+            "every page is shown, none signs in again"
+        );
+    }
+    let refreshes = app.provider.record(|r| {
+        r.token_requests
+            .iter()
+            .filter(|f| f["grant_type"] == "refresh_token")
+            .count()
+    });
+    assert_eq!(refreshes, 1, "a rotated refresh token is redeemed once");
+}

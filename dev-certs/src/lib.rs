@@ -89,7 +89,10 @@ impl fmt::Debug for TlsMaterial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsMaterial")
             .field("ca_pem", &format_args!("<{} bytes>", self.ca_pem.len()))
-            .field("cert_chain_pem", &format_args!("<{} bytes>", self.cert_chain_pem.len()))
+            .field(
+                "cert_chain_pem",
+                &format_args!("<{} bytes>", self.cert_chain_pem.len()),
+            )
             .field("key_pem", &"<redacted>")
             .finish()
     }
@@ -99,7 +102,10 @@ impl TlsMaterial {
     /// Loads the development CA and `localhost` certificate from `dir`, generating whatever is
     /// missing: a new CA when there is none, a new leaf signed by the CA when the leaf is missing.
     pub fn load_or_generate(dir: &Path) -> Result<Self, Error> {
-        fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.into(), source })?;
+        fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.into(),
+            source,
+        })?;
         let ca_cert = dir.join(CA_CERT_FILE);
         let ca_key = dir.join(CA_KEY_FILE);
         let cert = dir.join(CERT_FILE);
@@ -137,7 +143,11 @@ impl TlsMaterial {
     pub fn generate_ephemeral() -> Result<Self, Error> {
         let (ca_pem, ca_key_pem) = generate_ca()?;
         let (leaf_pem, key_pem) = generate_leaf(&ca_key_pem, DEFAULT_SANS)?;
-        Ok(Self { cert_chain_pem: format!("{leaf_pem}{ca_pem}"), ca_pem, key_pem })
+        Ok(Self {
+            cert_chain_pem: format!("{leaf_pem}{ca_pem}"),
+            ca_pem,
+            key_pem,
+        })
     }
 
     /// The CA certificate (PEM) that clients should trust.
@@ -157,16 +167,21 @@ impl TlsMaterial {
 
     /// The CA as DER, e.g. for a rustls `RootCertStore`.
     pub fn ca_der(&self) -> Result<CertificateDer<'static>, Error> {
-        CertificateDer::from_pem_slice(self.ca_pem.as_bytes())
-            .map_err(|_| Error::Pem { path: "<memory>".into(), what: "CA certificate" })
+        CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).map_err(|_| Error::Pem {
+            path: "<memory>".into(),
+            what: "CA certificate",
+        })
     }
 
     /// A rustls server configuration (ring provider, TLS 1.2 and 1.3, ALPN `h2` and
     /// `http/1.1`) serving this certificate chain.
     pub fn server_config(&self) -> Result<rustls::ServerConfig, Error> {
         let chain = self.chain_der("<memory>".as_ref())?;
-        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
-            .map_err(|_| Error::Pem { path: "<memory>".into(), what: "private key" })?;
+        let key =
+            PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes()).map_err(|_| Error::Pem {
+                path: "<memory>".into(),
+                what: "private key",
+            })?;
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -189,19 +204,29 @@ impl TlsMaterial {
     fn chain_der(&self, path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
         let chain: Vec<_> = CertificateDer::pem_slice_iter(self.cert_chain_pem.as_bytes())
             .collect::<Result<_, _>>()
-            .map_err(|_| Error::Pem { path: path.into(), what: "certificate chain" })?;
+            .map_err(|_| Error::Pem {
+                path: path.into(),
+                what: "certificate chain",
+            })?;
         if chain.is_empty() {
-            return Err(Error::Pem { path: path.into(), what: "certificate chain" });
+            return Err(Error::Pem {
+                path: path.into(),
+                what: "certificate chain",
+            });
         }
         Ok(chain)
     }
 
     fn check(&self, cert_chain: &Path, key: &Path, ca: &Path) -> Result<(), Error> {
         self.chain_der(cert_chain)?;
-        PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
-            .map_err(|_| Error::Pem { path: key.into(), what: "private key" })?;
-        CertificateDer::from_pem_slice(self.ca_pem.as_bytes())
-            .map_err(|_| Error::Pem { path: ca.into(), what: "CA certificate" })?;
+        PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes()).map_err(|_| Error::Pem {
+            path: key.into(),
+            what: "private key",
+        })?;
+        CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).map_err(|_| Error::Pem {
+            path: ca.into(),
+            what: "CA certificate",
+        })?;
         Ok(())
     }
 }
@@ -256,13 +281,19 @@ fn generate_leaf(ca_key_pem: &str, sans: &[&str]) -> Result<(String, String), rc
 }
 
 fn read(path: &Path) -> Result<String, Error> {
-    fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })
+    fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Writes to a temporary file in the same directory, syncs it, then renames it into place, so a
 /// crash never leaves a half-written key behind.
 fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), Error> {
-    let io = |source| Error::Io { path: path.into(), source };
+    let io = |source| Error::Io {
+        path: path.into(),
+        source,
+    };
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -311,7 +342,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         TlsMaterial::load_or_generate(dir.path()).unwrap();
         for file in [CA_KEY_FILE, KEY_FILE] {
-            let mode = fs::metadata(dir.path().join(file)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join(file))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{file}");
         }
     }
@@ -328,7 +362,9 @@ mod tests {
     fn the_spki_pin_is_a_base64_sha256() {
         let material = TlsMaterial::generate_ephemeral().unwrap();
         let pin = material.leaf_spki_sha256_base64().unwrap();
-        let raw = base64::engine::general_purpose::STANDARD.decode(pin).unwrap();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(pin)
+            .unwrap();
         assert_eq!(raw.len(), 32);
     }
 

@@ -137,6 +137,8 @@ pub enum ErrorCode {
     InsufficientScope,
     /// RFC 7009: the token type cannot be revoked.
     UnsupportedTokenType,
+    /// RFC 6749: the server is temporarily overloaded (503).
+    TemporarilyUnavailable,
 }
 
 impl ErrorCode {
@@ -158,6 +160,7 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -248,6 +251,7 @@ impl ResponseError for OAuthError {
             ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }

@@ -10,6 +10,7 @@ pub mod configuration;
 pub mod csrf;
 pub mod domain;
 pub mod error;
+pub mod hashing;
 pub mod keys;
 pub mod oidc;
 pub mod routes;

@@ -82,6 +82,8 @@ pub struct AppState {
     pub csrf_key: [u8; 32],
     /// SHA-256 of client secrets that passed Argon2 verification (see `routes::client_auth`).
     pub verified_secrets: Mutex<HashMap<String, [u8; 32]>>,
+    /// Permits for Argon2id work, one per core (see [`crate::hashing::run_limited`]).
+    pub hash_permits: Arc<tokio::sync::Semaphore>,
     /// The discovery document, serialised once.
     pub discovery_json: String,
     /// The JWKS, serialised once.
@@ -150,6 +152,7 @@ impl AppState {
             access_tokens: Arc::new(MemoryAccessTokens::default()),
             csrf_key,
             verified_secrets: Mutex::new(HashMap::new()),
+            hash_permits: crate::hashing::permits(),
             discovery_json,
             jwks_json,
             ca_pem: ca_pem.to_owned(),

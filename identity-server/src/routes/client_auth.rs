@@ -6,9 +6,12 @@
 //! remembers the SHA-256 of the presented secret in memory; later requests compare against it
 //! in constant time and only fall back to Argon2id when it does not match (a changed or wrong
 //! secret). The cache never leaves the process and holds one digest per client.
+//!
+//! Argon2id runs through [`crate::hashing::run_limited`]: at most one verification per core at a
+//! time; when no permit is free within 2 s the request gets 503 `temporarily_unavailable`.
 
+use actix_web::HttpRequest;
 use actix_web::http::header;
-use actix_web::{HttpRequest, web};
 use argon2::{PasswordHash, PasswordVerifier};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -18,6 +21,7 @@ use subtle::ConstantTimeEq;
 use crate::configuration::argon2_hasher;
 use crate::domain::{Client, Secret};
 use crate::error::OAuthError;
+use crate::hashing::run_limited;
 use crate::oidc::param;
 use crate::startup::AppState;
 
@@ -102,7 +106,7 @@ pub async fn authenticate(
         (None, None) => Ok(client.clone()),
         (None, Some(_)) | (Some(_), None) => Err(failed()),
         (Some(hash), Some(secret)) => {
-            if verify_secret(state, &client.client_id, hash, secret).await {
+            if verify_secret(state, &client.client_id, hash, secret).await? {
                 Ok(client.clone())
             } else {
                 tracing::info!(client_id = %client.client_id, "wrong client secret");
@@ -112,7 +116,14 @@ pub async fn authenticate(
     }
 }
 
-async fn verify_secret(state: &AppState, client_id: &str, hash: &str, secret: Secret) -> bool {
+/// Whether `secret` matches; `Err` (503 `temporarily_unavailable`) when no Argon2 permit was
+/// free in time (see [`crate::hashing`]).
+async fn verify_secret(
+    state: &AppState,
+    client_id: &str,
+    hash: &str,
+    secret: Secret,
+) -> Result<bool, OAuthError> {
     let digest: [u8; 32] = Sha256::digest(secret.expose().as_bytes()).into();
     let cached = state
         .verified_secrets
@@ -121,18 +132,17 @@ async fn verify_secret(state: &AppState, client_id: &str, hash: &str, secret: Se
         .get(client_id)
         .copied();
     if cached.is_some_and(|c| bool::from(c.ct_eq(&digest))) {
-        return true;
+        return Ok(true);
     }
     let hash = hash.to_owned();
-    let ok = web::block(move || {
+    let ok = run_limited(state, move || {
         PasswordHash::new(&hash).is_ok_and(|parsed| {
             argon2_hasher()
                 .verify_password(secret.expose().as_bytes(), &parsed)
                 .is_ok()
         })
     })
-    .await
-    .unwrap_or(false);
+    .await?;
     if ok {
         state
             .verified_secrets
@@ -140,5 +150,5 @@ async fn verify_secret(state: &AppState, client_id: &str, hash: &str, secret: Se
             .unwrap_or_else(|e| e.into_inner())
             .insert(client_id.to_owned(), digest);
     }
-    ok
+    Ok(ok)
 }

@@ -591,3 +591,23 @@ async fn malformed_and_oversized_token_requests_get_invalid_request() {
         "invalid_request"
     );
 }
+
+#[tokio::test]
+async fn a_wrong_client_secret_answers_503_temporarily_unavailable_when_every_argon2_permit_is_taken()
+ {
+    let app = spawn_app().await;
+    let permits = app.state.hash_permits.clone();
+    let all = permits.available_permits() as u32;
+    let held = permits.acquire_many_owned(all).await.unwrap();
+    let (status, body, _) = app
+        .token(("web", "wrong"), &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(status, 503);
+    assert_eq!(body["error"], "temporarily_unavailable");
+    drop(held);
+    let (status, body, _) = app
+        .token(("web", "wrong"), &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "invalid_client");
+}

@@ -4,7 +4,12 @@
 //! These functions are public for the account pages and the integration tests; they are not
 //! reachable over HTTP by themselves. Sessions are server-side ([`crate::store::SessionStore`]),
 //! referenced by the `__Host-idsrv.session` cookie (HttpOnly, Secure, SameSite=Lax, Path=/),
-//! and a new session id is minted at every sign-in.
+//! and a new session is minted at every sign-in.
+//!
+//! The cookie holds a secret handle (256 random bits) that appears nowhere else: the store keys
+//! the session by the handle's SHA-256 ([`session_key`]), so neither the store nor anything
+//! derived from it can be replayed as a cookie. The public session id (`sid`, put in codes,
+//! grants and ID tokens) is a separate random value: an ID token's `sid` is not a session.
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 use actix_web::http::header;
@@ -13,7 +18,7 @@ use serde::Serialize;
 
 use crate::error::{AppError, ErrorCode};
 use crate::oidc::authorize::{code_redirect, error_redirect};
-use crate::oidc::{now, random_token};
+use crate::oidc::{now, random_token, sha256_b64};
 use crate::startup::AppState;
 use crate::store::Session;
 
@@ -53,7 +58,7 @@ pub struct PendingRequest {
 /// The signed-in session of this browser.
 #[derive(Clone, Debug, Serialize)]
 pub struct SessionInfo {
-    /// Session id (the `sid` claim).
+    /// Public session id (the `sid` claim; not the cookie).
     pub sid: String,
     /// The user.
     pub subject: String,
@@ -69,9 +74,15 @@ fn expired_request() -> AppError {
     )
 }
 
-/// The session cookie for `sid` (persistent for the absolute timeout when `remember`).
-pub fn session_cookie(state: &AppState, sid: &str, remember: bool) -> Cookie<'static> {
-    let mut cookie = Cookie::build(SESSION_COOKIE, sid.to_owned())
+/// The store key of the session whose cookie holds `handle`: its SHA-256, base64url.
+pub fn session_key(handle: &str) -> String {
+    sha256_b64(handle)
+}
+
+/// The session cookie carrying the secret `handle` (persistent for the absolute timeout when
+/// `remember`).
+pub fn session_cookie(state: &AppState, handle: &str, remember: bool) -> Cookie<'static> {
+    let mut cookie = Cookie::build(SESSION_COOKIE, handle.to_owned())
         .path("/")
         .secure(true)
         .http_only(true)
@@ -105,7 +116,7 @@ pub fn start_session(
     sign_in: &SignIn,
 ) -> (Session, Cookie<'static>) {
     if let Some(old) = req.cookie(SESSION_COOKIE) {
-        state.sessions.remove(old.value());
+        state.sessions.remove(&session_key(old.value()));
     }
     let t = now();
     let session = Session {
@@ -117,8 +128,10 @@ pub fn start_session(
         created: t,
         last_seen: t,
     };
-    state.sessions.put(session.clone());
-    let cookie = session_cookie(state, &session.sid, sign_in.remember);
+    // The cookie's handle is secret and separate from the public `sid`.
+    let handle = random_token();
+    state.sessions.put(&session_key(&handle), session.clone());
+    let cookie = session_cookie(state, &handle, sign_in.remember);
     (session, cookie)
 }
 
@@ -211,7 +224,7 @@ pub fn load_session(state: &AppState, req: &HttpRequest) -> Option<Session> {
     let cookie = req.cookie(SESSION_COOKIE)?;
     let s = &state.settings.session;
     state.sessions.touch(
-        cookie.value(),
+        &session_key(cookie.value()),
         now(),
         s.idle_timeout_secs,
         s.absolute_timeout_secs,
@@ -222,7 +235,7 @@ pub fn load_session(state: &AppState, req: &HttpRequest) -> Option<Session> {
 pub fn end_session(state: &AppState, req: &HttpRequest) -> Option<Session> {
     let session = load_session(state, req);
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
-        state.sessions.remove(cookie.value());
+        state.sessions.remove(&session_key(cookie.value()));
     }
     session
 }

@@ -133,13 +133,12 @@ impl AuthorizeRequestStore for MemoryAuthorizeRequests {
 pub struct MemorySessions(ExpiringMap<Session>);
 
 impl SessionStore for MemorySessions {
-    fn put(&self, session: Session) {
+    fn put(&self, key: &str, session: Session) {
         // The absolute expiry bounds the entry; idle expiry is checked on each touch.
-        let sid = session.sid.clone();
-        self.0.insert(&sid, session, i64::MAX);
+        self.0.insert(key, session, i64::MAX);
     }
-    fn touch(&self, sid: &str, now: i64, idle_secs: i64, absolute_secs: i64) -> Option<Session> {
-        let live = self.0.update(sid, |s, _| {
+    fn touch(&self, key: &str, now: i64, idle_secs: i64, absolute_secs: i64) -> Option<Session> {
+        let live = self.0.update(key, |s, _| {
             if now - s.last_seen >= idle_secs || now - s.created >= absolute_secs {
                 None
             } else {
@@ -148,12 +147,12 @@ impl SessionStore for MemorySessions {
             }
         })?;
         if live.is_none() {
-            self.0.take(sid);
+            self.0.take(key);
         }
         live
     }
-    fn remove(&self, sid: &str) {
-        self.0.take(sid);
+    fn remove(&self, key: &str) {
+        self.0.take(key);
     }
 }
 
@@ -276,15 +275,18 @@ mod tests {
     fn a_session_ends_after_the_idle_timeout() {
         let sessions = MemorySessions::default();
         let t = now();
-        sessions.put(Session {
-            sid: "s".into(),
-            subject: "u".into(),
-            auth_time: t,
-            amr: vec!["pwd".into()],
-            remember: false,
-            created: t,
-            last_seen: t,
-        });
+        sessions.put(
+            "s",
+            Session {
+                sid: "s".into(),
+                subject: "u".into(),
+                auth_time: t,
+                amr: vec!["pwd".into()],
+                remember: false,
+                created: t,
+                last_seen: t,
+            },
+        );
         assert!(sessions.touch("s", t + 5, 10, 100).is_some());
         assert!(sessions.touch("s", t + 16, 10, 100).is_none());
         assert!(
@@ -297,15 +299,18 @@ mod tests {
     fn a_session_ends_after_the_absolute_timeout_even_when_used() {
         let sessions = MemorySessions::default();
         let t = now();
-        sessions.put(Session {
-            sid: "s".into(),
-            subject: "u".into(),
-            auth_time: t,
-            amr: vec![],
-            remember: false,
-            created: t,
-            last_seen: t,
-        });
+        sessions.put(
+            "s",
+            Session {
+                sid: "s".into(),
+                subject: "u".into(),
+                auth_time: t,
+                amr: vec![],
+                remember: false,
+                created: t,
+                last_seen: t,
+            },
+        );
         for i in 1..10 {
             assert!(sessions.touch("s", t + i * 9, 10, 100).is_some());
         }

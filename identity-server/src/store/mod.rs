@@ -62,7 +62,8 @@ pub trait AuthorizeRequestStore: Send + Sync {
 /// A signed-in browser session of the identity server.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Session {
-    /// Session id (also the `sid` claim); 256 random bits, base64url.
+    /// Public session id (the `sid` claim of ID tokens); 256 random bits, base64url. It is NOT
+    /// the cookie: the store key is the SHA-256 of the cookie's separate secret handle.
     pub sid: String,
     /// The user.
     pub subject: String,
@@ -80,12 +81,13 @@ pub struct Session {
 
 /// Sessions.
 pub trait SessionStore: Send + Sync {
-    /// Stores a new session.
-    fn put(&self, session: Session);
+    /// Stores a new session under `key` (the SHA-256 of the cookie handle, see
+    /// [`crate::signin::session_key`]).
+    fn put(&self, key: &str, session: Session);
     /// The session if it exists and neither timeout has passed; refreshes `last_seen`.
-    fn touch(&self, sid: &str, now: i64, idle_secs: i64, absolute_secs: i64) -> Option<Session>;
+    fn touch(&self, key: &str, now: i64, idle_secs: i64, absolute_secs: i64) -> Option<Session>;
     /// Ends a session.
-    fn remove(&self, sid: &str);
+    fn remove(&self, key: &str);
 }
 
 /// What an authorization code is bound to.

@@ -1,3 +1,5 @@
+use reqwest::cookie::CookieStore;
+
 use crate::helpers::*;
 
 #[tokio::test]
@@ -419,4 +421,37 @@ async fn a_new_sign_in_ends_the_previous_session_server_side() {
             .touch(&old_sid, identity_server::oidc::now(), 3600, 3600)
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn a_session_cookie_set_to_an_id_tokens_sid_gives_no_session() {
+    let app = spawn_app().await;
+    let tokens = app.tokens().await;
+    let (_, claims) = jwt_parts(tokens["id_token"].as_str().unwrap());
+    let sid = claims["sid"].as_str().unwrap().to_owned();
+    let url: url::Url = app.base_url.parse().unwrap();
+    let real = app.jar.cookies(&url).unwrap().to_str().unwrap().to_owned();
+    assert!(
+        !real.contains(&sid),
+        "the session cookie carries the public sid: {real}"
+    );
+    // An attacker with only the ID token replaces the cookie by its sid.
+    app.jar.add_cookie_str(
+        &format!(
+            "{}={sid}; Path=/; Secure; HttpOnly",
+            identity_server::signin::SESSION_COOKIE
+        ),
+        &url,
+    );
+    let (status, location, _) = app
+        .browse(&app.authorize_url("web", REDIRECT, &[("prompt", "none")]))
+        .await;
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("login_required"),
+        "{location}"
+    );
+    assert!(query_param(&location, "code").is_none());
 }

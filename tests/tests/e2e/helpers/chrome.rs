@@ -104,7 +104,9 @@ impl Chrome {
             .respect_https_errors()
             .user_data_dir(profile.path())
             .window_size(1280, 900)
-            .launch_timeout(Duration::from_secs(30))
+            // A deadline, not a delay: Chromium usually starts in about a second, but on a loaded
+            // 2-core machine, with other tests compiling or running, it has taken over 30 s.
+            .launch_timeout(Duration::from_secs(90))
             .request_timeout(Duration::from_secs(30))
             .args([
                 "disable-gpu",

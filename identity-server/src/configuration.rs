@@ -91,6 +91,34 @@ pub struct Settings {
     pub api_scopes: Vec<ApiScopeConfig>,
     /// The login and MFA pages (part 2).
     pub account: crate::account::AccountSettings,
+    /// Throttles and caps on what unauthenticated callers can make the server do or keep.
+    pub limits: LimitSettings,
+}
+
+/// Throttles and caps.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Failed client authentications per client within the window before the client is refused
+    /// (429 `invalid_client`) without checking the secret (default 20). A secret matching the
+    /// one last verified in this process is still accepted, so wrong guesses cannot lock out the
+    /// real client once it has authenticated.
+    pub client_auth_max_failures_per_client: u32,
+    /// Failed client authentications per network (IPv4 address, IPv6 /64) within the window
+    /// (default 50).
+    pub client_auth_max_failures_per_network: u32,
+    /// The client-authentication window in seconds, counted from the first failure (default 900).
+    pub client_auth_window_secs: i64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            client_auth_max_failures_per_client: 20,
+            client_auth_max_failures_per_network: 50,
+            client_auth_window_secs: 900,
+        }
+    }
 }
 
 /// Lifetimes, in seconds.
@@ -224,6 +252,7 @@ impl Default for Settings {
                 audience: None,
             }],
             account: crate::account::AccountSettings::default(),
+            limits: LimitSettings::default(),
         }
     }
 }
@@ -381,6 +410,10 @@ impl Settings {
             (
                 "session.absolute_timeout_secs",
                 self.session.absolute_timeout_secs,
+            ),
+            (
+                "limits.client_auth_window_secs",
+                self.limits.client_auth_window_secs,
             ),
         ] {
             if value <= 0 {

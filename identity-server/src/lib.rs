@@ -19,6 +19,7 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
+pub mod throttle;
 pub mod tokens;
 
 pub use templates::render;

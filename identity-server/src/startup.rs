@@ -82,6 +82,8 @@ pub struct AppState {
     pub csrf_key: [u8; 32],
     /// SHA-256 of client secrets that passed Argon2 verification (see `routes::client_auth`).
     pub verified_secrets: Mutex<HashMap<String, [u8; 32]>>,
+    /// Failed client authentications per client id and per network (see `routes::client_auth`).
+    pub client_auth_failures: crate::routes::client_auth::ClientAuthThrottle,
     /// Permits for Argon2id work, one per core (see [`crate::hashing::run_limited`]).
     pub hash_permits: Arc<tokio::sync::Semaphore>,
     /// The discovery document, serialised once.
@@ -136,6 +138,8 @@ impl AppState {
             .map_err(|e| StartupError::Templates(e.to_string()))?;
         let mut csrf_key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut csrf_key);
+        let client_auth_failures =
+            crate::routes::client_auth::ClientAuthThrottle::new(&settings.limits);
         Ok(AppState {
             settings,
             tera,
@@ -153,6 +157,7 @@ impl AppState {
             csrf_key,
             verified_secrets: Mutex::new(HashMap::new()),
             hash_permits: crate::hashing::permits(),
+            client_auth_failures,
             discovery_json,
             jwks_json,
             ca_pem: ca_pem.to_owned(),

@@ -9,6 +9,13 @@
 //!
 //! Argon2id runs through [`crate::hashing::run_limited`]: at most one verification per core at a
 //! time; when no permit is free within 2 s the request gets 503 `temporarily_unavailable`.
+//!
+//! Wrong secrets are counted per client id and per network (IPv4 address, IPv6 /64) in a fixed
+//! window ([`ClientAuthThrottle`], `limits.client_auth_*`). Over either limit the request is
+//! refused with 429 `invalid_client` BEFORE any hashing. The attempt is reserved before the hash
+//! (so a parallel burst cannot pass a check none of it has counted yet) and given back when the
+//! secret was right. The digest cache is consulted first: the real client, once verified, keeps
+//! working while an attacker has its id locked.
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -24,6 +31,58 @@ use crate::error::OAuthError;
 use crate::hashing::run_limited;
 use crate::oidc::param;
 use crate::startup::AppState;
+use crate::throttle::{FailureCounter, peer_key};
+
+/// Most client ids and networks tracked at once by [`ClientAuthThrottle`].
+const MAX_TRACKED_KEYS: usize = 100_000;
+
+/// Failed client authentications per client id and per network.
+#[derive(Debug)]
+pub struct ClientAuthThrottle {
+    per_client: FailureCounter,
+    per_network: FailureCounter,
+}
+
+impl ClientAuthThrottle {
+    /// The throttle configured by `limits`.
+    pub fn new(limits: &crate::configuration::LimitSettings) -> Self {
+        Self {
+            per_client: FailureCounter::new(
+                limits.client_auth_max_failures_per_client,
+                limits.client_auth_window_secs,
+                MAX_TRACKED_KEYS,
+            ),
+            per_network: FailureCounter::new(
+                limits.client_auth_max_failures_per_network,
+                limits.client_auth_window_secs,
+                MAX_TRACKED_KEYS,
+            ),
+        }
+    }
+
+    /// Reserves an attempt for both keys; `false` when either is at its limit.
+    fn begin(&self, client_id: &str, network: &str) -> bool {
+        if !self.per_network.begin(network) {
+            return false;
+        }
+        if !self.per_client.begin(client_id) {
+            self.per_network.forgive(network);
+            return false;
+        }
+        true
+    }
+
+    /// Gives back an attempt that was not a failure.
+    fn forgive(&self, client_id: &str, network: &str) {
+        self.per_client.forgive(client_id);
+        self.per_network.forgive(network);
+    }
+}
+
+fn throttled() -> OAuthError {
+    OAuthError::invalid_client("too many failed client authentications, try again later")
+        .with_status(actix_web::http::StatusCode::TOO_MANY_REQUESTS)
+}
 
 fn basic_challenge(state: &AppState) -> String {
     format!(
@@ -106,34 +165,55 @@ pub async fn authenticate(
         (None, None) => Ok(client.clone()),
         (None, Some(_)) | (Some(_), None) => Err(failed()),
         (Some(hash), Some(secret)) => {
-            if verify_secret(state, &client.client_id, hash, secret).await? {
-                Ok(client.clone())
-            } else {
-                tracing::info!(client_id = %client.client_id, "wrong client secret");
-                Err(failed())
+            let digest: [u8; 32] = Sha256::digest(secret.expose().as_bytes()).into();
+            if matches_cached(state, &client.client_id, &digest) {
+                return Ok(client.clone());
+            }
+            let network = peer_key(req);
+            let throttle = &state.client_auth_failures;
+            if !throttle.begin(&client.client_id, &network) {
+                tracing::warn!(client_id = %client.client_id, network = %network, "client authentication throttled");
+                return Err(throttled());
+            }
+            match verify_secret(state, &client.client_id, hash, secret, digest).await {
+                Ok(true) => {
+                    throttle.forgive(&client.client_id, &network);
+                    Ok(client.clone())
+                }
+                Ok(false) => {
+                    tracing::info!(client_id = %client.client_id, "wrong client secret");
+                    Err(failed())
+                }
+                Err(busy) => {
+                    // Not a failure of the client: nothing was checked.
+                    throttle.forgive(&client.client_id, &network);
+                    Err(busy)
+                }
             }
         }
     }
 }
 
-/// Whether `secret` matches; `Err` (503 `temporarily_unavailable`) when no Argon2 permit was
-/// free in time (see [`crate::hashing`]).
-async fn verify_secret(
-    state: &AppState,
-    client_id: &str,
-    hash: &str,
-    secret: Secret,
-) -> Result<bool, OAuthError> {
-    let digest: [u8; 32] = Sha256::digest(secret.expose().as_bytes()).into();
+/// Whether `digest` is the SHA-256 of the secret last verified for `client_id` (constant time).
+fn matches_cached(state: &AppState, client_id: &str, digest: &[u8; 32]) -> bool {
     let cached = state
         .verified_secrets
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(client_id)
         .copied();
-    if cached.is_some_and(|c| bool::from(c.ct_eq(&digest))) {
-        return Ok(true);
-    }
+    cached.is_some_and(|c| bool::from(c.ct_eq(digest)))
+}
+
+/// Whether `secret` (whose SHA-256 is `digest`) matches `hash`; `Err` (503 `temporarily_unavailable`) when no Argon2 permit was
+/// free in time (see [`crate::hashing`]).
+async fn verify_secret(
+    state: &AppState,
+    client_id: &str,
+    hash: &str,
+    secret: Secret,
+    digest: [u8; 32],
+) -> Result<bool, OAuthError> {
     let hash = hash.to_owned();
     let ok = run_limited(state, move || {
         PasswordHash::new(&hash).is_ok_and(|parsed| {

@@ -611,3 +611,42 @@ async fn a_wrong_client_secret_answers_503_temporarily_unavailable_when_every_ar
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid_client");
 }
+
+#[tokio::test]
+async fn wrong_client_secrets_past_the_limit_are_refused_with_429_before_any_hashing() {
+    let app = spawn_app_with(|s| s.limits.client_auth_max_failures_per_client = 3).await;
+    let cc = [("grant_type", "client_credentials")];
+    // The real client authenticates once: its verified secret is remembered.
+    assert_eq!(app.token(("client", "secret"), &cc).await.0, 200);
+    for _ in 0..3 {
+        let (status, body, _) = app.token(("client", "wrong"), &cc).await;
+        assert_eq!(status, 401);
+        assert_eq!(body["error"], "invalid_client");
+    }
+    // With every Argon2 permit taken, a hash would answer 503: 429 proves nothing was hashed.
+    let permits = app.state.hash_permits.clone();
+    let all = permits.available_permits() as u32;
+    let held = permits.acquire_many_owned(all).await.unwrap();
+    let (status, body, _) = app.token(("client", "wrong-again"), &cc).await;
+    assert_eq!(status, 429);
+    assert_eq!(body["error"], "invalid_client");
+    drop(held);
+    let (status, _, _) = app.token(("client", "another"), &cc).await;
+    assert_eq!(status, 429);
+    // The real client, already verified, is not locked out by the guesses.
+    let (status, body, _) = app.token(("client", "secret"), &cc).await;
+    assert_eq!(status, 200, "{body}");
+    // Another client is not affected.
+    assert_eq!(app.token(("web", "wrong"), &cc).await.0, 401);
+}
+
+#[tokio::test]
+async fn wrong_client_secrets_from_one_network_are_limited_across_clients() {
+    let app = spawn_app_with(|s| s.limits.client_auth_max_failures_per_network = 2).await;
+    let cc = [("grant_type", "client_credentials")];
+    assert_eq!(app.token(("client", "wrong"), &cc).await.0, 401);
+    assert_eq!(app.token(("web", "wrong"), &cc).await.0, 401);
+    let (status, body, _) = app.token(("web2", "wrong"), &cc).await;
+    assert_eq!(status, 429);
+    assert_eq!(body["error"], "invalid_client");
+}

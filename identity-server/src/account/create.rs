@@ -3,20 +3,23 @@
 //! The account gets no session here: the user is sent to the login page, where the first login
 //! enrolls a second factor like any other (there is no way around it). Password rules are in
 //! [`super::password_policy`]. Attempts with a taken username count against the client address
-//! like failed logins, which slows down probing for usernames.
+//! like failed logins, which slows down probing for usernames. The password's Argon2id hash runs
+//! within the server's bound on concurrent hashing ([`run_limited`]); when no permit comes free in
+//! time the form comes back with 503 "busy" and nothing is created or counted.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::lockout::LockoutKey;
+use super::login::BUSY_RETRY_AFTER_SECS;
 use super::pages::{
-    CreatePage, LoginNotice, NoticePage, client_ip, csrf_failure, login_url, notice, parse_form,
+    CreatePage, LoginNotice, NoticePage, client_key, csrf_failure, login_url, notice, parse_form,
     parse_query, render_page,
 };
 use super::password_policy::{MAX_CHARS, MIN_CHARS, RECOMMENDED_CHARS};
 use crate::domain::{NewUser, Secret};
 use crate::error::AppError;
+use crate::hashing::{BUSY_MESSAGE, run_limited};
 use crate::startup::AppState;
 use crate::store::CreateUserError;
 
@@ -183,7 +186,7 @@ pub async fn post(
         return csrf_failure(&state, Some("/Account/Create".into()));
     }
     form.ar = live_ar(&state, &form.ar).await;
-    let ip_key = LockoutKey::ip(&client_ip(&req));
+    let ip_key = client_key(&req);
     let failed = &state.account.failed_logins;
     if failed
         .is_locked(&ip_key)
@@ -213,9 +216,22 @@ pub async fn post(
         name: Some(account.name.clone()),
         email: Some(account.email.clone()),
     };
-    let created = web::block(move || users.create(new_user))
-        .await
-        .map_err(AppError::internal)?;
+    let Ok(created) = run_limited(&state, move || users.create(new_user)).await else {
+        // No hashing permit in time: nothing was created and nothing counts against the client.
+        tracing::warn!("account not created: the server is busy");
+        let mut response = page(
+            &state,
+            &req,
+            &form,
+            vec![BUSY_MESSAGE.into()],
+            StatusCode::SERVICE_UNAVAILABLE,
+        )?;
+        response.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from_static(BUSY_RETRY_AFTER_SECS),
+        );
+        return Ok(response);
+    };
     let user = match created {
         Ok(user) => user,
         Err(CreateUserError::UsernameTaken) => {

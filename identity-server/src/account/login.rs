@@ -2,8 +2,12 @@
 //!
 //! The page only ever carries the id of a pending authorize request (`ar`), never a URL, so
 //! there is nothing to open-redirect. A POST checks, in order: the CSRF token, that `ar` is
-//! pending, cancel, the lockout of the username and of the client address, the password, and
-//! then asks Authsignal what to do next.
+//! pending, cancel, then reserves a password check against the lockout of the username and of the
+//! client address ([`Attempt::begin`], atomic, before the hash, so parallel guesses cannot pass
+//! the limit), checks the password within the server's bound on concurrent Argon2id work
+//! ([`run_limited`]: when no permit comes free in time the form comes back with 503 "busy" and
+//! the attempt is forgiven), ends the attempt (a failure, or forgiven), and then asks Authsignal
+//! what to do next.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -11,14 +15,15 @@ use authsignal_sdk::TrackAttributes;
 use serde::Deserialize;
 
 use super::decision::{Decision, FailReason, decide};
-use super::lockout::LockoutKey;
+use super::lockout::{Attempt, LockoutKey};
 use super::pages::{
-    LoginNotice, LoginPage, NoticePage, client_ip, create_url, csrf_failure, login_url, notice,
-    parse_form, parse_query, render_page, request_id, unknown_request, user_agent,
+    LoginNotice, LoginPage, NoticePage, client_ip, client_key, create_url, csrf_failure, login_url,
+    notice, parse_form, parse_query, render_page, request_id, unknown_request, user_agent,
 };
 use super::transaction::{self, LoginTransaction, Purpose};
 use crate::domain::User;
 use crate::error::AppError;
+use crate::hashing::{BUSY_MESSAGE, Busy, run_limited};
 use crate::signin::{self, SignIn};
 use crate::startup::AppState;
 
@@ -31,6 +36,8 @@ const LOCKED_OUT: &str =
 /// an account, and bounding them bounds the work an anonymous request can cause.
 const MAX_USERNAME_BYTES: usize = 256;
 const MAX_PASSWORD_BYTES: usize = 1024;
+/// `Retry-After` of the busy answer (503), in seconds.
+pub(crate) const BUSY_RETRY_AFTER_SECS: &str = "5";
 /// Longest `ar` worth looking up.
 const MAX_AR_BYTES: usize = 128;
 
@@ -160,17 +167,16 @@ pub async fn post(
 
     let ip = client_ip(&req);
     let user_key = LockoutKey::user(&username);
-    let ip_key = LockoutKey::ip(&ip);
-    let failed = &state.account.failed_logins;
-    let locked = failed
-        .is_locked(&user_key)
-        .await
-        .map_err(AppError::internal)?
-        || failed
-            .is_locked(&ip_key)
-            .await
-            .map_err(AppError::internal)?;
-    if locked {
+    let ip_key = client_key(&req);
+    // Reserved before the hash, atomically: parallel guesses cannot all pass a check that is
+    // only counted after the hash (review finding 3).
+    let attempt = Attempt::begin(
+        state.account.failed_logins.clone(),
+        [user_key.clone(), ip_key.clone()],
+    )
+    .await
+    .map_err(AppError::internal)?;
+    let Some(attempt) = attempt else {
         tracing::warn!(client_ip = %ip, "login refused: locked out");
         return again(
             &state,
@@ -180,58 +186,63 @@ pub async fn post(
             LOCKED_OUT,
             StatusCode::TOO_MANY_REQUESTS,
         );
-    }
-
-    let user = verify(&state, &username, &form.password).await?;
-    let Some(user) = user else {
-        let user_locked = failed
-            .record_failure(&user_key)
-            .await
-            .map_err(AppError::internal)?;
-        let ip_locked = failed
-            .record_failure(&ip_key)
-            .await
-            .map_err(AppError::internal)?;
-        tracing::info!(client_ip = %ip, "login failed: invalid credentials");
-        return if user_locked || ip_locked {
-            again(
-                &state,
-                &req,
-                &form,
-                &pending,
-                LOCKED_OUT,
-                StatusCode::TOO_MANY_REQUESTS,
-            )
-        } else {
-            again(
-                &state,
-                &req,
-                &form,
-                &pending,
-                INVALID_CREDENTIALS,
-                StatusCode::OK,
-            )
-        };
     };
-    failed.reset(&user_key).await.map_err(AppError::internal)?;
+
+    let user = match verify(&state, &username, &form.password).await {
+        Ok(user) => user,
+        Err(Busy) => {
+            // The password was not checked, so the attempt does not count.
+            attempt.forgive().await.map_err(AppError::internal)?;
+            tracing::warn!(client_ip = %ip, "login not checked: the server is busy");
+            let mut page = again(
+                &state,
+                &req,
+                &form,
+                &pending,
+                BUSY_MESSAGE,
+                StatusCode::SERVICE_UNAVAILABLE,
+            )?;
+            page.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(BUSY_RETRY_AFTER_SECS),
+            );
+            return Ok(page);
+        }
+    };
+    let Some(user) = user else {
+        let locked = attempt.fail().await.map_err(AppError::internal)?;
+        tracing::info!(client_ip = %ip, "login failed: invalid credentials");
+        let (message, status) = if locked {
+            (LOCKED_OUT, StatusCode::TOO_MANY_REQUESTS)
+        } else {
+            (INVALID_CREDENTIALS, StatusCode::OK)
+        };
+        return again(&state, &req, &form, &pending, message, status);
+    };
+    attempt.forgive().await.map_err(AppError::internal)?;
+    state
+        .account
+        .failed_logins
+        .reset(&user_key)
+        .await
+        .map_err(AppError::internal)?;
 
     second_factor(&state, &req, &form.ar, remember(&form), &user, &ip).await
 }
 
-/// Checks the password on the blocking pool (Argon2id takes milliseconds of CPU).
+/// Checks the password on the blocking pool, within the server's bound on concurrent Argon2id
+/// work ([`run_limited`]); `Err(Busy)` when no hashing permit came free in time.
 async fn verify(
     state: &web::Data<AppState>,
     username: &str,
     password: &str,
-) -> Result<Option<User>, AppError> {
+) -> Result<Option<User>, Busy> {
     if username.len() > MAX_USERNAME_BYTES || password.len() > MAX_PASSWORD_BYTES {
         return Ok(None);
     }
     let users = state.users.clone();
     let (username, password) = (username.to_owned(), password.to_owned());
-    web::block(move || users.verify_password(&username, &password))
-        .await
-        .map_err(AppError::internal)
+    run_limited(state, move || users.verify_password(&username, &password)).await
 }
 
 /// The issuer-relative absolute URL of a path of this server.

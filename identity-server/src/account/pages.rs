@@ -1,6 +1,6 @@
 //! What the account pages share: one context struct per template, the notices a redirect may
-//! ask the login page to show, and small request helpers (client address, request id, strict
-//! query and form parsing that answers bad input with the HTML error page).
+//! ask the login page to show, and small request helpers (client address and its lockout key,
+//! request id, strict query and form parsing that answers bad input with the HTML error page).
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage as _, HttpRequest, HttpResponse};
@@ -8,6 +8,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::lockout::LockoutKey;
 use crate::error::AppError;
 use crate::startup::AppState;
 
@@ -153,10 +154,18 @@ fn encode(value: &str) -> String {
 }
 
 /// The client's IP address: the peer of the TCP connection. Forwarding headers are not trusted
-/// (anyone can send them); behind a reverse proxy this is the proxy's address.
+/// (anyone can send them); behind a reverse proxy this is the proxy's address. This full address
+/// goes to the logs and to Authsignal's risk rules; counters use [`client_key`].
 pub fn client_ip(req: &HttpRequest) -> String {
     req.peer_addr()
         .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+}
+
+/// The lockout and throttle key of the client: its IPv4 address, or the /64 network of its IPv6
+/// address (one host can rotate through the addresses of its /64 at will).
+pub fn client_key(req: &HttpRequest) -> LockoutKey {
+    req.peer_addr()
+        .map_or_else(LockoutKey::unknown_ip, |a| LockoutKey::ip(a.ip()))
 }
 
 /// The id the request logger gave this request, quoted on failure pages and in the logs.

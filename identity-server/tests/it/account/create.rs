@@ -259,3 +259,35 @@ async fn repeated_taken_usernames_from_one_address_are_slowed_down() {
     assert_eq!(statuses, [409, 409, 429]);
     assert!(stack.state.users.find_by_username("carol").is_none());
 }
+
+#[tokio::test]
+async fn account_creation_while_every_hash_permit_is_taken_gets_the_busy_page_and_creates_nothing()
+{
+    let stack = spawn_with(|s| s.account.lockout.max_failures_per_ip = 1).await;
+    let browser = Browser::new();
+    let page = browser.get(&stack.url("/Account/Create")).await;
+    let csrf = input_value(&page.body, "csrf_token").unwrap();
+    let permits = stack.state.hash_permits.clone();
+    let all = u32::try_from(permits.available_permits()).unwrap();
+    let held = permits.acquire_many_owned(all).await.unwrap();
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("username", "grace"),
+        ("password", "a fine long passphrase"),
+        ("name", "Grace"),
+        ("email", "grace@example.com"),
+    ];
+    let busy = browser.post(&stack.url("/Account/Create"), &form).await;
+    assert_eq!(busy.status, 503);
+    assert!(busy.shows("The server is busy. Please try again in a moment."));
+    assert_eq!(busy.headers.get("retry-after").unwrap(), "5");
+    assert!(
+        !busy.shows("a fine long passphrase"),
+        "the password is not echoed"
+    );
+    assert!(stack.state.users.find_by_username("grace").is_none());
+    drop(held);
+    let done = browser.post(&stack.url("/Account/Create"), &form).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(stack.state.users.find_by_username("grace").is_some());
+}

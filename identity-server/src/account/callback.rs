@@ -4,7 +4,10 @@
 //! The login transaction is taken from the cookie and deleted first (single use, also on
 //! failure). The token is validated and accepted only when [`check_validation`] finds all of:
 //! valid, `CHALLENGE_SUCCEEDED`, the transaction's user, action and idempotency key. The user is
-//! never taken from the token alone. Every answer is a redirect (or, for an authorize request that
+//! never taken from the token alone. A rejected token of a login (not valid, not succeeded, another
+//! user, action or instance) counts as a failed login against the username and the client
+//! address kept in the transaction; Authsignal being unavailable does not. A login that passes
+//! resets the username's failures. Every answer is a redirect (or, for an authorize request that
 //! expired meanwhile, the error page) with `Cache-Control: no-store` and
 //! `Referrer-Policy: no-referrer`; the token is neither rendered nor logged.
 
@@ -14,9 +17,12 @@ use authsignal_sdk::ValidateChallengeRequest;
 use serde::Deserialize;
 
 use super::decision::{Expected, FailReason, Rejection, amr_for, check_validation};
+use super::lockout::LockoutKey;
+use super::login::reset_user_failures;
 use super::notice::NoticeReason;
 use super::pages::{LoginNotice, login_url};
 use super::transaction::{self, LoginTransaction, Purpose, TransactionId};
+use crate::error::AppError;
 use crate::signin::{self, SignIn};
 use crate::startup::AppState;
 
@@ -90,15 +96,20 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         tracing::warn!(callback = ?kind, "second-factor callback without a live login transaction");
         return see_other(&NoticeReason::Expired.url());
     };
-    let (authorize_request_id, remember) = match (&transaction.purpose, kind) {
+    let (authorize_request_id, remember, lockout_keys) = match (&transaction.purpose, kind) {
         (
             Purpose::Login {
                 authorize_request_id,
                 remember,
+                lockout_keys,
             },
             Kind::Login,
-        ) => (Some(authorize_request_id.clone()), *remember),
-        (Purpose::ManageMfa, Kind::ManageMfa) => (None, false),
+        ) => (
+            Some(authorize_request_id.clone()),
+            *remember,
+            lockout_keys.as_slice(),
+        ),
+        (Purpose::ManageMfa, Kind::ManageMfa) => (None, false, &[][..]),
         _ => {
             tracing::warn!(callback = ?kind, subject = %transaction.subject, "login transaction used at the wrong callback");
             return see_other(&NoticeReason::Expired.url());
@@ -108,6 +119,9 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
     let verdict = validate(state, &transaction, token).await;
     match (verdict, authorize_request_id) {
         (Ok(method), Some(ar)) => {
+            if let Err(e) = reset_user_failures(state, lockout_keys).await {
+                return e.error_response();
+            }
             let sign_in = SignIn {
                 subject: transaction.subject.clone(),
                 auth_time: transaction::now_unix(),
@@ -125,8 +139,12 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         (Err(rejection), Some(ar)) => {
             tracing::warn!(subject = %transaction.subject, reason = %rejection, "second factor rejected: not signed in");
             let notice = if is_unavailable(&rejection) {
+                // Authsignal could not answer: nothing is known about the second factor.
                 LoginNotice::MfaUnavailable
             } else {
+                if let Err(e) = count_failure(state, lockout_keys).await {
+                    return e.error_response();
+                }
                 LoginNotice::MfaFailed
             };
             see_other(&login_url(&ar, Some(notice)))
@@ -136,6 +154,23 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
             see_other(&NoticeReason::MfaSettings.url())
         }
     }
+}
+
+/// Counts a failed second factor against the login's counters, like a wrong password: with the
+/// password alone an attacker must not be able to try challenge after challenge.
+async fn count_failure(state: &AppState, lockout_keys: &[LockoutKey]) -> Result<(), AppError> {
+    for key in lockout_keys {
+        let locked = state
+            .account
+            .failed_logins
+            .record_failure(key)
+            .await
+            .map_err(AppError::internal)?;
+        if locked {
+            tracing::warn!(key = ?key, "locked out after a failed second factor");
+        }
+    }
+    Ok(())
 }
 
 /// Validates the token against the transaction.

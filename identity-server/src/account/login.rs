@@ -7,7 +7,8 @@
 //! the limit), checks the password within the server's bound on concurrent Argon2id work
 //! ([`run_limited`]: when no permit comes free in time the form comes back with 503 "busy" and
 //! the attempt is forgiven), ends the attempt (a failure, or forgiven), and then asks Authsignal
-//! what to do next.
+//! what to do next. The username's failures are forgotten only when the sign-in completes (an
+//! `ALLOW` here, or a successful second factor at the callback), not after the password alone.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -219,15 +220,47 @@ pub async fn post(
         };
         return again(&state, &req, &form, &pending, message, status);
     };
+    // The right password ends the attempt without counting it, but does not yet forget the
+    // username's failures: only a complete sign-in does (a failed second factor counts too).
     attempt.forgive().await.map_err(AppError::internal)?;
-    state
-        .account
-        .failed_logins
-        .reset(&user_key)
-        .await
-        .map_err(AppError::internal)?;
 
-    second_factor(&state, &req, &form.ar, remember(&form), &user, &ip).await
+    let login = PasswordChecked {
+        ar: &form.ar,
+        remember: remember(&form),
+        user: &user,
+        ip: &ip,
+        lockout_keys: vec![user_key, ip_key],
+    };
+    second_factor(&state, &req, login).await
+}
+
+/// A login whose password was right, on its way to the second factor.
+struct PasswordChecked<'a> {
+    ar: &'a str,
+    remember: bool,
+    user: &'a User,
+    ip: &'a str,
+    /// The username's key first, then the client address's.
+    lockout_keys: Vec<LockoutKey>,
+}
+
+/// Forgets the failed logins of the username after a complete sign-in (the address's counter
+/// stays: the address may be shared with someone guessing).
+pub(crate) async fn reset_user_failures(
+    state: &AppState,
+    lockout_keys: &[LockoutKey],
+) -> Result<(), AppError> {
+    for key in lockout_keys {
+        if matches!(key, LockoutKey::User(_)) {
+            state
+                .account
+                .failed_logins
+                .reset(key)
+                .await
+                .map_err(AppError::internal)?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks the password on the blocking pool, within the server's bound on concurrent Argon2id
@@ -254,11 +287,15 @@ pub(crate) fn own_url(state: &AppState, path: &str) -> String {
 async fn second_factor(
     state: &AppState,
     req: &HttpRequest,
-    ar: &str,
-    remember: bool,
-    user: &User,
-    ip: &str,
+    login: PasswordChecked<'_>,
 ) -> Result<HttpResponse, AppError> {
+    let PasswordChecked {
+        ar,
+        remember,
+        user,
+        ip,
+        lockout_keys,
+    } = login;
     let settings = &state.account.settings;
     let action = &settings.authsignal.action_code;
     let attributes = TrackAttributes {
@@ -294,6 +331,7 @@ async fn second_factor(
                 Purpose::Login {
                     authorize_request_id: ar.to_owned(),
                     remember,
+                    lockout_keys,
                 },
                 settings.transaction.lifetime(),
             );
@@ -301,6 +339,7 @@ async fn second_factor(
         }
         Decision::Allow => {
             tracing::info!(subject = %user.subject, "authsignal allowed a password-only sign-in");
+            reset_user_failures(state, &lockout_keys).await?;
             signin::complete_sign_in(
                 state,
                 req,

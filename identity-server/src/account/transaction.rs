@@ -5,8 +5,10 @@
 //! under a random id and puts only that id into a `__Host-` cookie. The callback takes the
 //! transaction out of the store (deleting it, whatever happens next), so a callback URL cannot be
 //! replayed, cannot be completed in another browser and cannot be reached without the password
-//! step. Transactions live behind the [`LoginTransactionStore`] trait so that a shared store can
-//! replace the in-memory default when several replicas run.
+//! step. A login's transaction also carries its failed-login counters, so that the callback can
+//! count a failed second factor against them. Transactions live behind the
+//! [`LoginTransactionStore`] trait so that a shared store can replace the in-memory default when
+//! several replicas run.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,6 +22,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
 use subtle::ConstantTimeEq as _;
+
+use super::lockout::LockoutKey;
 
 /// Name of the cookie that carries the transaction id (the `__Host-` prefix pins it to this
 /// origin, path `/` and `Secure`).
@@ -76,6 +80,10 @@ pub enum Purpose {
         authorize_request_id: String,
         /// Whether the user asked for a persistent session.
         remember: bool,
+        /// The failed-login counters of this login (the submitted username and the client
+        /// address): a failed second factor counts against them, and a complete sign-in resets
+        /// the username's.
+        lockout_keys: Vec<LockoutKey>,
     },
     /// Opening the Authsignal settings page for a signed-in user.
     ManageMfa,
@@ -262,6 +270,7 @@ mod tests {
             Purpose::Login {
                 authorize_request_id: "ar-1".into(),
                 remember: true,
+                lockout_keys: vec![LockoutKey::user("alice")],
             },
             lifetime,
         )

@@ -1,10 +1,13 @@
-//! Failed logins are counted per username and per client address, with a lockout; unknown users
-//! and wrong passwords look the same.
+//! Failed logins (wrong passwords and failed second factors) are counted per username and per
+//! client address, with a lockout that parallel guesses cannot outrun; unknown users and wrong
+//! passwords look the same; only a complete sign-in forgets a username's failures.
 
+use authsignal_emulator::Outcome;
 use identity_server::account::lockout::LockoutKey;
 use identity_server::signin::SESSION_COOKIE;
 
-use super::{Browser, element_text, input_value, spawn, spawn_with};
+use super::{ACTION, Browser, Page, code_of, element_text, input_value, spawn, spawn_with};
+use crate::helpers::query_param;
 
 #[tokio::test]
 async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
@@ -98,7 +101,7 @@ async fn a_client_address_is_locked_after_failures_across_usernames() {
 }
 
 #[tokio::test]
-async fn a_correct_password_resets_the_username_counter() {
+async fn a_complete_sign_in_resets_the_username_counter() {
     let stack = spawn_with(|s| s.account.lockout.max_failures_per_user = 3).await;
     let browser = Browser::new();
     let ar = stack.authorize(&browser).await;
@@ -107,16 +110,128 @@ async fn a_correct_password_resets_the_username_counter() {
             .submit_password(&browser, &ar, "alice", "wrong", false)
             .await;
     }
-    let ok = stack
-        .submit_password(&browser, &ar, "alice", "alice", false)
-        .await;
-    assert_eq!(ok.status, 303);
+    // Password and second factor, in another browser.
+    stack.sign_in(&Browser::new(), "alice", "alice").await;
     for _ in 0..2 {
         let page = stack
             .submit_password(&browser, &ar, "alice", "wrong", false)
             .await;
         assert_eq!(page.status, 200);
     }
+}
+
+#[tokio::test]
+async fn the_right_password_alone_does_not_reset_the_username_counter() {
+    let stack = spawn_with(|s| s.account.lockout.max_failures_per_user = 3).await;
+    let browser = Browser::new();
+    let ar = stack.authorize(&browser).await;
+    for _ in 0..2 {
+        stack
+            .submit_password(&browser, &ar, "alice", "wrong", false)
+            .await;
+    }
+    // The password is right, but the second factor is never completed.
+    stack
+        .password_to_challenge(&Browser::new(), &ar, "alice", "alice")
+        .await;
+    let page = stack
+        .submit_password(&browser, &ar, "alice", "wrong", false)
+        .await;
+    assert_eq!(page.status, 429, "the third failure locks");
+}
+
+#[tokio::test]
+async fn a_password_only_sign_in_allowed_by_authsignal_resets_the_username_counter() {
+    let stack = spawn_with(|s| s.account.lockout.max_failures_per_user = 3).await;
+    stack.sign_in(&Browser::new(), "alice", "alice").await;
+    stack.emulator.set_action_outcome(ACTION, Outcome::Allow);
+    let browser = Browser::new();
+    let ar = stack.authorize(&browser).await;
+    for _ in 0..2 {
+        stack
+            .submit_password(&browser, &ar, "alice", "wrong", false)
+            .await;
+    }
+    let allowed = stack
+        .submit_password(&Browser::new(), &ar, "alice", "alice", false)
+        .await;
+    assert_eq!(allowed.status, 303);
+    code_of(&allowed);
+    let ar = stack.authorize(&browser).await;
+    for _ in 0..2 {
+        let page = stack
+            .submit_password(&browser, &ar, "alice", "wrong", false)
+            .await;
+        assert_eq!(page.status, 200);
+    }
+}
+
+/// The password step, then the callback with the challenge's own token, as if the challenge had
+/// been passed (it was not): the second factor fails.
+async fn skip_the_second_factor(stack: &super::Stack, browser: &Browser, username: &str) -> Page {
+    let ar = stack.authorize(browser).await;
+    let challenge = stack
+        .password_to_challenge(browser, &ar, username, username)
+        .await;
+    let token = query_param(&challenge, "token").unwrap();
+    let page = browser
+        .get(&format!(
+            "{}?token={token}",
+            stack.url("/Account/Login/Callback")
+        ))
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        query_param(page.location(), "notice").as_deref(),
+        Some("mfa_failed")
+    );
+    page
+}
+
+#[tokio::test]
+async fn failed_second_factors_count_towards_the_username_lockout() {
+    let stack = spawn_with(|s| s.account.lockout.max_failures_per_user = 2).await;
+    stack.sign_in(&Browser::new(), "alice", "alice").await;
+    stack.sign_in(&Browser::new(), "bob", "bob").await;
+    let browser = Browser::new();
+    for _ in 0..2 {
+        skip_the_second_factor(&stack, &browser, "alice").await;
+    }
+    let ar = stack.authorize(&browser).await;
+    let locked = stack
+        .submit_password(&browser, &ar, "alice", "alice", false)
+        .await;
+    assert_eq!(locked.status, 429, "{}", locked.body);
+    assert!(locked.location.is_none(), "no new challenge while locked");
+    let failed = &stack.state.account.failed_logins;
+    assert!(failed.is_locked(&LockoutKey::user("alice")).await.unwrap());
+    // Bob is not affected.
+    let bob = stack
+        .password_to_challenge(&Browser::new(), &ar, "bob", "bob")
+        .await;
+    assert!(bob.starts_with(&stack.emulator_url));
+}
+
+#[tokio::test]
+async fn an_authsignal_outage_at_the_callback_counts_no_failure() {
+    let stack = spawn_with(|s| {
+        s.account.authsignal.connect_timeout_ms = 500;
+        s.account.lockout.max_failures_per_user = 1;
+        s.account.lockout.max_failures_per_ip = 1;
+    })
+    .await;
+    let browser = Browser::new();
+    let (_, callback) = stack.until_callback(&browser, "alice", "alice").await;
+    stack.emulator_server.stop(false).await;
+    let answer = browser.get(&callback).await;
+    assert_eq!(
+        query_param(answer.location(), "notice").as_deref(),
+        Some("mfa_unavailable")
+    );
+    let failed = &stack.state.account.failed_logins;
+    assert!(!failed.is_locked(&LockoutKey::user("alice")).await.unwrap());
+    let here = LockoutKey::ip(std::net::IpAddr::from([127, 0, 0, 1]));
+    assert!(!failed.is_locked(&here).await.unwrap());
 }
 
 #[tokio::test]

@@ -109,6 +109,9 @@ pub struct LimitSettings {
     pub client_auth_max_failures_per_network: u32,
     /// The client-authentication window in seconds, counted from the first failure (default 900).
     pub client_auth_window_secs: i64,
+    /// Unredeemed authorization codes one session may hold at once (default 10); past it the
+    /// authorize endpoint answers `temporarily_unavailable` until codes are redeemed or expire.
+    pub max_unredeemed_codes_per_session: usize,
 }
 
 impl Default for LimitSettings {
@@ -117,6 +120,8 @@ impl Default for LimitSettings {
             client_auth_max_failures_per_client: 20,
             client_auth_max_failures_per_network: 50,
             client_auth_window_secs: 900,
+            max_unredeemed_codes_per_session:
+                crate::store::memory::DEFAULT_MAX_UNREDEEMED_CODES_PER_SESSION,
         }
     }
 }
@@ -422,6 +427,12 @@ impl Settings {
                     format!("'{value}' must be positive"),
                 ));
             }
+        }
+        if self.limits.max_unredeemed_codes_per_session == 0 {
+            return Err(ConfigError::invalid(
+                "limits.max_unredeemed_codes_per_session",
+                "'0' must be positive".to_owned(),
+            ));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::invalid(

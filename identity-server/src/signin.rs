@@ -130,7 +130,10 @@ pub fn start_session(
     };
     // The cookie's handle is secret and separate from the public `sid`.
     let handle = random_token();
-    state.sessions.put(&session_key(&handle), session.clone());
+    let expires_at = t + state.settings.session.absolute_timeout_secs;
+    state
+        .sessions
+        .put(&session_key(&handle), session.clone(), expires_at);
     let cookie = session_cookie(state, &handle, sign_in.remember);
     (session, cookie)
 }
@@ -155,13 +158,15 @@ pub async fn complete_sign_in(
         )));
     }
     let (session, cookie) = start_session(state, req, &sign_in);
-    let code = crate::tokens::issue_code(state, &request, &session);
-    let location = code_redirect(
-        &request.redirect_uri,
-        &code,
-        request.state.as_deref(),
-        &state.settings.issuer,
-    );
+    let location = match crate::tokens::issue_code(state, &request, &session) {
+        Some(code) => code_redirect(
+            &request.redirect_uri,
+            &code,
+            request.state.as_deref(),
+            &state.settings.issuer,
+        ),
+        None => crate::tokens::codes_full_redirect(state, &request),
+    };
     tracing::info!(client_id = %request.client_id, subject = %session.subject, amr = ?session.amr, "signed in");
     Ok(HttpResponse::SeeOther()
         .cookie(cookie)

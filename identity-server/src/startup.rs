@@ -138,6 +138,7 @@ impl AppState {
             .map_err(|e| StartupError::Templates(e.to_string()))?;
         let mut csrf_key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut csrf_key);
+        let max_codes_per_session = settings.limits.max_unredeemed_codes_per_session;
         let client_auth_failures =
             crate::routes::client_auth::ClientAuthThrottle::new(&settings.limits);
         Ok(AppState {
@@ -151,7 +152,10 @@ impl AppState {
             keys,
             authorize_requests: Arc::new(MemoryAuthorizeRequests::default()),
             sessions: Arc::new(MemorySessions::default()),
-            codes: Arc::new(MemoryCodes::default()),
+            codes: Arc::new(MemoryCodes::new(
+                crate::store::memory::MAX_CODES,
+                max_codes_per_session,
+            )),
             grants,
             access_tokens: Arc::new(MemoryAccessTokens::default()),
             csrf_key,

@@ -34,8 +34,14 @@ pub type ProviderIdToken = IdToken<
     CoreJwsSigningAlgorithm,
 >;
 
-/// Issues a single-use code for `request` and the signed-in `session`; returns the code.
-pub fn issue_code(state: &AppState, request: &AuthorizeRequest, session: &Session) -> String {
+/// Issues a single-use code for `request` and the signed-in `session`; returns the code, or
+/// `None` when the code store or the session's share of it is full (answer with
+/// [`codes_full_redirect`]).
+pub fn issue_code(
+    state: &AppState,
+    request: &AuthorizeRequest,
+    session: &Session,
+) -> Option<String> {
     let code = random_token();
     let record = CodeRecord {
         client_id: request.client_id.clone(),
@@ -50,8 +56,22 @@ pub fn issue_code(state: &AppState, request: &AuthorizeRequest, session: &Sessio
         expires_at: now() + state.settings.tokens.code_lifetime_secs,
         grant_id: None,
     };
-    state.codes.put(&sha256_b64(&code), record);
-    code
+    if !state.codes.put(&sha256_b64(&code), record) {
+        tracing::warn!(client_id = %request.client_id, "authorization codes are at their limit");
+        return None;
+    }
+    Some(code)
+}
+
+/// The error redirect when no code could be stored: `temporarily_unavailable` (RFC 6749 4.1.2.1).
+pub fn codes_full_redirect(state: &AppState, request: &AuthorizeRequest) -> String {
+    crate::oidc::authorize::error_redirect(
+        &request.redirect_uri,
+        crate::error::ErrorCode::TemporarilyUnavailable,
+        "too many pending authorization codes, try again later",
+        request.state.as_deref(),
+        &state.settings.issuer,
+    )
 }
 
 /// The token response body (RFC 6749 5.1).
@@ -122,7 +142,7 @@ pub fn issue_access_token(
     }
     let token = jwt::encode(&state.keys.signing_key(iat), "at+jwt", &body)
         .map_err(OAuthError::server_error)?;
-    state.access_tokens.put(
+    let stored = state.access_tokens.put(
         &jti,
         AccessTokenRecord {
             client_id: client_id.to_owned(),
@@ -135,6 +155,13 @@ pub fn issue_access_token(
             revoked: false,
         },
     );
+    if !stored {
+        tracing::warn!(client_id = %client_id, "access-token records are at their limit");
+        return Err(OAuthError::new(
+            crate::error::ErrorCode::TemporarilyUnavailable,
+            "too many live access tokens, try again later",
+        ));
+    }
     Ok((token, lifetime))
 }
 

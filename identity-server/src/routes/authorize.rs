@@ -68,16 +68,16 @@ fn handle(
                     "decided to issue a code without a session",
                 ));
             };
-            let code = crate::tokens::issue_code(state, &request, &session);
-            Ok(redirect(
-                &code_redirect(
+            let location = match crate::tokens::issue_code(state, &request, &session) {
+                Some(code) => code_redirect(
                     &request.redirect_uri,
                     &code,
                     request.state.as_deref(),
                     issuer,
                 ),
-                after_post,
-            ))
+                None => crate::tokens::codes_full_redirect(state, &request),
+            };
+            Ok(redirect(&location, after_post))
         }
         Next::LoginRequired => Ok(redirect(
             &error_redirect(

@@ -12,27 +12,119 @@ use crate::oidc::authorize::AuthorizeRequest;
 use crate::oidc::now;
 
 /// A map whose entries carry an expiry (unix seconds); expired entries are invisible and are
-/// removed by a sweep every `SWEEP_EVERY` inserts.
+/// removed by a sweep every `SWEEP_EVERY` inserts, or when a bounded insert finds the map full.
+///
+/// Entries may have an owner (a network, a session): [`ExpiringMap::insert_owned`] bounds the
+/// live entries per owner as well as in total. A full map sweeps at most once per second, so a
+/// flood of inserts into a full map costs O(1) each instead of a scan of the whole map under
+/// the lock.
 #[derive(Debug)]
 pub struct ExpiringMap<V> {
-    inner: Mutex<Entries<V>>,
+    inner: Mutex<Inner<V>>,
 }
 
-/// The entries with their expiry, and the number of inserts since the last sweep.
-type Entries<V> = (HashMap<String, (V, i64)>, usize);
+#[derive(Debug)]
+struct Entry<V> {
+    value: V,
+    expires_at: i64,
+    owner: Option<String>,
+}
+
+#[derive(Debug)]
+struct Inner<V> {
+    entries: HashMap<String, Entry<V>>,
+    /// Live (not yet swept or removed) entries per owner.
+    owners: HashMap<String, usize>,
+    /// Inserts since the last sweep.
+    inserts: usize,
+    /// When the map was last swept because it (or an owner's share) was full.
+    last_full_sweep: i64,
+}
+
+impl<V> Inner<V> {
+    fn release(&mut self, owner: Option<String>) {
+        if let Some(owner) = owner
+            && let Some(n) = self.owners.get_mut(&owner)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.owners.remove(&owner);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Entry<V>> {
+        let mut entry = self.entries.remove(key)?;
+        self.release(entry.owner.take());
+        Some(entry)
+    }
+
+    fn sweep(&mut self, t: i64) {
+        let expired: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.expires_at <= t)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            self.remove(&key);
+        }
+        self.inserts = 0;
+    }
+
+    /// Sweeps when the last full sweep is at least a second old; returns whether it swept.
+    fn sweep_when_full(&mut self, t: i64) -> bool {
+        if t > self.last_full_sweep {
+            self.last_full_sweep = t;
+            self.sweep(t);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn put(&mut self, key: &str, value: V, expires_at: i64, owner: Option<&str>) {
+        self.remove(key);
+        if let Some(owner) = owner {
+            *self.owners.entry(owner.to_owned()).or_insert(0) += 1;
+        }
+        self.entries.insert(
+            key.to_owned(),
+            Entry {
+                value,
+                expires_at,
+                owner: owner.map(str::to_owned),
+            },
+        );
+    }
+}
+
+/// Why a bounded insert was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Full {
+    /// The map holds its maximum of live entries.
+    Total,
+    /// The owner holds its maximum of live entries.
+    Owner,
+}
 
 const SWEEP_EVERY: usize = 1024;
 
 impl<V: Clone> Default for ExpiringMap<V> {
     fn default() -> Self {
         Self {
-            inner: Mutex::new((HashMap::new(), 0)),
+            inner: Mutex::new(Inner {
+                entries: HashMap::new(),
+                owners: HashMap::new(),
+                inserts: 0,
+                last_full_sweep: i64::MIN,
+            }),
         }
     }
 }
 
 impl<V: Clone> ExpiringMap<V> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Entries<V>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<V>> {
         // A poisoned lock only means another thread panicked mid-operation on plain data; the
         // map itself is still consistent.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -41,64 +133,99 @@ impl<V: Clone> ExpiringMap<V> {
     /// Inserts or replaces.
     pub fn insert(&self, key: &str, value: V, expires_at: i64) {
         let mut guard = self.lock();
-        guard.1 += 1;
-        if guard.1 >= SWEEP_EVERY {
-            guard.1 = 0;
-            let t = now();
-            guard.0.retain(|_, (_, exp)| *exp > t);
+        guard.inserts += 1;
+        if guard.inserts >= SWEEP_EVERY {
+            guard.sweep(now());
         }
-        guard.0.insert(key.to_owned(), (value, expires_at));
+        guard.put(key, value, expires_at, None);
     }
 
-    /// Inserts unless `max` live entries are already held (expired ones are swept first);
-    /// returns whether it was stored.
+    /// Inserts unless `max` entries are already held (expired ones are swept first, at most
+    /// once a second); returns whether it was stored.
     pub fn insert_bounded(&self, key: &str, value: V, expires_at: i64, max: usize) -> bool {
+        self.insert_owned(key, value, expires_at, max, None, usize::MAX)
+            .is_ok()
+    }
+
+    /// Inserts unless `max` entries in total, or `max_per_owner` entries of `owner`, are
+    /// already held (expired ones are swept first, at most once a second).
+    pub fn insert_owned(
+        &self,
+        key: &str,
+        value: V,
+        expires_at: i64,
+        max: usize,
+        owner: Option<&str>,
+        max_per_owner: usize,
+    ) -> Result<(), Full> {
         let mut guard = self.lock();
-        if guard.0.len() >= max {
-            let t = now();
-            guard.0.retain(|_, (_, exp)| *exp > t);
-            guard.1 = 0;
-            if guard.0.len() >= max {
-                return false;
+        let check = |inner: &Inner<V>| {
+            if inner.entries.len() >= max {
+                return Err(Full::Total);
             }
+            match owner {
+                Some(o) if inner.owners.get(o).copied().unwrap_or(0) >= max_per_owner => {
+                    Err(Full::Owner)
+                }
+                _ => Ok(()),
+            }
+        };
+        if check(&guard).is_err() {
+            guard.sweep_when_full(now());
+            check(&guard)?;
         }
-        guard.0.insert(key.to_owned(), (value, expires_at));
-        true
+        guard.inserts += 1;
+        if guard.inserts >= SWEEP_EVERY {
+            guard.sweep(now());
+        }
+        guard.put(key, value, expires_at, owner);
+        Ok(())
+    }
+
+    /// Stops counting the entry against its owner (it stays in the map).
+    pub fn release_owner(&self, key: &str) {
+        let mut guard = self.lock();
+        let owner = guard.entries.get_mut(key).and_then(|e| e.owner.take());
+        guard.release(owner);
     }
 
     /// The value if present and not expired.
     pub fn get(&self, key: &str) -> Option<V> {
         let guard = self.lock();
         guard
-            .0
+            .entries
             .get(key)
-            .filter(|(_, exp)| *exp > now())
-            .map(|(v, _)| v.clone())
+            .filter(|e| e.expires_at > now())
+            .map(|e| e.value.clone())
     }
 
     /// Removes and returns the value if it was not expired.
     pub fn take(&self, key: &str) -> Option<V> {
         let mut guard = self.lock();
         guard
-            .0
             .remove(key)
-            .filter(|(_, exp)| *exp > now())
-            .map(|(v, _)| v)
+            .filter(|e| e.expires_at > now())
+            .map(|e| e.value)
     }
 
     /// Applies `f` to a live entry under the lock.
     pub fn update<R>(&self, key: &str, f: impl FnOnce(&mut V, &mut i64) -> R) -> Option<R> {
         let mut guard = self.lock();
         let t = now();
-        match guard.0.get_mut(key) {
-            Some((v, exp)) if *exp > t => Some(f(v, exp)),
+        match guard.entries.get_mut(key) {
+            Some(e) if e.expires_at > t => Some(f(&mut e.value, &mut e.expires_at)),
             _ => None,
         }
     }
 
+    /// Removes every expired entry now (tests; the map sweeps by itself as it grows).
+    pub fn sweep(&self) {
+        self.lock().sweep(now());
+    }
+
     /// Number of entries, expired ones included (for tests).
     pub fn len(&self) -> usize {
-        self.lock().0.len()
+        self.lock().entries.len()
     }
 
     /// Whether the map is empty.
@@ -133,9 +260,10 @@ impl AuthorizeRequestStore for MemoryAuthorizeRequests {
 pub struct MemorySessions(ExpiringMap<Session>);
 
 impl SessionStore for MemorySessions {
-    fn put(&self, key: &str, session: Session) {
-        // The absolute expiry bounds the entry; idle expiry is checked on each touch.
-        self.0.insert(key, session, i64::MAX);
+    fn put(&self, key: &str, session: Session, expires_at: i64) {
+        // The absolute expiry bounds the entry, so sweeps remove sessions whose browser never
+        // came back; the idle expiry is checked on each touch.
+        self.0.insert(key, session, expires_at);
     }
     fn touch(&self, key: &str, now: i64, idle_secs: i64, absolute_secs: i64) -> Option<Session> {
         let live = self.0.update(key, |s, _| {
@@ -165,24 +293,60 @@ struct CodeEntry {
     used: bool,
 }
 
-/// Authorization codes.
-#[derive(Debug, Default)]
-pub struct MemoryCodes(ExpiringMap<CodeEntry>);
+/// Most codes (used ones included, for reuse detection) kept at once.
+pub const MAX_CODES: usize = 100_000;
+
+/// Default for the most unredeemed codes one session may hold (see
+/// `limits.max_unredeemed_codes_per_session`).
+pub const DEFAULT_MAX_UNREDEEMED_CODES_PER_SESSION: usize = 10;
+
+/// Authorization codes, bounded in total ([`MAX_CODES`]) and per session (unredeemed ones): a
+/// signed-in browser can request codes in a loop at no cost.
+#[derive(Debug)]
+pub struct MemoryCodes {
+    map: ExpiringMap<CodeEntry>,
+    max_total: usize,
+    max_per_session: usize,
+}
+
+impl MemoryCodes {
+    /// A store of at most `max_total` codes and `max_per_session` unredeemed codes per `sid`.
+    pub fn new(max_total: usize, max_per_session: usize) -> Self {
+        Self {
+            map: ExpiringMap::default(),
+            max_total,
+            max_per_session,
+        }
+    }
+}
+
+impl Default for MemoryCodes {
+    fn default() -> Self {
+        Self::new(MAX_CODES, DEFAULT_MAX_UNREDEEMED_CODES_PER_SESSION)
+    }
+}
 
 impl CodeStore for MemoryCodes {
-    fn put(&self, code_hash: &str, record: CodeRecord) {
+    fn put(&self, code_hash: &str, record: CodeRecord) -> bool {
         let keep_until = record.expires_at + CODE_REUSE_MEMORY_SECS;
-        self.0.insert(
-            code_hash,
-            CodeEntry {
-                record,
-                used: false,
-            },
-            keep_until,
-        );
+        let sid = record.sid.clone();
+        self.map
+            .insert_owned(
+                code_hash,
+                CodeEntry {
+                    record,
+                    used: false,
+                },
+                keep_until,
+                self.max_total,
+                Some(&sid),
+                self.max_per_session,
+            )
+            .is_ok()
     }
     fn redeem(&self, code_hash: &str) -> CodeUse {
-        self.0
+        let answer = self
+            .map
             .update(code_hash, |entry, _| {
                 if entry.used {
                     CodeUse::Reused(entry.record.clone())
@@ -191,29 +355,56 @@ impl CodeStore for MemoryCodes {
                     CodeUse::First(entry.record.clone())
                 }
             })
-            .unwrap_or(CodeUse::Unknown)
+            .unwrap_or(CodeUse::Unknown);
+        if matches!(answer, CodeUse::First(_)) {
+            // A redeemed code no longer counts against its session's quota.
+            self.map.release_owner(code_hash);
+        }
+        answer
     }
     fn set_grant(&self, code_hash: &str, grant_id: &str) {
-        self.0.update(code_hash, |entry, _| {
+        self.map.update(code_hash, |entry, _| {
             entry.record.grant_id = Some(grant_id.to_owned())
         });
     }
 }
 
-/// Access-token records.
-#[derive(Debug, Default)]
-pub struct MemoryAccessTokens(ExpiringMap<AccessTokenRecord>);
+/// Most access-token records kept at once (a few hundred bytes each).
+pub const MAX_ACCESS_TOKEN_RECORDS: usize = 200_000;
+
+/// Access-token records, kept until the token expires and bounded in number.
+#[derive(Debug)]
+pub struct MemoryAccessTokens {
+    map: ExpiringMap<AccessTokenRecord>,
+    max: usize,
+}
+
+impl MemoryAccessTokens {
+    /// A store of at most `max` live records.
+    pub fn new(max: usize) -> Self {
+        Self {
+            map: ExpiringMap::default(),
+            max,
+        }
+    }
+}
+
+impl Default for MemoryAccessTokens {
+    fn default() -> Self {
+        Self::new(MAX_ACCESS_TOKEN_RECORDS)
+    }
+}
 
 impl AccessTokenStore for MemoryAccessTokens {
-    fn put(&self, jti: &str, record: AccessTokenRecord) {
+    fn put(&self, jti: &str, record: AccessTokenRecord) -> bool {
         let exp = record.exp;
-        self.0.insert(jti, record, exp);
+        self.map.insert_bounded(jti, record, exp, self.max)
     }
     fn get(&self, jti: &str) -> Option<AccessTokenRecord> {
-        self.0.get(jti)
+        self.map.get(jti)
     }
     fn revoke(&self, jti: &str) {
-        self.0.update(jti, |r, _| r.revoked = true);
+        self.map.update(jti, |r, _| r.revoked = true);
     }
 }
 
@@ -286,6 +477,7 @@ mod tests {
                 created: t,
                 last_seen: t,
             },
+            t + 100,
         );
         assert!(sessions.touch("s", t + 5, 10, 100).is_some());
         assert!(sessions.touch("s", t + 16, 10, 100).is_none());
@@ -310,10 +502,98 @@ mod tests {
                 created: t,
                 last_seen: t,
             },
+            t + 100,
         );
         for i in 1..10 {
             assert!(sessions.touch("s", t + i * 9, 10, 100).is_some());
         }
         assert!(sessions.touch("s", t + 100, 10, 100).is_none());
+    }
+
+    #[test]
+    fn a_session_is_swept_once_its_absolute_expiry_has_passed() {
+        let sessions = MemorySessions::default();
+        let t = now();
+        let session = Session {
+            sid: "public".into(),
+            subject: "u".into(),
+            auth_time: t,
+            amr: vec![],
+            remember: false,
+            created: t - 100,
+            last_seen: t - 100,
+        };
+        sessions.put("gone", session.clone(), t - 1);
+        sessions.put("live", session, t + 100);
+        sessions.0.sweep();
+        assert_eq!(sessions.0.len(), 1);
+        assert!(sessions.touch("live", t, 1000, 1000).is_some());
+    }
+
+    #[test]
+    fn a_session_holds_at_most_its_quota_of_unredeemed_codes_and_redeeming_frees_one() {
+        let codes = MemoryCodes::new(100, 2);
+        assert!(codes.put("a", code(now() + 60)));
+        assert!(codes.put("b", code(now() + 60)));
+        assert!(
+            !codes.put("c", code(now() + 60)),
+            "third code of one session"
+        );
+        let mut other = code(now() + 60);
+        other.sid = "another-session".into();
+        assert!(codes.put("d", other));
+        assert!(matches!(codes.redeem("a"), CodeUse::First(_)));
+        assert!(codes.put("c", code(now() + 60)));
+        assert!(
+            matches!(codes.redeem("a"), CodeUse::Reused(_)),
+            "a redeemed code is still remembered for reuse detection"
+        );
+    }
+
+    #[test]
+    fn the_code_store_refuses_past_its_total_and_sweeps_expired_codes() {
+        let codes = MemoryCodes::new(2, 100);
+        let mut stale = code(now() - CODE_REUSE_MEMORY_SECS - 1);
+        stale.sid = "x".into();
+        assert!(codes.put("old", stale));
+        assert!(codes.put("a", code(now() + 60)));
+        assert!(
+            codes.put("b", code(now() + 60)),
+            "the expired code made room"
+        );
+        assert!(!codes.put("c", code(now() + 60)));
+    }
+
+    #[test]
+    fn access_token_records_are_bounded() {
+        let tokens = MemoryAccessTokens::new(1);
+        let record = AccessTokenRecord {
+            client_id: "c".into(),
+            subject: "c".into(),
+            scope: vec![],
+            aud: vec![],
+            iat: now(),
+            exp: now() + 60,
+            grant_id: None,
+            revoked: false,
+        };
+        assert!(tokens.put("j1", record.clone()));
+        assert!(!tokens.put("j2", record));
+        assert!(tokens.get("j2").is_none());
+    }
+
+    #[test]
+    fn a_full_map_sweeps_at_most_once_a_second() {
+        let map = ExpiringMap::default();
+        assert!(map.insert_bounded("a", 1, now() + 60, 1));
+        assert!(
+            !map.insert_bounded("b", 2, now() + 60, 1),
+            "swept, still full"
+        );
+        map.update("a", |_, exp| *exp = now() - 1);
+        assert!(
+            !map.insert_bounded("c", 3, now() + 60, 1),
+            "no second sweep within the second"
+        );
     }
 }

@@ -82,8 +82,9 @@ pub struct Session {
 /// Sessions.
 pub trait SessionStore: Send + Sync {
     /// Stores a new session under `key` (the SHA-256 of the cookie handle, see
-    /// [`crate::signin::session_key`]).
-    fn put(&self, key: &str, session: Session);
+    /// [`crate::signin::session_key`]) until its absolute expiry `expires_at` (unix seconds),
+    /// after which the store may drop it.
+    fn put(&self, key: &str, session: Session, expires_at: i64);
     /// The session if it exists and neither timeout has passed; refreshes `last_seen`.
     fn touch(&self, key: &str, now: i64, idle_secs: i64, absolute_secs: i64) -> Option<Session>;
     /// Ends a session.
@@ -130,8 +131,9 @@ pub enum CodeUse {
 
 /// Authorization codes, keyed by a SHA-256 of the code.
 pub trait CodeStore: Send + Sync {
-    /// Stores a new code.
-    fn put(&self, code_hash: &str, record: CodeRecord);
+    /// Stores a new code; `false` when the store or the code's session (`record.sid`) holds its
+    /// maximum of codes (answer `temporarily_unavailable`).
+    fn put(&self, code_hash: &str, record: CodeRecord) -> bool;
     /// Marks the code used, returning what it was bound to. A used code is remembered (for
     /// reuse detection) for a while after its expiry.
     fn redeem(&self, code_hash: &str) -> CodeUse;
@@ -222,8 +224,9 @@ pub struct AccessTokenRecord {
 
 /// Access-token records keyed by `jti`.
 pub trait AccessTokenStore: Send + Sync {
-    /// Stores a record.
-    fn put(&self, jti: &str, record: AccessTokenRecord);
+    /// Stores a record until its expiry; `false` when the store is full (the token must not be
+    /// issued: introspection could not answer for it).
+    fn put(&self, jti: &str, record: AccessTokenRecord) -> bool;
     /// The record, if present and not expired.
     fn get(&self, jti: &str) -> Option<AccessTokenRecord>;
     /// Marks the token revoked.

@@ -455,3 +455,25 @@ async fn a_session_cookie_set_to_an_id_tokens_sid_gives_no_session() {
     );
     assert!(query_param(&location, "code").is_none());
 }
+
+#[tokio::test]
+async fn a_session_cannot_hold_more_than_its_quota_of_unredeemed_codes() {
+    let app = spawn_app_with(|s| s.limits.max_unredeemed_codes_per_session = 2).await;
+    let first = app.code_for("web", REDIRECT, &[]).await;
+    let none = app.authorize_url("web", REDIRECT, &[("prompt", "none")]);
+    let (_, location, _) = app.browse(&none).await;
+    assert!(query_param(&location.unwrap(), "code").is_some());
+    let (status, location, _) = app.browse(&none).await;
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("temporarily_unavailable"),
+        "{location}"
+    );
+    assert_eq!(query_param(&location, "state").as_deref(), Some("xyz"));
+    // Redeeming a code frees its place.
+    assert_eq!(app.redeem(&first).await.0, 200);
+    let (_, location, _) = app.browse(&none).await;
+    assert!(query_param(&location.unwrap(), "code").is_some());
+}

@@ -112,6 +112,10 @@ pub struct LimitSettings {
     /// Unredeemed authorization codes one session may hold at once (default 10); past it the
     /// authorize endpoint answers `temporarily_unavailable` until codes are redeemed or expire.
     pub max_unredeemed_codes_per_session: usize,
+    /// Pending authorize requests (waiting for a login) one network (IPv4 address, IPv6 /64)
+    /// may hold at once (default 20); past it that network gets 429 until requests complete or
+    /// expire.
+    pub max_pending_authorize_requests_per_network: usize,
 }
 
 impl Default for LimitSettings {
@@ -122,6 +126,8 @@ impl Default for LimitSettings {
             client_auth_window_secs: 900,
             max_unredeemed_codes_per_session:
                 crate::store::memory::DEFAULT_MAX_UNREDEEMED_CODES_PER_SESSION,
+            max_pending_authorize_requests_per_network:
+                crate::store::memory::DEFAULT_MAX_PENDING_AUTHORIZE_REQUESTS_PER_NETWORK,
         }
     }
 }
@@ -428,11 +434,19 @@ impl Settings {
                 ));
             }
         }
-        if self.limits.max_unredeemed_codes_per_session == 0 {
-            return Err(ConfigError::invalid(
+        for (key, value) in [
+            (
                 "limits.max_unredeemed_codes_per_session",
-                "'0' must be positive".to_owned(),
-            ));
+                self.limits.max_unredeemed_codes_per_session,
+            ),
+            (
+                "limits.max_pending_authorize_requests_per_network",
+                self.limits.max_pending_authorize_requests_per_network,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "'0' must be positive".to_owned()));
+            }
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::invalid(

@@ -138,6 +138,7 @@ impl AppState {
             .map_err(|e| StartupError::Templates(e.to_string()))?;
         let mut csrf_key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut csrf_key);
+        let max_pending_per_network = settings.limits.max_pending_authorize_requests_per_network;
         let max_codes_per_session = settings.limits.max_unredeemed_codes_per_session;
         let client_auth_failures =
             crate::routes::client_auth::ClientAuthThrottle::new(&settings.limits);
@@ -150,7 +151,10 @@ impl AppState {
             known_scopes,
             api_scopes,
             keys,
-            authorize_requests: Arc::new(MemoryAuthorizeRequests::default()),
+            authorize_requests: Arc::new(MemoryAuthorizeRequests::new(
+                crate::store::memory::MAX_PENDING_AUTHORIZE_REQUESTS,
+                max_pending_per_network,
+            )),
             sessions: Arc::new(MemorySessions::default()),
             codes: Arc::new(MemoryCodes::new(
                 crate::store::memory::MAX_CODES,

@@ -10,8 +10,14 @@ use crate::domain::{Client, GrantType, is_valid_scope_token, parse_scope};
 use crate::error::ErrorCode;
 use crate::store::Session;
 
-/// Longest accepted `state`, `nonce`, `login_hint` and similar free-text values.
+/// Longest accepted `id_token_hint` (a signed JWT; it is not stored).
 pub const MAX_PARAM_LEN: usize = 2048;
+
+/// Longest accepted `state` and `nonce` (stored with the pending request and echoed).
+pub const MAX_STATE_LEN: usize = 512;
+
+/// Longest accepted `login_hint`, `acr_values`, `ui_locales` and `claims_locales`.
+pub const MAX_HINT_LEN: usize = 256;
 
 /// A validated authorization request, stored server-side while the user signs in.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -94,21 +100,22 @@ pub fn validate(
     let state = param(params, "state").map(str::to_owned);
     let fail = |code: ErrorCode, description: &str| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.to_owned(),
-        state: state.clone().filter(|s| s.len() <= MAX_PARAM_LEN),
+        state: state.clone().filter(|s| s.len() <= MAX_STATE_LEN),
         code,
         description: description.to_owned(),
     };
 
-    for name in [
-        "state",
-        "nonce",
-        "login_hint",
-        "acr_values",
-        "ui_locales",
-        "id_token_hint",
-        "claims_locales",
+    // Unauthenticated callers store these with a pending request: keep them small.
+    for (name, max) in [
+        ("state", MAX_STATE_LEN),
+        ("nonce", MAX_STATE_LEN),
+        ("login_hint", MAX_HINT_LEN),
+        ("acr_values", MAX_HINT_LEN),
+        ("ui_locales", MAX_HINT_LEN),
+        ("claims_locales", MAX_HINT_LEN),
+        ("id_token_hint", MAX_PARAM_LEN),
     ] {
-        if param(params, name).is_some_and(|v| v.len() > MAX_PARAM_LEN) {
+        if param(params, name).is_some_and(|v| v.len() > max) {
             return Err(fail(
                 ErrorCode::InvalidRequest,
                 &format!("{name} is too long"),

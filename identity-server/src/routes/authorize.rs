@@ -8,6 +8,7 @@ use crate::error::{AppError, ErrorCode};
 use crate::oidc::authorize::{self, AuthorizeError, Next, code_redirect, error_redirect};
 use crate::oidc::{now, random_token};
 use crate::startup::AppState;
+use crate::store::Full;
 
 /// `GET /connect/authorize`.
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
@@ -92,11 +93,24 @@ fn handle(
         Next::Login => {
             let id = random_token();
             let expires_at = now() + state.settings.tokens.authorize_request_lifetime_secs;
-            if !state.authorize_requests.put(&id, request, expires_at) {
-                tracing::warn!("pending authorize requests are at their limit");
-                return Err(AppError::TooManyRequests(
-                    "The server is busy. Please try again in a few minutes.".into(),
-                ));
+            let network = crate::throttle::peer_key(req);
+            match state
+                .authorize_requests
+                .put(&id, request, expires_at, &network)
+            {
+                Ok(()) => {}
+                Err(Full::Owner) => {
+                    tracing::warn!(network = %network, "pending authorize requests of one network are at their limit");
+                    return Err(AppError::TooManyRequests(
+                        "Too many sign-ins are waiting from your network. Please finish one or try again in a few minutes.".into(),
+                    ));
+                }
+                Err(Full::Total) => {
+                    tracing::warn!("pending authorize requests are at their limit");
+                    return Err(AppError::TooManyRequests(
+                        "The server is busy. Please try again in a few minutes.".into(),
+                    ));
+                }
             }
             Ok(redirect(&format!("/Account/Login?ar={id}"), after_post))
         }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+pub use super::Full;
 use super::{
     AccessTokenRecord, AccessTokenStore, AuthorizeRequestStore, CodeRecord, CodeStore, CodeUse,
     Session, SessionStore,
@@ -97,15 +98,6 @@ impl<V> Inner<V> {
             },
         );
     }
-}
-
-/// Why a bounded insert was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Full {
-    /// The map holds its maximum of live entries.
-    Total,
-    /// The owner holds its maximum of live entries.
-    Owner,
 }
 
 const SWEEP_EVERY: usize = 1024;
@@ -238,20 +230,61 @@ impl<V: Clone> ExpiringMap<V> {
 /// create them, so memory must stay bounded.
 pub const MAX_PENDING_AUTHORIZE_REQUESTS: usize = 100_000;
 
-/// Pending authorize requests.
-#[derive(Debug, Default)]
-pub struct MemoryAuthorizeRequests(ExpiringMap<AuthorizeRequest>);
+/// Default for the most pending authorize requests of one network (see
+/// `limits.max_pending_authorize_requests_per_network`).
+pub const DEFAULT_MAX_PENDING_AUTHORIZE_REQUESTS_PER_NETWORK: usize = 20;
+
+/// Pending authorize requests, bounded in total and per network, so that one caller cannot
+/// fill the store and lock every other browser out of signing in.
+#[derive(Debug)]
+pub struct MemoryAuthorizeRequests {
+    map: ExpiringMap<AuthorizeRequest>,
+    max_total: usize,
+    max_per_network: usize,
+}
+
+impl MemoryAuthorizeRequests {
+    /// A store of at most `max_total` requests and `max_per_network` per network.
+    pub fn new(max_total: usize, max_per_network: usize) -> Self {
+        Self {
+            map: ExpiringMap::default(),
+            max_total,
+            max_per_network,
+        }
+    }
+}
+
+impl Default for MemoryAuthorizeRequests {
+    fn default() -> Self {
+        Self::new(
+            MAX_PENDING_AUTHORIZE_REQUESTS,
+            DEFAULT_MAX_PENDING_AUTHORIZE_REQUESTS_PER_NETWORK,
+        )
+    }
+}
 
 impl AuthorizeRequestStore for MemoryAuthorizeRequests {
-    fn put(&self, id: &str, request: AuthorizeRequest, expires_at: i64) -> bool {
-        self.0
-            .insert_bounded(id, request, expires_at, MAX_PENDING_AUTHORIZE_REQUESTS)
+    fn put(
+        &self,
+        id: &str,
+        request: AuthorizeRequest,
+        expires_at: i64,
+        network: &str,
+    ) -> Result<(), Full> {
+        self.map.insert_owned(
+            id,
+            request,
+            expires_at,
+            self.max_total,
+            Some(network),
+            self.max_per_network,
+        )
     }
     fn get(&self, id: &str) -> Option<AuthorizeRequest> {
-        self.0.get(id)
+        self.map.get(id)
     }
     fn take(&self, id: &str) -> Option<AuthorizeRequest> {
-        self.0.take(id)
+        self.map.take(id)
     }
 }
 

@@ -48,11 +48,27 @@ pub trait UserStore: Send + Sync {
     fn create(&self, new_user: NewUser) -> Result<User, CreateUserError>;
 }
 
+/// Why a bounded store refused an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Full {
+    /// The store holds its maximum of live entries.
+    Total,
+    /// The owner (a network, a session) holds its maximum of live entries.
+    Owner,
+}
+
 /// Pending authorize requests, waiting for a sign-in under a random id.
 pub trait AuthorizeRequestStore: Send + Sync {
-    /// Stores `request` under `id` until `expires_at` (unix seconds). Anyone can create pending
-    /// requests, so the store is bounded: `false` means it is full (answer 429).
-    fn put(&self, id: &str, request: AuthorizeRequest, expires_at: i64) -> bool;
+    /// Stores `request` under `id` until `expires_at` (unix seconds), counted against the
+    /// caller's `network` (see [`crate::throttle::network_key`]). Anyone can create pending
+    /// requests, so the store is bounded in total and per network (answer 429).
+    fn put(
+        &self,
+        id: &str,
+        request: AuthorizeRequest,
+        expires_at: i64,
+        network: &str,
+    ) -> Result<(), Full>;
     /// The request, if present and not expired.
     fn get(&self, id: &str) -> Option<AuthorizeRequest>;
     /// Removes and returns the request (single use).

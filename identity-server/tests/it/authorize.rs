@@ -477,3 +477,61 @@ async fn a_session_cannot_hold_more_than_its_quota_of_unredeemed_codes() {
     let (_, location, _) = app.browse(&none).await;
     assert!(query_param(&location.unwrap(), "code").is_some());
 }
+
+#[tokio::test]
+async fn free_text_parameters_longer_than_their_tighter_limits_are_refused() {
+    let app = spawn_app().await;
+    let hint_ok = "h".repeat(256);
+    let hint_long = "h".repeat(257);
+    let nonce_ok = "n".repeat(512);
+    let nonce_long = "n".repeat(513);
+    for name in ["login_hint", "acr_values", "ui_locales"] {
+        assert_error_redirect(&app, &[(name, hint_long.as_str())], "invalid_request").await;
+        let (_, location, _) = app
+            .browse(&app.authorize_url("web", REDIRECT, &[(name, hint_ok.as_str())]))
+            .await;
+        assert!(location.unwrap().starts_with("/Account/Login"), "{name}");
+    }
+    assert_error_redirect(&app, &[("nonce", nonce_long.as_str())], "invalid_request").await;
+    let (_, location, _) = app
+        .browse(&app.authorize_url("web", REDIRECT, &[("nonce", nonce_ok.as_str())]))
+        .await;
+    assert!(location.unwrap().starts_with("/Account/Login"));
+    // A state too long to echo is refused without being echoed.
+    let state_long = "s".repeat(513);
+    let (status, location, _) = app
+        .browse(&app.authorize_url("web", REDIRECT, &[("state", state_long.as_str())]))
+        .await;
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert!(query_param(&location, "state").is_none());
+}
+
+#[tokio::test]
+async fn one_network_cannot_hold_more_pending_authorize_requests_than_its_quota() {
+    let app = spawn_app_with(|s| s.limits.max_pending_authorize_requests_per_network = 3).await;
+    let url = app.authorize_url("web", REDIRECT, &[]);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, location, _) = app.browse(&url).await;
+        assert_eq!(status, 302);
+        ids.push(TestApp::request_id(&location.unwrap()));
+    }
+    let (status, _, body) = app.browse(&url).await;
+    assert_eq!(status, 429);
+    assert!(body.contains("your network"), "{body}");
+    // Completing one sign-in frees its place.
+    app.sign_in(&ids[0], "alice", &["pwd"]).await;
+    let (status, location, _) = app.browse(&url).await;
+    assert_eq!(status, 302);
+    assert!(location.unwrap().contains("code="));
+    let (status, location, _) = app
+        .browse(&app.authorize_url("web", REDIRECT, &[("prompt", "login")]))
+        .await;
+    assert_eq!(status, 302);
+    TestApp::request_id(&location.unwrap());
+}

@@ -5,9 +5,12 @@
 //! [`super::password_policy`]. Attempts with a taken username count against the client address
 //! like failed logins, which slows down probing for usernames. The password's Argon2id hash runs
 //! within the server's bound on concurrent hashing ([`run_limited`]); when no permit comes free in
-//! time the form comes back with 503 "busy" and nothing is created or counted.
+//! time the form comes back with 503 "busy" and nothing is created or counted. Every valid
+//! submission first takes a slot of the creation quota ([`super::throttle`]: per client network
+//! and globally, per hour), counted before the hash; without one the form comes back with 429
+//! and `Retry-After`.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
@@ -17,6 +20,7 @@ use super::pages::{
     parse_query, render_page,
 };
 use super::password_policy::{MAX_CHARS, MIN_CHARS, RECOMMENDED_CHARS};
+use super::throttle::Refused;
 use crate::domain::{NewUser, Secret};
 use crate::error::AppError;
 use crate::hashing::{BUSY_MESSAGE, run_limited};
@@ -209,6 +213,36 @@ pub async fn post(
         Err(errors) => return page(&state, &req, &form, errors, StatusCode::BAD_REQUEST),
     };
 
+    // Counted before the hash, for the network and globally at once (review finding 5).
+    if let Err(refused) = state
+        .account
+        .creations
+        .reserve(&ip_key, super::transaction::now_unix())
+    {
+        let message = match refused {
+            Refused::Network { .. } => {
+                tracing::warn!(client = ?ip_key, "account creation refused: network quota used up");
+                "Too many accounts were created from your network. Please try again later."
+            }
+            Refused::Global { .. } => {
+                tracing::warn!("account creation refused: global quota used up");
+                "Too many accounts are being created right now. Please try again later."
+            }
+        };
+        let mut response = page(
+            &state,
+            &req,
+            &form,
+            vec![message.into()],
+            StatusCode::TOO_MANY_REQUESTS,
+        )?;
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(refused.retry_after_secs()),
+        );
+        return Ok(response);
+    }
+
     let users = state.users.clone();
     let new_user = NewUser {
         username: account.username.clone(),
@@ -218,6 +252,7 @@ pub async fn post(
     };
     let Ok(created) = run_limited(&state, move || users.create(new_user)).await else {
         // No hashing permit in time: nothing was created and nothing counts against the client.
+        state.account.creations.give_back(&ip_key);
         tracing::warn!("account not created: the server is busy");
         let mut response = page(
             &state,
@@ -227,8 +262,8 @@ pub async fn post(
             StatusCode::SERVICE_UNAVAILABLE,
         )?;
         response.headers_mut().insert(
-            actix_web::http::header::RETRY_AFTER,
-            actix_web::http::header::HeaderValue::from_static(BUSY_RETRY_AFTER_SECS),
+            header::RETRY_AFTER,
+            header::HeaderValue::from_static(BUSY_RETRY_AFTER_SECS),
         );
         return Ok(response);
     };
@@ -267,7 +302,7 @@ pub async fn post(
     }
     Ok(HttpResponse::SeeOther()
         .insert_header((
-            actix_web::http::header::LOCATION,
+            header::LOCATION,
             login_url(&form.ar, Some(LoginNotice::Created)),
         ))
         .finish())

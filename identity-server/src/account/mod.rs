@@ -3,14 +3,18 @@
 //!
 //! The flow follows DESIGN.md "The login, step by step", steps 3 to 5:
 //! - [`login`]: `GET /Account/Login?ar=<id>` shows the form for a pending authorize request;
-//!   `POST` checks the CSRF token, the lockout ([`lockout`]) and the password, then `track`s the
-//!   sign-in at Authsignal and acts on [`decision::decide`].
+//!   `POST` checks the CSRF token, reserves the attempt against the lockout ([`lockout`]) before
+//!   the Argon2id hash (bounded server-wide by `crate::hashing::run_limited`), checks the password,
+//!   then `track`s the sign-in at Authsignal and acts on [`decision::decide`].
 //! - A challenge or enrollment stores a [`transaction::LoginTransaction`] server-side, bound to the
 //!   browser by a `__Host-` cookie, and redirects to Authsignal's hosted page.
 //! - [`callback`]: `GET /Account/Login/Callback?token=` takes (and deletes) the transaction,
-//!   validates the token and signs in only if [`decision::check_validation`] accepts it.
-//! - [`create`]: `/Account/Create` makes an account ([`password_policy`]); its first login enrolls
-//!   a second factor like any other.
+//!   validates the token and signs in only if [`decision::check_validation`] accepts it; a
+//!   rejected second factor counts as a failed login, and only a complete sign-in resets the
+//!   username's counter.
+//! - [`create`]: `/Account/Create` makes an account ([`password_policy`]), within a quota per
+//!   client network and a global cap per hour ([`throttle`]); its first login enrolls a second
+//!   factor like any other.
 //! - [`mfa`]: `POST /Account/Mfa` sends a signed-in user to Authsignal's settings after a fresh
 //!   challenge; `GET /Account/Mfa/Callback` validates it the same way.
 //!
@@ -26,6 +30,7 @@ pub mod notice;
 pub mod pages;
 pub mod password_policy;
 pub mod settings;
+pub mod throttle;
 pub mod transaction;
 
 use std::fmt;
@@ -37,6 +42,7 @@ pub use settings::{AccountSettings, AuthsignalSecret, AuthsignalSettings, Transa
 
 use lockout::{FailedLoginStore, InMemoryFailedLoginStore};
 use password_policy::PasswordPolicy;
+use throttle::CreationThrottle;
 use transaction::{InMemoryTransactionStore, LoginTransactionStore};
 
 /// Runtime state of the account pages, built once at start-up.
@@ -47,6 +53,8 @@ pub struct AccountState {
     pub transactions: Arc<dyn LoginTransactionStore>,
     /// Failed-login counters.
     pub failed_logins: Arc<dyn FailedLoginStore>,
+    /// Account-creation quota (per network and global).
+    pub creations: CreationThrottle,
     /// Rules for new passwords.
     pub password_policy: PasswordPolicy,
     /// The settings it was built from.
@@ -89,6 +97,7 @@ impl AccountState {
             authsignal,
             transactions,
             failed_logins,
+            creations: CreationThrottle::new(settings.creation.clone()),
             password_policy: PasswordPolicy::new(),
             settings: settings.clone(),
         })

@@ -1,5 +1,6 @@
 //! Settings of the account pages (section `account` of the identity server's configuration):
-//! the Authsignal client, the lockout thresholds and the login-transaction lifetime.
+//! the Authsignal client, the lockout thresholds, the login-transaction lifetime and the
+//! account-creation quota.
 //!
 //! With nothing configured, the values point at the local emulator's development defaults
 //! (`https://localhost:5003/v1`, secret `dev-emulator-secret-key`). Environment variables use the
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::lockout::LockoutSettings;
+use super::throttle::CreationSettings;
 
 /// The Authsignal Server API secret key. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq, serde::Deserialize)]
@@ -96,6 +98,8 @@ pub struct AccountSettings {
     pub lockout: LockoutSettings,
     /// Login transactions.
     pub transaction: TransactionSettings,
+    /// Account-creation quota.
+    pub creation: CreationSettings,
 }
 
 /// Settings of login transactions (section `account.transaction`).
@@ -182,6 +186,7 @@ impl AccountSettings {
             );
         }
         self.lockout.validate()?;
+        self.creation.validate()?;
         if !(1..=3600).contains(&self.transaction.lifetime_secs) {
             return Err(format!(
                 "account.transaction.lifetime_secs: must be between 1 and 3600, got \"{}\"",
@@ -251,6 +256,8 @@ mod tests {
             max_failures_per_user = 4
             [account.transaction]
             lifetime_secs = 300
+            [account.creation]
+            max_per_ip = 2
             "#,
             ),
         );
@@ -269,6 +276,9 @@ mod tests {
         assert_eq!(account.authsignal.action_code, "identity-server-login");
         assert_eq!(account.lockout.max_failures_per_user, 4);
         assert_eq!(account.transaction.lifetime(), Duration::from_secs(300));
+        assert_eq!(account.creation.max_per_ip, 2);
+        assert_eq!(account.creation.max_global, 1000);
+        assert_eq!(account.creation.window_secs, 3600);
         assert_eq!(account.validate(), Ok(()));
     }
 
@@ -330,6 +340,11 @@ mod tests {
                 .unwrap_err()
                 .starts_with("account.authsignal.manage_mfa_action_code")
         );
+
+        let mut s = AccountSettings::default();
+        s.creation.max_per_ip = 0;
+        let e = s.validate().unwrap_err();
+        assert!(e.starts_with("account.creation.max_per_ip"), "{e}");
 
         let mut s = AccountSettings::default();
         s.transaction.lifetime_secs = 0;

@@ -291,3 +291,105 @@ async fn account_creation_while_every_hash_permit_is_taken_gets_the_busy_page_an
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(stack.state.users.find_by_username("grace").is_some());
 }
+
+/// Posts the creation form for `username` with a valid password, name and email.
+async fn create_account(
+    stack: &super::Stack,
+    browser: &Browser,
+    csrf: &str,
+    username: &str,
+) -> super::Page {
+    browser
+        .post(
+            &stack.url("/Account/Create"),
+            &[
+                ("csrf_token", csrf),
+                ("username", username),
+                ("password", "a fine long passphrase"),
+                ("name", "Someone"),
+                ("email", "someone@example.com"),
+            ],
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_network_cannot_create_more_accounts_than_its_hourly_quota() {
+    let stack = spawn_with(|s| s.account.creation.max_per_ip = 2).await;
+    let browser = Browser::new();
+    let page = browser.get(&stack.url("/Account/Create")).await;
+    let csrf = input_value(&page.body, "csrf_token").unwrap();
+    for name in ["user-one", "user-two"] {
+        let done = create_account(&stack, &browser, &csrf, name).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+    }
+    let refused = create_account(&stack, &browser, &csrf, "user-three").await;
+    assert_eq!(refused.status, 429);
+    assert!(
+        refused.shows("Too many accounts were created from your network. Please try again later.")
+    );
+    let retry_after: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3500..=3600).contains(&retry_after), "{retry_after}");
+    assert!(stack.state.users.find_by_username("user-three").is_none());
+    // An invalid submission is still answered with its problems (it costs no hash).
+    let invalid = browser
+        .post(
+            &stack.url("/Account/Create"),
+            &[("csrf_token", csrf.as_str()), ("username", "x")],
+        )
+        .await;
+    assert_eq!(invalid.status, 400);
+}
+
+#[tokio::test]
+async fn parallel_creations_from_one_network_cannot_exceed_the_quota() {
+    let stack = spawn_with(|s| s.account.creation.max_per_ip = 3).await;
+    let browser = Browser::new();
+    let page = browser.get(&stack.url("/Account/Create")).await;
+    let csrf = input_value(&page.body, "csrf_token").unwrap();
+    let names: Vec<String> = (0..20).map(|i| format!("burst-{i}")).collect();
+    let attempts = names
+        .iter()
+        .map(|name| create_account(&stack, &browser, &csrf, name));
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|p| p.status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 17);
+    let created = names
+        .iter()
+        .filter(|n| stack.state.users.find_by_username(n).is_some())
+        .count();
+    assert_eq!(created, 3);
+}
+
+#[tokio::test]
+async fn the_global_creation_cap_holds_whatever_the_network() {
+    let stack = spawn_with(|s| {
+        s.account.creation.max_per_ip = 10;
+        s.account.creation.max_global = 1;
+    })
+    .await;
+    let browser = Browser::new();
+    let page = browser.get(&stack.url("/Account/Create")).await;
+    let csrf = input_value(&page.body, "csrf_token").unwrap();
+    let done = create_account(&stack, &browser, &csrf, "first-user").await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let refused = create_account(&stack, &browser, &csrf, "second-user").await;
+    assert_eq!(refused.status, 429);
+    assert!(
+        refused.shows("Too many accounts are being created right now. Please try again later.")
+    );
+    assert!(refused.headers.contains_key("retry-after"));
+    assert!(stack.state.users.find_by_username("second-user").is_none());
+}

@@ -7,6 +7,8 @@ pub mod grants;
 pub mod jwt;
 pub mod pkce;
 
+use std::collections::HashSet;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use rand::RngCore;
@@ -33,18 +35,21 @@ pub fn sha256_b64(value: &str) -> String {
 }
 
 /// Parses `application/x-www-form-urlencoded` pairs, refusing repeated parameters
-/// (RFC 6749 3.1: parameters must not be included more than once). Empty values count as
-/// absent (OpenID Connect Core 3.1.2.1) and are dropped.
+/// (RFC 6749 3.1: parameters must not be included more than once), empty-valued repeats
+/// included (`a=&a=x`). Empty values count as absent (OpenID Connect Core 3.1.2.1) and are
+/// dropped. Linear in the number of pairs (a set of the names seen).
 pub fn parse_params(body: &[u8]) -> Result<Vec<(String, String)>, String> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
-    let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len());
-    for (k, v) in pairs {
-        if out.iter().any(|(seen, _)| *seen == k) {
-            return Err(format!("parameter '{k}' is repeated"));
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(body).into_owned() {
+        if seen.contains(&k) {
+            let shown: String = k.chars().take(64).collect();
+            return Err(format!("parameter '{shown}' is repeated"));
         }
         if !v.is_empty() {
-            out.push((k, v));
+            out.push((k.clone(), v));
         }
+        seen.insert(k);
     }
     Ok(out)
 }
@@ -64,6 +69,22 @@ mod tests {
     #[test]
     fn repeated_parameters_are_refused() {
         assert!(parse_params(b"a=1&a=2").unwrap_err().contains("'a'"));
+    }
+
+    #[test]
+    fn a_parameter_repeated_after_an_empty_value_is_refused() {
+        assert!(parse_params(b"a=&a=x").unwrap_err().contains("'a'"));
+        assert!(parse_params(b"a=x&a=").unwrap_err().contains("'a'"));
+        assert!(parse_params(b"a=&a=").is_err());
+    }
+
+    #[test]
+    fn many_distinct_parameters_parse_and_a_long_repeated_name_is_shortened_in_the_error() {
+        let body: String = (0..8000).map(|i| format!("k{i}=v&")).collect();
+        assert_eq!(parse_params(body.as_bytes()).unwrap().len(), 8000);
+        let long = "n".repeat(1000);
+        let err = parse_params(format!("{long}=1&{long}=2").as_bytes()).unwrap_err();
+        assert!(err.len() < 100, "{err}");
     }
 
     #[test]

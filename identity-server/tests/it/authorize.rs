@@ -535,3 +535,13 @@ async fn one_network_cannot_hold_more_pending_authorize_requests_than_its_quota(
     assert_eq!(status, 302);
     TestApp::request_id(&location.unwrap());
 }
+
+#[tokio::test]
+async fn a_parameter_repeated_after_an_empty_value_is_an_error_page() {
+    let app = spawn_app().await;
+    let url = format!(
+        "{}/connect/authorize?client_id=&client_id=web&response_type=code&scope=openid",
+        app.base_url
+    );
+    assert_error_page(&app, &url).await;
+}

@@ -165,10 +165,12 @@ pub fn issue_access_token(
     Ok((token, lifetime))
 }
 
-/// Signs an ID token for a user grant.
+/// Signs an ID token for a user grant, with the user claims of `scope` (the grant's scope, or
+/// the narrower scope of a refresh: claims refused there must not come back in the ID token).
 pub fn issue_id_token(
     state: &AppState,
     grant: &Grant,
+    scope: &[String],
     nonce: Option<&str>,
     access_token: &str,
 ) -> Result<String, OAuthError> {
@@ -177,7 +179,7 @@ pub fn issue_id_token(
         .find_by_subject(&grant.subject)
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
     let iat = now();
-    let mut body = claims::user_claims(&user, &grant.scope);
+    let mut body = claims::user_claims(&user, scope);
     body.insert("iss".into(), json!(state.settings.issuer));
     body.insert("aud".into(), json!([grant.client_id]));
     body.insert(

@@ -97,7 +97,13 @@ fn authorization_code(
         Some((grant.auth_time, &grant.amr)),
         Some(&grant.id),
     )?;
-    let id_token = issue_id_token(state, &grant, record.nonce.as_deref(), &access_token)?;
+    let id_token = issue_id_token(
+        state,
+        &grant,
+        &grant.scope,
+        record.nonce.as_deref(),
+        &access_token,
+    )?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -126,6 +132,13 @@ fn refresh_token(
         ));
     }
     let scope = refresh_scope(param(params, "scope"), &grant.scope)?;
+    // RFC 9068 requires an audience; refuse before the refresh token is rotated.
+    if crate::tokens::audiences(state, &scope).is_empty() {
+        return Err(OAuthError::new(
+            crate::error::ErrorCode::InvalidScope,
+            "the scope names no resource for the access token (add 'openid' or an API scope)",
+        ));
+    }
     let next = random_token();
     let grant = match state
         .grants
@@ -155,7 +168,7 @@ fn refresh_token(
     )?;
     let id_token =
         if state.settings.tokens.id_token_on_refresh && scope.iter().any(|s| s == "openid") {
-            Some(issue_id_token(state, &grant, None, &access_token)?)
+            Some(issue_id_token(state, &grant, &scope, None, &access_token)?)
         } else {
             None
         };

@@ -650,3 +650,55 @@ async fn wrong_client_secrets_from_one_network_are_limited_across_clients() {
     assert_eq!(status, 429);
     assert_eq!(body["error"], "invalid_client");
 }
+
+#[tokio::test]
+async fn a_refreshed_id_token_carries_only_the_claims_of_the_narrowed_scope() {
+    let app = spawn_app_with(|s| s.tokens.id_token_on_refresh = true).await;
+    let tokens = app.tokens().await;
+    let (_, first) = jwt_parts(tokens["id_token"].as_str().unwrap());
+    assert_eq!(first["name"], "Alice Smith");
+    let (status, body, _) = app
+        .token(
+            ("web", "secret"),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, claims) = jwt_parts(body["id_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], ALICE);
+    assert!(claims.get("name").is_none(), "{claims}");
+    assert!(claims.get("given_name").is_none(), "{claims}");
+}
+
+#[tokio::test]
+async fn a_refresh_scope_that_leaves_the_access_token_without_an_audience_is_invalid_scope() {
+    let app = spawn_app().await;
+    let tokens = app.tokens().await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, body, _) = app
+        .token(
+            ("web", "secret"),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("scope", "profile"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    // The refresh token was not spent by the refused request.
+    let (status, body, _) = app
+        .token(
+            ("web", "secret"),
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}

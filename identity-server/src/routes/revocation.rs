@@ -1,10 +1,10 @@
 //! `POST /connect/revocation` (RFC 7009): an authenticated client revokes one of its own access
 //! or refresh tokens. Unknown tokens, and tokens of other clients, answer 200 and change
-//! nothing (no oracle for token validity).
+//! nothing (no oracle for token validity). `token_type_hint` is ignored (RFC 7009 2.1: a hint).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::error::{ErrorCode, OAuthError};
+use crate::error::OAuthError;
 use crate::oidc::{param, sha256_b64};
 use crate::startup::AppState;
 
@@ -18,15 +18,8 @@ pub async fn revoke(
     let client = super::client_auth::authenticate(&state, &req, &params).await?;
     let token =
         param(&params, "token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    match param(&params, "token_type_hint") {
-        None | Some("access_token") | Some("refresh_token") => {}
-        Some(_) => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedTokenType,
-                "token_type_hint is not supported",
-            ));
-        }
-    }
+    // token_type_hint is advisory (RFC 7009 2.1): both kinds are looked up whatever it says, and
+    // an unknown value is ignored rather than refused.
     if let Some((jti, record)) = super::userinfo::validate_access_token(&state, token) {
         if record.client_id == client.client_id {
             state.access_tokens.revoke(&jti);

@@ -131,16 +131,41 @@ async fn revocation_requires_client_authentication_and_a_token() {
         (status, body["error"].as_str()),
         (400, Some("invalid_request"))
     );
-    let (status, body) = post(
+}
+
+#[tokio::test]
+async fn an_unknown_token_type_hint_is_ignored_and_the_token_is_still_revoked() {
+    let app = spawn_app().await;
+    let tokens = app.tokens().await;
+    let (status, _) = post(
         &app,
         "/connect/revocation",
         ("web", "secret"),
-        &[("token", "x"), ("token_type_hint", "saml")],
+        &[
+            ("token", tokens["refresh_token"].as_str().unwrap()),
+            ("token_type_hint", "saml"),
+        ],
     )
     .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.userinfo(tokens["access_token"].as_str().unwrap())
+            .await
+            .0,
+        401
+    );
+    let (status, body, _) = app
+        .token(
+            ("web", "secret"),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("unsupported_token_type"))
+        (400, Some("invalid_grant"))
     );
 }
 

@@ -1,12 +1,12 @@
-//! Durable embedded stores in the data directory: user accounts (`users.json`, rewritten
-//! atomically) and grants (`grants.jsonl`, an append-only journal synced before a write is
+//! Durable embedded stores in the data directory: user accounts (`users.json`, plus the
+//! append-only `users.jsonl` of accounts created since start-up, folded in at the next start) and grants (`grants.jsonl`, an append-only journal synced before a write is
 //! acknowledged, compacted at start-up; concurrent appends share one `fsync`). A `None`
 //! directory keeps everything in memory (tests, benchmarks).
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Condvar, Mutex};
 
 use argon2::{PasswordHash, PasswordVerifier};
@@ -59,12 +59,60 @@ struct StoredUser {
     password_hash: String,
 }
 
-/// Users from configuration plus accounts created at run time (persisted in `users.json`).
+/// Users indexed by lowercased username and by subject.
+#[derive(Debug, Default)]
+struct UserIndex {
+    users: Vec<StoredUser>,
+    by_username: HashMap<String, usize>,
+    by_subject: HashMap<String, usize>,
+}
+
+impl UserIndex {
+    /// Adds `user` unless its username or subject is already present; returns whether it was.
+    fn add(&mut self, user: StoredUser) -> bool {
+        let name = user.user.username.to_ascii_lowercase();
+        if self.by_username.contains_key(&name) || self.by_subject.contains_key(&user.user.subject)
+        {
+            return false;
+        }
+        let i = self.users.len();
+        self.by_username.insert(name, i);
+        self.by_subject.insert(user.user.subject.clone(), i);
+        self.users.push(user);
+        true
+    }
+
+    fn by_username(&self, username: &str) -> Option<&StoredUser> {
+        self.by_username
+            .get(&username.to_ascii_lowercase())
+            .map(|&i| &self.users[i])
+    }
+
+    fn by_subject(&self, subject: &str) -> Option<&StoredUser> {
+        self.by_subject.get(subject).map(|&i| &self.users[i])
+    }
+}
+
+/// The append-only journal of created accounts (`users.jsonl`) and its length, so that a failed
+/// append can be cut off instead of leaving a torn line before the next one.
+#[derive(Debug)]
+struct UserJournal {
+    file: File,
+    len: u64,
+}
+
+/// Users from configuration plus accounts created at run time, indexed by lowercased username
+/// and by subject.
+///
+/// Created accounts are appended to `users.jsonl` (one JSON object a line, synced before the
+/// account is acknowledged): one short write per account instead of rewriting every account.
+/// At start-up the journal is folded into `users.json` (the same format as before: a JSON array,
+/// written atomically) and emptied; a crash between the two only repeats accounts, which the
+/// replay skips.
 #[derive(Debug)]
 pub struct FileUserStore {
-    configured: Vec<StoredUser>,
-    created: Mutex<Vec<StoredUser>>,
-    path: Option<PathBuf>,
+    configured: UserIndex,
+    created: Mutex<(UserIndex, Option<UserJournal>)>,
 }
 
 fn user_from_config(u: &UserConfig) -> StoredUser {
@@ -81,46 +129,93 @@ fn user_from_config(u: &UserConfig) -> StoredUser {
 }
 
 impl FileUserStore {
-    /// Loads `users.json` from `data_dir` (if any) next to the configured users.
+    /// Loads `users.json` and replays `users.jsonl` from `data_dir` (if any) next to the
+    /// configured users, then folds the journal into `users.json`.
     pub fn open(configured: &[UserConfig], data_dir: Option<&Path>) -> Result<Self, StoreError> {
-        let path = data_dir.map(|d| d.join("users.json"));
-        let created = match &path {
-            Some(p) if p.exists() => {
-                let text = fs::read_to_string(p)
-                    .map_err(|e| StoreError(format!("'{}': {e}", p.display())))?;
-                serde_json::from_str(&text)
-                    .map_err(|e| StoreError(format!("'{}': {e}", p.display())))?
+        let mut index = UserIndex::default();
+        for u in configured {
+            index.add(user_from_config(u));
+        }
+        let mut created = UserIndex::default();
+        let mut journal = None;
+        if let Some(dir) = data_dir {
+            let path = dir.join("users.json");
+            let journal_path = dir.join("users.jsonl");
+            let err =
+                |p: &Path, e: &dyn std::fmt::Display| StoreError(format!("'{}': {e}", p.display()));
+            if path.exists() {
+                let text = fs::read_to_string(&path).map_err(|e| err(&path, &e))?;
+                let users: Vec<StoredUser> =
+                    serde_json::from_str(&text).map_err(|e| err(&path, &e))?;
+                for u in users {
+                    created.add(u);
+                }
             }
-            _ => Vec::new(),
-        };
+            let mut replayed = 0usize;
+            if journal_path.exists() {
+                let reader =
+                    BufReader::new(File::open(&journal_path).map_err(|e| err(&journal_path, &e))?);
+                for line in reader.lines() {
+                    let line = line.map_err(|e| err(&journal_path, &e))?;
+                    if line.is_empty() {
+                        continue;
+                    }
+                    // A torn last line (crash mid-append) was never acknowledged: skip it.
+                    match serde_json::from_str::<StoredUser>(&line) {
+                        Ok(u) => {
+                            if created.add(u) {
+                                replayed += 1;
+                            }
+                        }
+                        Err(_) => tracing::warn!("skipped an unreadable user journal line"),
+                    }
+                }
+            }
+            if replayed > 0 {
+                let bytes =
+                    serde_json::to_vec_pretty(&created.users).map_err(|e| err(&path, &e))?;
+                write_atomic(&path, &bytes, true).map_err(|e| err(&path, &e))?;
+            }
+            // Emptied only once users.json holds everything it had.
+            write_atomic(&journal_path, b"", true).map_err(|e| err(&journal_path, &e))?;
+            let file = OpenOptions::new()
+                .append(true)
+                .open(&journal_path)
+                .map_err(|e| err(&journal_path, &e))?;
+            journal = Some(UserJournal { file, len: 0 });
+        }
         Ok(Self {
-            configured: configured.iter().map(user_from_config).collect(),
-            created: Mutex::new(created),
-            path,
+            configured: index,
+            created: Mutex::new((created, journal)),
         })
     }
 
-    fn find(&self, pred: impl Fn(&StoredUser) -> bool) -> Option<StoredUser> {
-        if let Some(u) = self.configured.iter().find(|u| pred(u)) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (UserIndex, Option<UserJournal>)> {
+        self.created.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn find_username(&self, username: &str) -> Option<StoredUser> {
+        if let Some(u) = self.configured.by_username(username) {
             return Some(u.clone());
         }
-        let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        created.iter().find(|u| pred(u)).cloned()
+        self.lock().0.by_username(username).cloned()
     }
 }
 
 impl UserStore for FileUserStore {
     fn find_by_username(&self, username: &str) -> Option<User> {
-        self.find(|u| u.user.username.eq_ignore_ascii_case(username))
-            .map(|u| u.user)
+        self.find_username(username).map(|u| u.user)
     }
 
     fn find_by_subject(&self, subject: &str) -> Option<User> {
-        self.find(|u| u.user.subject == subject).map(|u| u.user)
+        if let Some(u) = self.configured.by_subject(subject) {
+            return Some(u.user.clone());
+        }
+        self.lock().0.by_subject(subject).map(|u| u.user.clone())
     }
 
     fn verify_password(&self, username: &str, password: &str) -> Option<User> {
-        let found = self.find(|u| u.user.username.eq_ignore_ascii_case(username));
+        let found = self.find_username(username);
         let hash = found
             .as_ref()
             .map_or(DUMMY_HASH, |u| u.password_hash.as_str());
@@ -153,31 +248,33 @@ impl UserStore for FileUserStore {
                 ..UserClaims::default()
             },
         };
-        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        let stored = StoredUser {
+            user: user.clone(),
+            password_hash,
+        };
+        let mut guard = self.lock();
+        let (created, journal) = &mut *guard;
         // Checked again under the lock: two concurrent creations of the same name.
-        if self
-            .configured
-            .iter()
-            .chain(created.iter())
-            .any(|u| u.user.username.eq_ignore_ascii_case(&user.username))
+        if self.configured.by_username(&user.username).is_some()
+            || created.by_username(&user.username).is_some()
         {
             return Err(CreateUserError::UsernameTaken);
         }
-        created.push(StoredUser {
-            user: user.clone(),
-            password_hash,
-        });
-        if let Some(path) = &self.path {
-            let bytes = serde_json::to_vec_pretty(&*created)
-                .map_err(|e| CreateUserError::Storage(e.to_string()))?;
-            if let Err(e) = write_atomic(path, &bytes, true) {
-                created.pop();
-                return Err(CreateUserError::Storage(format!(
-                    "'{}': {e}",
-                    path.display()
-                )));
+        if let Some(journal) = journal {
+            let mut line =
+                serde_json::to_vec(&stored).map_err(|e| CreateUserError::Storage(e.to_string()))?;
+            line.push(b'\n');
+            let written = (&journal.file)
+                .write_all(&line)
+                .and_then(|()| journal.file.sync_data());
+            if let Err(e) = written {
+                // Cut a partial line off so that the next account starts on a line of its own.
+                let _ = journal.file.set_len(journal.len);
+                return Err(CreateUserError::Storage(format!("user journal: {e}")));
             }
+            journal.len += line.len() as u64;
         }
+        created.add(stored);
         Ok(user)
     }
 }
@@ -583,5 +680,90 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    fn new_user(name: &str) -> NewUser {
+        NewUser {
+            username: name.into(),
+            password: Secret::new("a long passphrase"),
+            name: None,
+            email: None,
+        }
+    }
+
+    #[test]
+    fn creating_an_account_appends_to_the_journal_instead_of_rewriting_every_account() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = FileUserStore::open(&[], Some(dir.path())).unwrap();
+            store.create(new_user("dave")).unwrap();
+        }
+        // The restart folded dave into users.json.
+        let store = FileUserStore::open(&[], Some(dir.path())).unwrap();
+        let users_json = dir.path().join("users.json");
+        let before = fs::read(&users_json).unwrap();
+        assert!(String::from_utf8_lossy(&before).contains("dave"));
+        let erin = store.create(new_user("Erin")).unwrap();
+        assert_eq!(
+            fs::read(&users_json).unwrap(),
+            before,
+            "users.json was rewritten"
+        );
+        let journal = fs::read_to_string(dir.path().join("users.jsonl")).unwrap();
+        assert_eq!(journal.lines().count(), 1);
+        assert!(journal.contains(&erin.subject));
+        assert_eq!(
+            store.find_by_username("ERIN").unwrap().subject,
+            erin.subject
+        );
+        assert_eq!(
+            store.find_by_subject(&erin.subject).unwrap().username,
+            "Erin"
+        );
+        drop(store);
+        let store = FileUserStore::open(&[], Some(dir.path())).unwrap();
+        assert!(store.find_by_username("dave").is_some());
+        assert_eq!(
+            store.find_by_username("erin").unwrap().subject,
+            erin.subject
+        );
+        let folded: Vec<serde_json::Value> =
+            serde_json::from_slice(&fs::read(&users_json).unwrap()).unwrap();
+        assert_eq!(folded.len(), 2, "users.json stays a JSON array of accounts");
+        assert_eq!(fs::read(dir.path().join("users.jsonl")).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_torn_or_repeated_journal_line_is_skipped_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let subject = {
+            let store = FileUserStore::open(&[], Some(dir.path())).unwrap();
+            store.create(new_user("frank")).unwrap().subject
+        };
+        let journal = dir.path().join("users.jsonl");
+        let line = fs::read_to_string(&journal).unwrap();
+        // The same account twice (a crash after folding, before emptying) and a torn append.
+        fs::write(&journal, format!("{line}{line}{{\"user\":{{\"subj")).unwrap();
+        let store = FileUserStore::open(&[], Some(dir.path())).unwrap();
+        assert_eq!(store.find_by_username("frank").unwrap().subject, subject);
+        let folded: Vec<serde_json::Value> =
+            serde_json::from_slice(&fs::read(dir.path().join("users.json")).unwrap()).unwrap();
+        assert_eq!(folded.len(), 1);
+    }
+
+    #[test]
+    fn a_configured_user_is_found_by_username_in_any_case_and_by_subject() {
+        let settings = crate::configuration::Settings::default();
+        let store = FileUserStore::open(&settings.users, None).unwrap();
+        let alice = store.find_by_username("ALICE").unwrap();
+        assert_eq!(
+            store.find_by_subject(&alice.subject).unwrap().username,
+            "alice"
+        );
+        assert!(matches!(
+            store.create(new_user("Alice")),
+            Err(CreateUserError::UsernameTaken)
+        ));
+        assert!(store.find_by_subject("nobody").is_none());
     }
 }

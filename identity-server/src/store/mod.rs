@@ -7,8 +7,8 @@
 //! before a write is acknowledged. Signing keys are kept by [`crate::keys`].
 //!
 //! The traits are synchronous with internal locks: every operation is a map lookup or a short
-//! append. [`UserStore::verify_password`] and [`UserStore::create`] run Argon2id (about 12 ms):
-//! call them from `web::block`.
+//! append. [`UserStore::verify_password`] and [`UserStore::create`] run Argon2id (about 12 ms,
+//! 19 MiB): call them through [`crate::hashing::run_limited`].
 
 pub mod file;
 pub mod memory;
@@ -42,9 +42,11 @@ pub trait UserStore: Send + Sync {
     /// The account with this subject.
     fn find_by_subject(&self, subject: &str) -> Option<User>;
     /// The account when the password matches. For an unknown user a dummy hash is verified so
-    /// that both failures take about the same time. CPU-heavy: call from `web::block`.
+    /// that both failures take about the same time. CPU-heavy: call through
+    /// [`crate::hashing::run_limited`].
     fn verify_password(&self, username: &str, password: &str) -> Option<User>;
-    /// Creates an account with a fresh subject id (UUID v4). CPU-heavy: call from `web::block`.
+    /// Creates an account with a fresh subject id (UUID v4). CPU-heavy: call through
+    /// [`crate::hashing::run_limited`].
     fn create(&self, new_user: NewUser) -> Result<User, CreateUserError>;
 }
 

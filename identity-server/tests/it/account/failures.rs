@@ -170,7 +170,7 @@ async fn an_authsignal_outage_at_the_callback_fails_closed_and_sends_the_user_ba
     let stack = spawn_with(|s| s.account.authsignal.connect_timeout_ms = 500).await;
     let browser = Browser::new();
     let (ar, callback) = stack.until_callback(&browser, "alice", "alice").await;
-    stack.emulator_server.stop(false).await;
+    stack.stop_emulator().await;
 
     let answer = browser.get(&callback).await;
     assert_eq!(answer.status, 303);

@@ -222,7 +222,7 @@ async fn an_authsignal_outage_at_the_callback_counts_no_failure() {
     .await;
     let browser = Browser::new();
     let (_, callback) = stack.until_callback(&browser, "alice", "alice").await;
-    stack.emulator_server.stop(false).await;
+    stack.stop_emulator().await;
     let answer = browser.get(&callback).await;
     assert_eq!(
         query_param(answer.location(), "notice").as_deref(),

@@ -214,8 +214,8 @@ pub struct Stack {
     pub emulator_url: String,
     pub emulator_api: String,
     idp_handle: actix_web::dev::ServerHandle,
-    /// Stops the emulator (to simulate an outage mid-flow).
-    pub emulator_server: actix_web::dev::ServerHandle,
+    /// The emulator's server (see [`Stack::stop_emulator`]).
+    emulator_server: actix_web::dev::ServerHandle,
     authenticators: Mutex<HashMap<String, Authenticator>>,
     _data_dir: tempfile::TempDir,
 }
@@ -292,6 +292,29 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Stack {
 }
 
 impl Stack {
+    /// Stops the emulator (an outage mid-flow) and waits until the identity server's own
+    /// Authsignal client can no longer reach it. Stopping returns before the emulator's workers
+    /// have dropped their connections, so without the wait a request could still travel over a
+    /// pooled keep-alive connection on a loaded machine.
+    pub async fn stop_emulator(&self) {
+        self.emulator_server.stop(false).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self
+            .state
+            .account
+            .authsignal
+            .get_user("outage-probe")
+            .await
+            .is_ok()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the emulator still answers 20 s after it was stopped"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.idp)
     }

@@ -1,4 +1,4 @@
-//! Logging: `tracing` to stdout, filtered by `RUST_LOG` (default `info`); every request gets a
+//! Logging: `tracing` to stderr, filtered by `RUST_LOG` (default `info`); every request gets a
 //! request id from `tracing-actix-web`. Secrets never reach a log: they are newtypes with a
 //! redacted `Debug`, and handlers log ids, never tokens.
 
@@ -11,6 +11,9 @@ pub fn init(default_filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: a log file or a collector gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

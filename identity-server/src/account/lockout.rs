@@ -86,19 +86,10 @@ impl LockoutKey {
 
     /// The key of a client address. An IPv6 address counts by its /64 network (the usual size of
     /// one customer's or host's allocation, so rotating addresses does not make new counters);
-    /// an IPv4-mapped IPv6 address counts as the IPv4 address.
+    /// an IPv4-mapped IPv6 address counts as the IPv4 address. It is the same rule as the
+    /// provider's own throttles: [`crate::throttle::network_key`].
     pub fn ip(addr: IpAddr) -> Self {
-        let shown = match addr {
-            IpAddr::V4(v4) => v4.to_string(),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => v4.to_string(),
-                None => {
-                    let network = u128::from(v6) & !u128::from(u64::MAX);
-                    format!("{}/64", std::net::Ipv6Addr::from(network))
-                }
-            },
-        };
-        Self::Ip(shown)
+        Self::Ip(crate::throttle::network_key(addr))
     }
 
     /// The key of a client whose address is not known (one shared counter).

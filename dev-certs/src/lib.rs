@@ -14,11 +14,11 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine;
+use durable_file::Access;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
@@ -287,28 +287,17 @@ fn read(path: &Path) -> Result<String, Error> {
     })
 }
 
-/// Writes to a temporary file in the same directory, syncs it, then renames it into place, so a
-/// crash never leaves a half-written key behind.
+/// Writes through the workspace's one atomic, durable write; `private` files are owner-only.
 fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), Error> {
-    let io = |source| Error::Io {
+    let access = if private {
+        Access::OwnerOnly
+    } else {
+        Access::Default
+    };
+    durable_file::write_atomic(path, bytes, access).map_err(|source| Error::Io {
         path: path.into(),
         source,
-    };
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    let mut file = options.open(&tmp).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    fs::rename(&tmp, path).map_err(io)?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! nonce, PKCE verifier), the id of the server-side [`crate::store::SignedIn`] entry, the CSRF
 //! token and the logout state. Also: the key that encrypts it.
 
-use std::io::Write;
 use std::path::Path;
 
 use actix_session::Session;
@@ -143,25 +142,13 @@ pub fn load_or_generate_key(
     std::fs::create_dir_all(dir).map_err(|e| format!("data directory '{}': {e}", dir.display()))?;
     let mut raw = [0u8; 64];
     rand::rngs::OsRng.fill_bytes(&mut raw);
-    write_private(&path, STANDARD.encode(raw).as_bytes())
-        .map_err(|e| format!("session key file '{}': {e}", path.display()))?;
+    durable_file::write_atomic(
+        &path,
+        STANDARD.encode(raw).as_bytes(),
+        durable_file::Access::OwnerOnly,
+    )
+    .map_err(|e| format!("session key file '{}': {e}", path.display()))?;
     Ok(Key::from(&raw))
-}
-
-/// Writes a file readable by its owner only, atomically (temporary file, sync, rename).
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 /// Whether `path` is a safe local path to go back to after sign-in (no scheme, no host, no

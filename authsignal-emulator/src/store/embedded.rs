@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -168,31 +167,14 @@ fn clone_state(state: &State) -> State {
     }
 }
 
+/// TOTP secrets live in this file: owner-only, written atomically and durably.
 fn write_atomic(path: &Path, bytes: &[u8]) -> StoreResult<()> {
-    let io = |source| StoreError::Io {
-        path: path.into(),
-        source,
-    };
-    let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // TOTP secrets live in this file.
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(io)?;
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        // Make the rename itself durable.
-        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-    }
-    Ok(())
+    durable_file::write_atomic(path, bytes, durable_file::Access::OwnerOnly).map_err(|source| {
+        StoreError::Io {
+            path: path.into(),
+            source,
+        }
+    })
 }
 
 impl UserStore for DurableStore {

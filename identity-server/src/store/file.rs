@@ -19,38 +19,15 @@ use crate::domain::{NewUser, User, UserClaims};
 /// Verified for unknown users so that "no such user" costs as much as "wrong password".
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$6BgY3KQDrGfCZrVRJlllsQ$K5zCFPIQVlANd9Vf7HFA9l1oxDy1n//SSaSVqVXlRoA";
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, renamed
-/// over the target, then the directory synced. `private` files get mode 0600.
+/// Writes through the workspace's one atomic, durable write (`durable-file`); `private` files
+/// are owner-only.
 pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        uuid::Uuid::new_v4().simple()
-    ));
-    {
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        if private {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        #[cfg(not(unix))]
-        let _ = private;
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    let access = if private {
+        durable_file::Access::OwnerOnly
+    } else {
+        durable_file::Access::Default
+    };
+    durable_file::write_atomic(path, bytes, access)
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

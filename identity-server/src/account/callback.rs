@@ -24,7 +24,7 @@ use super::pages::{LoginNotice, login_url};
 use super::transaction::{self, LoginTransaction, Purpose, TransactionId};
 use crate::error::AppError;
 use crate::signin::{self, SignIn};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Longest token sent to Authsignal (real tokens are JWTs of a few hundred bytes).
 const MAX_TOKEN_BYTES: usize = 8192;
@@ -74,16 +74,17 @@ fn see_other(location: &str) -> HttpResponse {
 }
 
 /// Takes the transaction named by this browser's cookie out of the store.
-async fn take_transaction(state: &AppState, req: &HttpRequest) -> Option<LoginTransaction> {
-    let cookie = req.cookie(transaction::COOKIE_NAME)?;
-    let id = TransactionId::parse(cookie.value())?;
-    match state.account.transactions.take(&id).await {
-        Ok(found) => found,
-        Err(e) => {
-            tracing::error!(error = %e, "login transaction store failed");
-            None
-        }
-    }
+async fn take_transaction(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<LoginTransaction>, crate::store::StoreError> {
+    let Some(cookie) = req.cookie(transaction::COOKIE_NAME) else {
+        return Ok(None);
+    };
+    let Some(id) = TransactionId::parse(cookie.value()) else {
+        return Ok(None);
+    };
+    state.account.transactions.take(&id).await
 }
 
 async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse {
@@ -92,7 +93,14 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         .map(|q| q.token)
         .unwrap_or_default();
 
-    let Some(transaction) = take_transaction(state, req).await else {
+    let taken = match take_transaction(state, req).await {
+        Ok(taken) => taken,
+        Err(e) => {
+            // Nothing was consumed or signed in: the page says so and the user may retry.
+            return actix_web::ResponseError::error_response(&AppError::from(e));
+        }
+    };
+    let Some(transaction) = taken else {
         tracing::warn!(callback = ?kind, "second-factor callback without a live login transaction");
         return see_other(&NoticeReason::Expired.url());
     };
@@ -124,7 +132,7 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
             }
             let sign_in = SignIn {
                 subject: transaction.subject.clone(),
-                auth_time: transaction::now_unix(),
+                auth_time: crate::oidc::now(),
                 amr: amr_for(method.as_ref()),
                 remember,
             };
@@ -159,16 +167,14 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
 /// Counts a failed second factor against the login's counters, like a wrong password: with the
 /// password alone an attacker must not be able to try challenge after challenge.
 async fn count_failure(state: &AppState, lockout_keys: &[LockoutKey]) -> Result<(), AppError> {
-    for key in lockout_keys {
-        let locked = state
-            .account
-            .failed_logins
-            .record_failure(key)
-            .await
-            .map_err(AppError::internal)?;
-        if locked {
-            tracing::warn!(key = ?key, "locked out after a failed second factor");
-        }
+    let locked = super::lockout::record_failure(
+        state.account.failed_logins.as_ref(),
+        &state.account.settings.lockout,
+        lockout_keys,
+    )
+    .await?;
+    if locked {
+        tracing::warn!(keys = ?lockout_keys, "locked out after a failed second factor");
     }
     Ok(())
 }

@@ -1208,7 +1208,9 @@ async fn read_capped(
         return Err(too_large());
     }
     // A declared length within the cap is a safe capacity hint; anything else starts small.
-    let capacity = declared.map_or(8 * 1024, |length| length as usize);
+    let capacity = declared
+        .map_or(8 * 1024, |length| length as usize)
+        .min(limit);
     let mut body = Vec::with_capacity(capacity);
     while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
         if chunk.len() > limit - body.len() {

@@ -6,7 +6,9 @@
 //! valid, `CHALLENGE_SUCCEEDED`, the transaction's user, action and idempotency key. The user is
 //! never taken from the token alone. A rejected token of a login (not valid, not succeeded, another
 //! user, action or instance) counts as a failed login against the username and the client
-//! address kept in the transaction; Authsignal being unavailable does not. A login that passes
+//! address kept in the transaction. Authsignal not answering definitively (429, 5xx, timeout,
+//! connection error, undecodable answer: [`Rejection::is_unavailable`]) completes no login,
+//! still consumes the transaction, and counts against no one. A login that passes
 //! resets the username's failures. Every answer is a redirect (or, for an authorize request that
 //! expired meanwhile, the error page) with `Cache-Control: no-store` and
 //! `Referrer-Policy: no-referrer`; the token is neither rendered nor logged.
@@ -16,7 +18,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
 use authsignal_sdk::ValidateChallengeRequest;
 use serde::Deserialize;
 
-use super::decision::{Expected, FailReason, Rejection, amr_for, check_validation};
+use super::decision::{Expected, Rejection, amr_for, check_validation};
 use super::lockout::LockoutKey;
 use super::login::reset_user_failures;
 use super::notice::NoticeReason;
@@ -145,11 +147,13 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
             see_other("/")
         }
         (Err(rejection), Some(ar)) => {
-            tracing::warn!(subject = %transaction.subject, reason = %rejection, "second factor rejected: not signed in");
-            let notice = if is_unavailable(&rejection) {
-                // Authsignal could not answer: nothing is known about the second factor.
+            let notice = if rejection.is_unavailable() {
+                // Authsignal could not answer: nothing is known about the second factor, and the
+                // user did nothing wrong, so nothing is counted.
+                tracing::warn!(subject = %transaction.subject, reason = %rejection, "authsignal unavailable at the callback: not signed in, no failure counted");
                 LoginNotice::MfaUnavailable
             } else {
+                tracing::warn!(subject = %transaction.subject, reason = %rejection, "second factor rejected: not signed in");
                 if let Err(e) = count_failure(state, lockout_keys).await {
                     return e.error_response();
                 }
@@ -202,37 +206,4 @@ async fn validate(
             idempotency_key: &transaction.idempotency_key,
         },
     )
-}
-
-/// Whether the rejection comes from Authsignal being unreachable or failing (not from the token).
-fn is_unavailable(rejection: &Rejection) -> bool {
-    match rejection {
-        Rejection::Failed(FailReason::Api { status, .. }) => *status >= 500,
-        Rejection::Failed(_) => true,
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_service_failures_count_as_unavailable() {
-        assert!(is_unavailable(&Rejection::Failed(FailReason::Unavailable(
-            "timed out".into()
-        ))));
-        assert!(is_unavailable(&Rejection::Failed(FailReason::Api {
-            status: 503,
-            code: None,
-            request_id: None
-        })));
-        assert!(!is_unavailable(&Rejection::Failed(FailReason::Api {
-            status: 400,
-            code: Some("invalid_request".into()),
-            request_id: None
-        })));
-        assert!(!is_unavailable(&Rejection::NotValid));
-        assert!(!is_unavailable(&Rejection::WrongUser));
-    }
 }

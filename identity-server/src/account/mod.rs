@@ -10,8 +10,8 @@
 //!   browser by a `__Host-` cookie, and redirects to Authsignal's hosted page.
 //! - [`callback`]: `GET /Account/Login/Callback?token=` takes (and deletes) the transaction,
 //!   validates the token and signs in only if [`decision::check_validation`] accepts it; a
-//!   rejected second factor counts as a failed login, and only a complete sign-in resets the
-//!   username's counter.
+//!   rejected second factor counts as a failed login, Authsignal not answering definitively
+//!   counts against no one, and only a complete sign-in resets the username's counter.
 //! - [`create`]: `/Account/Create` makes an account ([`password_policy`]), within a quota per
 //!   client network and a global cap per hour ([`throttle`]); its first login enrolls a second
 //!   factor like any other.
@@ -98,7 +98,9 @@ impl AccountState {
 }
 
 /// Builds the SDK client: base URL, timeouts, a small retry policy (connection failures only;
-/// the SDK never repeats a request that may have been acted on) and the trusted CAs.
+/// the SDK never repeats a request that may have been acted on) and the trusted CAs. The
+/// configured timeout is the budget of a whole call (the SDK's overall deadline: attempts,
+/// back-off and `Retry-After` waits together), so a login never waits longer on Authsignal.
 fn authsignal_client(
     settings: &AuthsignalSettings,
     tls_ca_pem: &str,
@@ -106,6 +108,7 @@ fn authsignal_client(
     let mut builder = authsignal_sdk::Client::builder(settings.secret.expose())
         .base_url(&settings.api_url)
         .timeout(settings.timeout())
+        .call_timeout(settings.timeout())
         .connect_timeout(settings.connect_timeout())
         .retry_policy(authsignal_sdk::RetryPolicy::default().with_max_retries(settings.max_retries))
         .user_agent(concat!("identity-server/", env!("CARGO_PKG_VERSION")));

@@ -24,6 +24,8 @@ pub mod configuration;
 pub mod domain;
 pub mod error;
 pub mod routes;
+#[cfg(feature = "soft-authenticator")]
+pub mod soft_authenticator;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -1,5 +1,5 @@
 //! Protocol logic of the emulator as plain functions and types, unit-tested without actix:
-//! the decision after `track`, the track token, TOTP, one-time codes, recovery codes, redirects.
+//! the decision after `track`, the track token, TOTP, one-time codes, recovery codes, redirects, WebAuthn verification.
 
 pub mod action_code;
 pub mod codes;
@@ -10,4 +10,5 @@ pub mod redirect;
 pub mod secret;
 pub mod token;
 pub mod totp;
+pub mod webauthn;
 pub mod webhook;

@@ -130,11 +130,9 @@ async fn cors(
         vary_origin(&mut response);
         return Ok(req.into_response(response).map_into_right_body());
     }
-    let http_request = req.request().clone();
-    let mut response = match next.call(req).await {
-        Ok(response) => response.map_into_left_body(),
-        Err(e) => ServiceResponse::from_err(e, http_request).map_into_right_body(),
-    };
+    // Handler and extractor errors arrive here as responses (so they get the headers too);
+    // an `Err` could only come from inner middleware, of which there is none.
+    let mut response = next.call(req).await?.map_into_left_body();
     let headers = response.headers_mut();
     if let OriginDecision::Allowed(origin) = decision
         && let Ok(value) = header::HeaderValue::from_str(&origin)

@@ -1,7 +1,7 @@
 //! A local, API-faithful Authsignal: the Server API under `/v1` (HTTP Basic with the tenant
 //! secret), the Client API subset for passkeys under `/v1/client` (real WebAuthn verification,
-//! CORS for the expected origins) and the hosted challenge pages (authenticator-app TOTP with a QR code, email OTP with
-//! a dev outbox, recovery codes, settings), so the demo and every test run with no account and
+//! CORS for the expected origins) and the hosted challenge pages (authenticator-app TOTP with a
+//! QR code, email OTP with a dev outbox, recovery codes, settings), so the demo and every test run with no account and
 //! no network, through the same SDK calls and redirects as with the real service.
 //!
 //! ```no_run

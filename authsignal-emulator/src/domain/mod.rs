@@ -1,5 +1,6 @@
 //! Protocol logic of the emulator as plain functions and types, unit-tested without actix:
-//! the decision after `track`, the track token, TOTP, one-time codes, recovery codes, redirects, WebAuthn verification.
+//! the decision after `track`, the track token, TOTP, one-time codes, recovery codes, redirects,
+//! WebAuthn verification, AAGUID names and user agents of passkeys.
 
 pub mod aaguid;
 pub mod action_code;

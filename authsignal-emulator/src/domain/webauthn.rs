@@ -1076,5 +1076,8 @@ mod tests {
         assert!(AuthenticatorData::parse(&truncated).is_err());
         assert!(CoseKey::parse(b"\xa0").is_err());
         assert!(CoseKey::parse(b"").is_err());
+        // A byte string claiming 4 GiB: refused from the bytes present, nothing allocated.
+        assert!(CoseKey::parse(b"\x5a\xff\xff\xff\xff\x00").is_err());
+        assert!(parse_attestation_object(b"\xbb\xff\xff\xff\xff\xff\xff\xff\xff").is_err());
     }
 }

@@ -51,6 +51,17 @@ pub enum Durability {
     AppendFsyncAlways,
 }
 
+/// Certificate files for a TLS listener ([`RedisServer::start_tls`]).
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The server's certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// The CA that signed it (PEM; Redis needs one even when clients send no certificate).
+    pub ca: PathBuf,
+}
+
 /// Why a server could not be started.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -118,6 +129,8 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
     binary: PathBuf,
     durability: Durability,
+    /// A TLS listener on 127.0.0.1 and its port, besides the unix socket.
+    tls: Option<(TlsFiles, u16)>,
     child: Option<Child>,
 }
 
@@ -139,6 +152,13 @@ impl RedisServer {
 
     /// Starts a server with the given durability and waits until it answers `PING`.
     pub fn start_with(durability: Durability) -> Result<Self, Error> {
+        let mut server = Self::prepare(durability)?;
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// A fresh directory and the command line, not started yet.
+    fn prepare(durability: Durability) -> Result<Self, Error> {
         let binary = binary();
         let dir = tempfile::Builder::new()
             .prefix("redis-")
@@ -151,14 +171,53 @@ impl RedisServer {
                 socket.display()
             )));
         }
-        let mut server = Self {
+        Ok(Self {
             dir,
             binary,
             durability,
+            tls: None,
             child: None,
-        };
-        server.spawn()?;
-        Ok(server)
+        })
+    }
+
+    /// Starts a server that also listens for TLS on `127.0.0.1` (clients need no certificate):
+    /// [`RedisServer::tls_url`] is its `rediss://` URL. The port is picked free by binding port
+    /// 0 first; the few attempts cover another process taking it in between.
+    pub fn start_tls(files: TlsFiles) -> Result<Self, Error> {
+        let mut last = None;
+        for _ in 0..3 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(|e| Error::Setup(format!("picking a free port: {e}")))?
+                .port();
+            let mut server = Self::prepare(Durability::None)?;
+            server.tls = Some((files.clone(), port));
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(e @ Error::Exited { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Setup("no TLS port".into())))
+    }
+
+    /// [`RedisServer::start_tls`] for tests, skipping or failing like [`RedisServer::require`].
+    pub fn require_tls(files: TlsFiles) -> Option<Self> {
+        match Self::start_tls(files) {
+            Ok(server) => Some(server),
+            Err(e @ Error::Missing { .. }) if !required() => {
+                eprintln!("SKIPPED (no Redis): {e}; set {REQUIRED_ENV}=1 to make this a failure");
+                None
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// `rediss://localhost:{port}` of the TLS listener, if started with one.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .map(|(_, port)| format!("rediss://localhost:{port}"))
     }
 
     /// [`RedisServer::start`] for tests: `None` (with a loud line on stderr) when `redis-server`
@@ -265,6 +324,20 @@ impl RedisServer {
             .arg(dir.join(LOG_NAME))
             .arg("--daemonize")
             .arg("no");
+        if let Some((files, port)) = &self.tls {
+            command
+                .arg("--tls-port")
+                .arg(port.to_string())
+                .arg("--bind")
+                .arg("127.0.0.1")
+                .arg("--tls-cert-file")
+                .arg(&files.cert)
+                .arg("--tls-key-file")
+                .arg(&files.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&files.ca)
+                .args(["--tls-auth-clients", "no"]);
+        }
         match self.durability {
             Durability::None => {
                 command.args(["--appendonly", "no"]);
@@ -457,6 +530,7 @@ mod tests {
             dir: tempfile::tempdir().unwrap(),
             binary: PathBuf::from("/nonexistent/redis-server"),
             durability: Durability::None,
+            tls: None,
             child: None,
         }
         .spawn()

@@ -56,9 +56,9 @@ pub struct Application {
     base_url: String,
     server: Server,
     discovery: tokio::task::JoinHandle<()>,
-    /// To wait, after stopping, until the workers have let go of the store (the embedded
-    /// database is then closed cleanly and its file lock released).
-    store: std::sync::Weak<dyn SessionStore>,
+    /// Resolves once the embedded database is closed (after the workers have let go of it),
+    /// so that stopping waits for a clean close and the release of its file lock.
+    store_closed: Option<Closed>,
 }
 
 impl std::fmt::Debug for Application {
@@ -107,7 +107,7 @@ impl Application {
         let http = http_client(&settings, tls.ca_pem()).map_err(StartupError::Other)?;
         let key = load_or_generate_key(settings.session_key.as_ref(), settings.data_dir.as_deref())
             .map_err(StartupError::Other)?;
-        let store =
+        let (store, store_closed) =
             open_store(&settings, &urls.store, key.master()).map_err(StartupError::Store)?;
         let tera = crate::templates::build()
             .map_err(|e| StartupError::Other(format!("templates: {e:?}")))?;
@@ -121,7 +121,6 @@ impl Application {
             std::time::Duration::from_secs(settings.jwks_refresh_secs),
         ));
 
-        let store_ref = Arc::downgrade(&store);
         let state = web::Data::new(AppState {
             tera,
             provider,
@@ -189,7 +188,7 @@ impl Application {
             base_url: format!("https://localhost:{port}"),
             server,
             discovery,
-            store: store_ref,
+            store_closed,
         })
     }
 
@@ -214,23 +213,27 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.discovery.abort();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-        while self.store.strong_count() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        if self.store.strong_count() > 0 {
-            tracing::warn!("the session store was still in use 5 s after the server stopped");
+        if let Some(closed) = self.store_closed
+            && tokio::time::timeout(std::time::Duration::from_secs(5), closed)
+                .await
+                .is_err()
+        {
+            tracing::warn!("the session database was still open 5 s after the server stopped");
         }
         result
     }
 }
 
-/// The session store the configuration names, sealing with a key derived from the session key.
+/// A future that resolves once the embedded database is closed.
+type Closed = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// The session store the configuration names, sealing with a key derived from the session key;
+/// for the embedded database also the future of its close.
 fn open_store(
     settings: &Settings,
     choice: &StoreChoice,
     session_key: &[u8],
-) -> Result<Arc<dyn SessionStore>, String> {
+) -> Result<(Arc<dyn SessionStore>, Option<Closed>), String> {
     let sealer = Sealer::derive(session_key);
     match choice {
         StoreChoice::Embedded => match &settings.data_dir {
@@ -238,11 +241,12 @@ fn open_store(
                 let path = dir.join(SESSION_DB_FILE);
                 let store = EmbeddedStore::open(&path, sealer)?;
                 tracing::info!(path = %path.display(), "sessions kept in the embedded database");
-                Ok(Arc::new(store))
+                let closed: Closed = Box::pin(store.closed());
+                Ok((Arc::new(store), Some(closed)))
             }
             None => {
                 tracing::info!("no data_dir: sessions kept in memory, they end with the process");
-                Ok(Arc::new(EmbeddedStore::in_memory(sealer)?))
+                Ok((Arc::new(EmbeddedStore::in_memory(sealer)?), None))
             }
         },
         StoreChoice::Redis {
@@ -277,7 +281,7 @@ fn open_store(
             )?;
             // Never the URL: it may hold a password.
             tracing::info!(%prefix, timeout_ms = timeout.as_millis() as u64, "sessions kept in Redis");
-            Ok(Arc::new(store))
+            Ok((Arc::new(store), None))
         }
     }
 }

@@ -35,10 +35,19 @@ const CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// Associated data of sealed values: the table and the digest (see [`Sealer`]).
 const CONTEXT: &str = "sessions.redb:";
 
+/// The database and a signal that it has been closed. Fields drop in order: the database is
+/// closed (redb writes its allocator state and releases the file lock) before the sender goes,
+/// which is what [`EmbeddedStore::closed`] waits for.
+struct Db {
+    database: Database,
+    _closed: tokio::sync::watch::Sender<()>,
+}
+
 /// Signed-in sessions in a redb database.
 #[derive(Clone)]
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    db: Arc<Db>,
+    closed: tokio::sync::watch::Receiver<()>,
     sealer: Arc<Sealer>,
     locks: Arc<LocalLocks>,
     path: Option<PathBuf>,
@@ -97,8 +106,13 @@ impl EmbeddedStore {
         txn.open_table(SESSIONS).map_err(|e| e.to_string())?;
         txn.open_table(BY_EXPIRY).map_err(|e| e.to_string())?;
         txn.commit().map_err(|e| e.to_string())?;
+        let (closed_tx, closed) = tokio::sync::watch::channel(());
         let store = Self {
-            db: Arc::new(db),
+            db: Arc::new(Db {
+                database: db,
+                _closed: closed_tx,
+            }),
+            closed,
             sealer: Arc::new(sealer),
             locks: Arc::default(),
             path,
@@ -118,6 +132,13 @@ impl EmbeddedStore {
         Ok(store)
     }
 
+    /// Resolves once every handle on this store has been dropped and the database is closed
+    /// (its file lock released, so another store may open the file).
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut closed = self.closed.clone();
+        async move { while closed.changed().await.is_ok() {} }
+    }
+
     /// Runs `op` on the blocking pool (redb reads and fsyncs block).
     async fn blocking<T: Send + 'static>(
         &self,
@@ -131,7 +152,7 @@ impl EmbeddedStore {
     }
 
     fn sweep_batch(&self, now: i64, max: usize) -> Result<usize, redb::Error> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db.database.begin_write()?;
         let swept = {
             let mut sessions = txn.open_table(SESSIONS)?;
             let mut by_expiry = txn.open_table(BY_EXPIRY)?;
@@ -213,7 +234,7 @@ impl SessionStore for EmbeddedStore {
             let mut value = expires.to_be_bytes().to_vec();
             value.extend(self.sealer.seal(&context(&digest), &encode(session)?)?);
             self.blocking(move |me| {
-                let txn = me.db.begin_write()?;
+                let txn = me.db.database.begin_write()?;
                 {
                     let mut sessions = txn.open_table(SESSIONS)?;
                     let mut by_expiry = txn.open_table(BY_EXPIRY)?;
@@ -244,7 +265,7 @@ impl SessionStore for EmbeddedStore {
             let lookup = digest.clone();
             let value = self
                 .blocking(move |me| {
-                    let txn = me.db.begin_read()?;
+                    let txn = me.db.database.begin_read()?;
                     let sessions = txn.open_table(SESSIONS)?;
                     Ok(sessions.get(lookup.as_str())?.map(|v| v.value().to_vec()))
                 })
@@ -261,7 +282,7 @@ impl SessionStore for EmbeddedStore {
             let key = digest.clone();
             let value = self
                 .blocking(move |me| {
-                    let txn = me.db.begin_write()?;
+                    let txn = me.db.database.begin_write()?;
                     let old = {
                         let mut sessions = txn.open_table(SESSIONS)?;
                         let mut by_expiry = txn.open_table(BY_EXPIRY)?;
@@ -358,6 +379,21 @@ mod tests {
         assert_eq!(store.locks.len(), 1);
         store.unlock_refresh(guard).await.unwrap();
         assert_eq!(store.locks.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn closed_resolves_only_once_every_handle_is_dropped() {
+        let store = EmbeddedStore::in_memory(Sealer::derive(&[1u8; 64])).unwrap();
+        let closed = store.closed();
+        tokio::pin!(closed);
+        let clone = store.clone();
+        drop(store);
+        let early = tokio::time::timeout(std::time::Duration::from_millis(50), &mut closed);
+        assert!(early.await.is_err(), "closed while a handle is alive");
+        drop(clone);
+        tokio::time::timeout(std::time::Duration::from_secs(1), closed)
+            .await
+            .expect("closed after the last handle");
     }
 
     #[test]

@@ -507,6 +507,15 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_hides_a_password_in_the_store_url() {
+        let settings = redis("redis://:hunter2@redis.example:6379");
+        let validated = settings.validate(5002).unwrap();
+        for debug in [format!("{settings:?}"), format!("{validated:?}")] {
+            assert!(!debug.contains("hunter2"), "{debug}");
+        }
+    }
+
+    #[test]
     fn a_ca_file_without_rediss_is_refused() {
         let mut settings = redis("redis://127.0.0.1");
         settings.store.ca_file = Some(PathBuf::from("ca.pem"));

@@ -47,12 +47,17 @@ pub struct Settings {
     pub extra_ca_file: Option<PathBuf>,
     /// Trust the public web PKI roots (for an identity server with a publicly trusted certificate).
     pub trust_public_roots: bool,
-    /// Where the generated session key is kept; `None` keeps it in memory only (sessions end
-    /// with the process).
+    /// Where the generated session key (`session.key`) and the embedded session database
+    /// (`sessions.redb`) are kept; `None` keeps both in memory only (sessions end with the
+    /// process).
     pub data_dir: Option<PathBuf>,
-    /// Base64 of at least 64 random bytes used to encrypt the session cookie. Default: generated
-    /// once and kept in `data_dir/session.key` (mode 0600).
+    /// Base64 of at least 64 random bytes used to encrypt the session cookie and, through a
+    /// derived key, the stored sessions. Default: generated once and kept in
+    /// `data_dir/session.key` (mode 0600). Required with a Redis store (every replica must
+    /// share it).
     pub session_key: Option<Secret>,
+    /// Where signed-in sessions are kept.
+    pub store: StoreSettings,
     /// Absolute lifetime of a signed-in session, in seconds.
     pub session_lifetime_secs: u64,
     /// Timeout of each call to the identity server, in seconds.
@@ -85,6 +90,7 @@ impl Default for Settings {
             trust_public_roots: false,
             data_dir: Some(PathBuf::from("data/web-client")),
             session_key: None,
+            store: StoreSettings::default(),
             session_lifetime_secs: 8 * 60 * 60,
             http_timeout_secs: 10,
             jwks_refresh_secs: 15 * 60,
@@ -92,6 +98,53 @@ impl Default for Settings {
             disable_signals: false,
         }
     }
+}
+
+/// Where signed-in sessions are kept (`[store]` in the file, `WEBCLIENT__STORE__*` in the
+/// environment).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Unset: the embedded database `data_dir/sessions.redb` (in memory without a data dir).
+    /// `redis://host:port/db`, `rediss://…` (TLS) or `redis+unix:///path/to/socket`: a Redis
+    /// shared by every replica. May hold a password, so it is kept secret.
+    pub url: Option<Secret>,
+    /// Prefix of every Redis key (to share one Redis with other apps or versions).
+    pub prefix: String,
+    /// Bound on every Redis call, in milliseconds; past it the page answers 503.
+    pub timeout_ms: u64,
+    /// CA certificate (PEM) the certificate of a `rediss://` server must chain to. Default: the
+    /// operating system's trust store.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            prefix: "wc:v1:".into(),
+            timeout_ms: 1000,
+            ca_file: None,
+        }
+    }
+}
+
+/// The validated session store choice.
+#[derive(Clone, Debug)]
+pub enum StoreChoice {
+    /// The embedded database, in `data_dir` or in memory.
+    Embedded,
+    /// A Redis server.
+    Redis {
+        /// Its URL (secret: it may hold a password).
+        url: Secret,
+        /// Key prefix.
+        prefix: String,
+        /// Bound on every call.
+        timeout: std::time::Duration,
+        /// `store.ca_file`, for `rediss://` only.
+        ca_file: Option<PathBuf>,
+    },
 }
 
 /// Configuration could not be loaded or holds a bad value.
@@ -124,6 +177,8 @@ pub struct Validated {
     pub post_logout_redirect_uri: String,
     /// Scopes to request besides `openid`.
     pub extra_scopes: Vec<String>,
+    /// Where signed-in sessions are kept.
+    pub store: StoreChoice,
 }
 
 impl Settings {
@@ -216,6 +271,7 @@ impl Settings {
                     .into(),
             ));
         }
+        let store = self.validate_store()?;
         let extra_scopes = self
             .scopes
             .iter()
@@ -228,6 +284,75 @@ impl Settings {
             public_url,
             issuer_url: self.issuer_url.clone(),
             extra_scopes,
+            store,
+        })
+    }
+
+    fn validate_store(&self) -> Result<StoreChoice, ConfigError> {
+        let invalid = |key, message: String| ConfigError::Invalid { key, message };
+        let store = &self.store;
+        let Some(url) = store.url.as_ref().filter(|u| !u.expose().trim().is_empty()) else {
+            if store.ca_file.is_some() {
+                return Err(invalid(
+                    "store.ca_file",
+                    "is only used with a 'rediss://' store.url".into(),
+                ));
+            }
+            return Ok(StoreChoice::Embedded);
+        };
+        // The URL may hold a password: messages quote its scheme, never the whole value.
+        let parsed = Url::parse(url.expose().trim())
+            .map_err(|e| invalid("store.url", format!("is not a URL: {e}")))?;
+        let scheme = parsed.scheme();
+        if !matches!(scheme, "redis" | "rediss" | "redis+unix") {
+            return Err(invalid(
+                "store.url",
+                format!(
+                    "scheme '{scheme}' is not supported (use 'redis://', 'rediss://' or \
+                     'redis+unix://', or leave it unset for the embedded database)"
+                ),
+            ));
+        }
+        if parsed.fragment().is_some() {
+            // `rediss://…/#insecure` would turn certificate checks off: never.
+            return Err(invalid(
+                "store.url",
+                "must not have a '#' fragment ('#insecure' is refused: certificates are always \
+                 checked; set store.ca_file to trust your CA)"
+                    .into(),
+            ));
+        }
+        if store.ca_file.is_some() && scheme != "rediss" {
+            return Err(invalid(
+                "store.ca_file",
+                format!("is only used with 'rediss://', not '{scheme}://'"),
+            ));
+        }
+        if store.prefix.is_empty() || store.prefix.chars().any(|c| c.is_whitespace()) {
+            return Err(invalid(
+                "store.prefix",
+                format!("'{}' must be non-empty without spaces", store.prefix),
+            ));
+        }
+        if !(1..=60_000).contains(&store.timeout_ms) {
+            return Err(invalid(
+                "store.timeout_ms",
+                format!("'{}' must be between 1 and 60000", store.timeout_ms),
+            ));
+        }
+        if self.session_key.is_none() {
+            return Err(invalid(
+                "session_key",
+                "must be set when store.url names a Redis server: every replica must share it \
+                 (a generated one differs per replica; create one with `openssl rand -base64 64`)"
+                    .into(),
+            ));
+        }
+        Ok(StoreChoice::Redis {
+            url: url.clone(),
+            prefix: store.prefix.clone(),
+            timeout: std::time::Duration::from_millis(store.timeout_ms),
+            ca_file: store.ca_file.clone(),
         })
     }
 }
@@ -310,6 +435,120 @@ mod tests {
                 .to_string()
                 .contains("nothing to trust")
         );
+    }
+
+    fn redis(url: &str) -> Settings {
+        Settings {
+            session_key: Some(Secret::new("k".repeat(88))),
+            store: StoreSettings {
+                url: Some(Secret::new(url)),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn no_store_url_means_the_embedded_database() {
+        assert!(matches!(
+            Settings::default().validate(5002).unwrap().store,
+            StoreChoice::Embedded
+        ));
+    }
+
+    #[test]
+    fn redis_urls_of_the_three_schemes_are_accepted() {
+        for url in [
+            "redis://127.0.0.1:6379/0",
+            "rediss://redis.example:6380",
+            "redis+unix:///run/redis.sock",
+        ] {
+            let store = redis(url).validate(5002).unwrap().store;
+            assert!(matches!(store, StoreChoice::Redis { .. }), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_redis_store_without_a_configured_session_key_is_refused() {
+        let settings = Settings {
+            session_key: None,
+            ..redis("redis://127.0.0.1")
+        };
+        let err = settings.validate(5002).unwrap_err().to_string();
+        assert!(
+            err.contains("'session_key'") && err.contains("every replica"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_insecure_rediss_url_is_refused() {
+        let err = redis("rediss://redis.example/#insecure")
+            .validate(5002)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'store.url'") && err.contains("#insecure"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn another_scheme_is_refused_without_quoting_the_password() {
+        let err = redis("http://user:hunter2@redis.example")
+            .validate(5002)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'store.url'") && err.contains("'http'"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_hides_a_password_in_the_store_url() {
+        let settings = redis("redis://:hunter2@redis.example:6379");
+        let validated = settings.validate(5002).unwrap();
+        for debug in [format!("{settings:?}"), format!("{validated:?}")] {
+            assert!(!debug.contains("hunter2"), "{debug}");
+        }
+    }
+
+    #[test]
+    fn a_ca_file_without_rediss_is_refused() {
+        let mut settings = redis("redis://127.0.0.1");
+        settings.store.ca_file = Some(PathBuf::from("ca.pem"));
+        let err = settings.validate(5002).unwrap_err().to_string();
+        assert!(err.contains("'store.ca_file'"), "{err}");
+    }
+
+    #[test]
+    fn a_zero_store_timeout_is_refused() {
+        let mut settings = redis("redis://127.0.0.1");
+        settings.store.timeout_ms = 0;
+        let err = settings.validate(5002).unwrap_err().to_string();
+        assert!(
+            err.contains("'store.timeout_ms'") && err.contains("'0'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    // figment's Jail fixes the closure's error type to figment::Error.
+    #[allow(clippy::result_large_err)]
+    fn the_store_url_is_read_from_the_environment_under_the_crate_prefix() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("WEBCLIENT__STORE__URL", "redis://127.0.0.1:6379");
+            jail.set_env("WEBCLIENT__STORE__PREFIX", "wc:test:");
+            let settings = Settings::load().map_err(|e| e.to_string())?;
+            assert_eq!(
+                settings.store.url.as_ref().map(|u| u.expose().to_owned()),
+                Some("redis://127.0.0.1:6379".to_owned())
+            );
+            assert_eq!(settings.store.prefix, "wc:test:");
+            Ok(())
+        });
     }
 
     #[test]

@@ -5,6 +5,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 
 use crate::oidc::OidcError;
+use crate::store::StoreError;
 use crate::templates::{self, ErrorPage};
 
 /// A failed request.
@@ -49,6 +50,9 @@ pub enum AppError {
     /// The identity server could not be reached or answered nonsense.
     #[error("the identity server could not be reached: {0}")]
     Upstream(String),
+    /// The session store failed or did not answer in time: nothing was changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// A form without the right CSRF token.
     #[error("csrf token missing or wrong")]
     Csrf,
@@ -69,6 +73,11 @@ impl From<OidcError> for AppError {
             OidcError::Discovery(m) | OidcError::Transport(m) => Self::Upstream(m),
             OidcError::Refused { code, .. } => Self::Refused { code },
             OidcError::InvalidIdToken(m) => Self::InvalidIdToken(m),
+            // Handled where it can happen (userinfo: refresh, else sign in again); anywhere else
+            // it is an upstream failure, never "refused to exchange the authorization code".
+            OidcError::TokenRejected => {
+                Self::Upstream("the identity server rejected the access token".into())
+            }
         }
     }
 }
@@ -77,7 +86,7 @@ impl AppError {
     /// The HTTP status of this failure.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ProviderUnavailable | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NoPendingSignIn
             | Self::StateMismatch
             | Self::MissingCode
@@ -160,6 +169,12 @@ impl AppError {
                  sense. Try again in a moment.",
                 None,
             ),
+            Self::Store(_) => (
+                "Temporarily unavailable",
+                "The web client cannot reach its session store right now, so nothing was \
+                 changed. Try again in a moment.",
+                None,
+            ),
             Self::Csrf => (
                 "Form expired",
                 "This form was not sent from the page this app gave you (CSRF check failed). \
@@ -198,9 +213,11 @@ impl AppError {
             tracing::error!(error = %e, "error page failed to render");
             "<!doctype html><title>Error</title><h1>Error</h1>".to_owned()
         });
-        HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .body(html)
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, "5"));
+        }
+        response.content_type("text/html; charset=utf-8").body(html)
     }
 }
 
@@ -234,6 +251,25 @@ mod tests {
             description: None,
         };
         assert_eq!(other.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_store_failure_is_a_503_page_without_detail() {
+        let error = AppError::Store(StoreError::Timeout(1000));
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let page = error.page("i");
+        assert!(page.detail.is_none());
+        assert!(page.message.contains("session store"), "{}", page.message);
+    }
+
+    #[test]
+    fn a_rejected_access_token_is_never_called_a_refused_code_exchange() {
+        let page = AppError::from(OidcError::TokenRejected).page("i");
+        assert!(
+            !page.message.contains("authorization code"),
+            "{}",
+            page.message
+        );
     }
 
     #[test]

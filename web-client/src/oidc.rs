@@ -57,6 +57,9 @@ pub enum OidcError {
     /// The ID token (or userinfo answer) failed verification.
     #[error("the ID token failed verification: {0}")]
     InvalidIdToken(String),
+    /// The userinfo endpoint answered 401: it does not (or no longer) accept the access token.
+    #[error("the identity server rejected the access token")]
+    TokenRejected,
 }
 
 /// The configured relying party, once discovery has answered.
@@ -360,10 +363,14 @@ impl Provider {
                 openidconnect::UserInfoError::ClaimsVerification(e) => {
                     OidcError::InvalidIdToken(e.to_string())
                 }
-                openidconnect::UserInfoError::Response(status, _, _) => OidcError::Refused {
-                    code: format!("http {status}"),
-                    description: None,
-                },
+                openidconnect::UserInfoError::Response(status, _, _)
+                    if status == openidconnect::http::StatusCode::UNAUTHORIZED =>
+                {
+                    OidcError::TokenRejected
+                }
+                openidconnect::UserInfoError::Response(status, _, _) => {
+                    OidcError::Transport(format!("userinfo answered http {status}"))
+                }
                 other => OidcError::Transport(error_chain(&other)),
             })?;
         match serde_json::to_value(claims) {

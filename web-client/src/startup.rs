@@ -14,12 +14,15 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use dev_certs::TlsMaterial;
 
-use crate::configuration::{ConfigError, Settings};
+use crate::configuration::{ConfigError, Settings, StoreChoice};
 use crate::error::AppError;
 use crate::oidc::{ProviderCell, discover_until_ready, http_client};
 use crate::routes::{self, AppState};
 use crate::session::{COOKIE_NAME, load_or_generate_key};
-use crate::store::MemoryStore;
+use crate::store::{EmbeddedStore, RedisOptions, RedisStore, Sealer, SessionStore};
+
+/// The embedded session database, in `data_dir`.
+pub const SESSION_DB_FILE: &str = "sessions.redb";
 
 /// Start-up failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,9 @@ pub enum StartupError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The session store could not be opened (the message names the file or the key).
+    #[error("{0}")]
+    Store(String),
     /// Something else needed at start-up failed (session key, HTTP client, templates).
     #[error("{0}")]
     Other(String),
@@ -50,6 +56,9 @@ pub struct Application {
     base_url: String,
     server: Server,
     discovery: tokio::task::JoinHandle<()>,
+    /// Resolves once the embedded database is closed (after the workers have let go of it),
+    /// so that stopping waits for a clean close and the release of its file lock.
+    store_closed: Option<Closed>,
 }
 
 impl std::fmt::Debug for Application {
@@ -98,6 +107,8 @@ impl Application {
         let http = http_client(&settings, tls.ca_pem()).map_err(StartupError::Other)?;
         let key = load_or_generate_key(settings.session_key.as_ref(), settings.data_dir.as_deref())
             .map_err(StartupError::Other)?;
+        let (store, store_closed) =
+            open_store(&settings, &urls.store, key.master()).map_err(StartupError::Store)?;
         let tera = crate::templates::build()
             .map_err(|e| StartupError::Other(format!("templates: {e:?}")))?;
 
@@ -113,12 +124,11 @@ impl Application {
         let state = web::Data::new(AppState {
             tera,
             provider,
-            store: Arc::new(MemoryStore::new()),
+            store,
             session_lifetime: chrono::Duration::seconds(
                 i64::try_from(settings.session_lifetime_secs).unwrap_or(i64::MAX / 1000),
             ),
             urls: urls.clone(),
-            refresh_locks: Default::default(),
         });
         let public_url = urls.public_url.clone();
         let issuer_url = urls.issuer_url.clone();
@@ -178,6 +188,7 @@ impl Application {
             base_url: format!("https://localhost:{port}"),
             server,
             discovery,
+            store_closed,
         })
     }
 
@@ -196,10 +207,81 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped (signal or handle).
+    /// Serves until stopped (signal or handle); returns once the workers have released the
+    /// session store (at most 5 s after the server stopped), so that the embedded database is
+    /// closed and another instance can open it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.discovery.abort();
+        if let Some(closed) = self.store_closed
+            && tokio::time::timeout(std::time::Duration::from_secs(5), closed)
+                .await
+                .is_err()
+        {
+            tracing::warn!("the session database was still open 5 s after the server stopped");
+        }
         result
+    }
+}
+
+/// A future that resolves once the embedded database is closed.
+type Closed = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// The session store the configuration names, sealing with a key derived from the session key;
+/// for the embedded database also the future of its close.
+fn open_store(
+    settings: &Settings,
+    choice: &StoreChoice,
+    session_key: &[u8],
+) -> Result<(Arc<dyn SessionStore>, Option<Closed>), String> {
+    let sealer = Sealer::derive(session_key);
+    match choice {
+        StoreChoice::Embedded => match &settings.data_dir {
+            Some(dir) => {
+                let path = dir.join(SESSION_DB_FILE);
+                let store = EmbeddedStore::open(&path, sealer)?;
+                tracing::info!(path = %path.display(), "sessions kept in the embedded database");
+                let closed: Closed = Box::pin(store.closed());
+                Ok((Arc::new(store), Some(closed)))
+            }
+            None => {
+                tracing::info!("no data_dir: sessions kept in memory, they end with the process");
+                Ok((Arc::new(EmbeddedStore::in_memory(sealer)?), None))
+            }
+        },
+        StoreChoice::Redis {
+            url,
+            prefix,
+            timeout,
+            ca_file,
+        } => {
+            let ca_pem = match ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    format!(
+                        "configuration key 'store.ca_file': '{}': {e}",
+                        path.display()
+                    )
+                })?),
+                None => None,
+            };
+            // Longer than the longest refresh: one call to the identity server and two store
+            // calls, so a live holder never loses the lock to another replica.
+            let lock_ttl = std::time::Duration::from_secs(settings.http_timeout_secs)
+                + *timeout * 2
+                + std::time::Duration::from_secs(2);
+            let store = RedisStore::new(
+                RedisOptions {
+                    url: url.clone(),
+                    prefix: prefix.clone(),
+                    timeout: *timeout,
+                    lock_ttl,
+                    ca_pem,
+                },
+                sealer,
+            )?;
+            // Never the URL: it may hold a password.
+            tracing::info!(%prefix, timeout_ms = timeout.as_millis() as u64, "sessions kept in Redis");
+            Ok((Arc::new(store), None))
+        }
     }
 }

@@ -9,7 +9,6 @@ pub mod signin;
 pub mod signout;
 pub mod userinfo;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::HttpResponse;
@@ -19,6 +18,7 @@ use chrono::Utc;
 use crate::configuration::Validated;
 use crate::error::AppError;
 use crate::oidc::ProviderCell;
+use crate::secret::Secret;
 use crate::session::WebSession;
 use crate::store::{SessionStore, SignedIn};
 
@@ -33,47 +33,28 @@ pub struct AppState {
     pub tera: tera::Tera,
     /// The identity server's client, once discovered.
     pub provider: ProviderCell,
-    /// Signed-in sessions (tokens and claims).
+    /// Signed-in sessions (tokens and claims) and their refresh locks.
     pub store: Arc<dyn SessionStore>,
     /// Public URL, issuer, redirect URIs.
     pub urls: Validated,
     /// Absolute lifetime of a signed-in session.
     pub session_lifetime: chrono::Duration,
-    /// Serialises refreshes per session.
-    pub refresh_locks: RefreshLocks,
-}
-
-/// One lock per session id, so that concurrent requests of one session refresh once: the
-/// identity server rotates refresh tokens and treats a reused one as stolen (it revokes the
-/// whole grant), so two parallel refreshes would sign the user out.
-#[derive(Debug, Default)]
-pub struct RefreshLocks(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-impl RefreshLocks {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
-        // Every operation is a single insert, lookup or remove: a poisoned map is still whole.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.map().entry(id.to_owned()).or_default().clone()
-    }
-
-    /// Forgets the lock of `id` unless another request still holds or waits for it.
-    fn release(&self, id: &str) {
-        let mut map = self.map();
-        if map.get(id).is_some_and(|lock| Arc::strong_count(lock) == 1) {
-            map.remove(id);
-        }
-    }
 }
 
 fn expiring(signed_in: &SignedIn, now: chrono::DateTime<Utc>) -> bool {
     signed_in
         .access_token_expires_at
         .is_some_and(|t| t <= now + chrono::Duration::seconds(REFRESH_SKEW_SECS))
+}
+
+/// Why a session's tokens need refreshing.
+#[derive(Debug)]
+pub enum Stale<'a> {
+    /// The access token expires (or has expired).
+    Expiring,
+    /// The identity server refused this access token (userinfo answered 401), e.g. after it
+    /// lost its access-token records.
+    Rejected(&'a Secret),
 }
 
 impl AppState {
@@ -122,7 +103,7 @@ pub enum Gate {
 }
 
 /// The signed-in user, refreshing an expired access token first; otherwise starts a sign-in
-/// that comes back to `return_to`.
+/// that comes back to `return_to`. A failing store is an error (a 503 page), never a sign-out.
 pub async fn require_user(
     state: &AppState,
     session: &WebSession<'_>,
@@ -130,49 +111,104 @@ pub async fn require_user(
 ) -> Result<Gate, AppError> {
     let now = Utc::now();
     if let Some(id) = session.session_id() {
-        match state.store.get(&id, now) {
+        match state.store.get(&id, now).await? {
             Some(signed_in) if !expiring(&signed_in, now) => {
                 return Ok(Gate::User(id, Box::new(signed_in)));
             }
             Some(_) => {
-                let lock = state.refresh_locks.lock_for(&id);
-                let refreshed = {
-                    let _guard = lock.lock().await;
-                    // Another request of this session may have refreshed while this one waited.
-                    match state.store.get(&id, Utc::now()) {
-                        Some(current) if !expiring(&current, Utc::now()) => Ok(Some(current)),
-                        Some(current) => refresh(state, &id, current).await,
-                        None => Ok(None),
-                    }
-                };
-                drop(lock);
-                state.refresh_locks.release(&id);
-                if let Some(refreshed) = refreshed? {
+                if let Some(refreshed) = refresh_session(state, &id, Stale::Expiring).await? {
                     return Ok(Gate::User(id, Box::new(refreshed)));
                 }
             }
             None => tracing::info!("session expired or unknown, signing in again"),
         }
+    }
+    sign_in_again(state, session, return_to).map(Gate::SignIn)
+}
+
+/// Forgets the browser's session and starts a sign-in that comes back to `return_to` (the
+/// redirect to the identity server).
+pub fn sign_in_again(
+    state: &AppState,
+    session: &WebSession<'_>,
+    return_to: &str,
+) -> Result<HttpResponse, AppError> {
+    if session.session_id().is_some() {
         session.clear();
     }
     let provider = state.provider.get().ok_or(AppError::ProviderUnavailable)?;
     let (url, pending) = provider.begin_sign_in(return_to);
     session.set_pending(&pending).map_err(AppError::Internal)?;
-    Ok(Gate::SignIn(see_other(url.as_str())))
+    Ok(see_other(url.as_str()))
+}
+
+/// Refreshes the tokens of session `id` under its refresh lock (in Redis mode a lock across
+/// replicas): the identity server rotates refresh tokens and revokes the grant when a used one
+/// comes back, so one refresh token must be sent once. After the lock is taken the session is
+/// read again: when another request (or replica) has refreshed meanwhile, its tokens are used.
+/// `Ok(None)`: the session cannot go on (gone, no refresh token, refresh refused); it has been
+/// removed and the caller signs the user in again.
+pub async fn refresh_session(
+    state: &AppState,
+    id: &str,
+    why: Stale<'_>,
+) -> Result<Option<SignedIn>, AppError> {
+    let store = state.store.clone();
+    let provider = state.provider.clone();
+    let id = id.to_owned();
+    let rejected = match why {
+        Stale::Expiring => None,
+        Stale::Rejected(token) => Some(token.clone()),
+    };
+    // A task of its own, so that a browser that goes away mid-refresh cannot cut it between the
+    // identity server's rotation and the store write: the new refresh token would be lost, and
+    // the next refresh would send the old one, which the identity server takes for theft.
+    tokio::spawn(async move { locked_refresh(&*store, &provider, &id, rejected.as_ref()).await })
+        .await
+        .map_err(|e| AppError::Internal(format!("refresh task: {e}")))?
+}
+
+async fn locked_refresh(
+    store: &dyn SessionStore,
+    provider: &ProviderCell,
+    id: &str,
+    rejected: Option<&Secret>,
+) -> Result<Option<SignedIn>, AppError> {
+    let guard = store.lock_refresh(id).await?;
+    let result = async {
+        let now = Utc::now();
+        let Some(current) = store.get(id, now).await? else {
+            return Ok(None);
+        };
+        let done_elsewhere = !expiring(&current, now)
+            && rejected.is_none_or(|token| !current.access_token.ct_eq(token.expose()));
+        if done_elsewhere {
+            return Ok(Some(current));
+        }
+        refresh(store, provider, id, current).await
+    }
+    .await;
+    if let Err(e) = store.unlock_refresh(guard).await {
+        // The lock expires by itself; the refresh itself is done (or failed) either way.
+        tracing::warn!(error = %e, "refresh lock not released, it will expire");
+    }
+    result
 }
 
 /// Refreshes the access token. `Ok(None)` when the session cannot go on (no refresh token, or
-/// the identity server refused it): the caller signs the user in again.
+/// the identity server refused it): the session is removed and the caller signs the user in
+/// again.
 async fn refresh(
-    state: &AppState,
+    store: &dyn SessionStore,
+    provider: &ProviderCell,
     id: &str,
     mut signed_in: SignedIn,
 ) -> Result<Option<SignedIn>, AppError> {
     let Some(refresh_token) = signed_in.refresh_token.clone() else {
-        state.store.remove(id);
+        store.remove(id).await?;
         return Ok(None);
     };
-    let provider = state.provider.get().ok_or(AppError::ProviderUnavailable)?;
+    let provider = provider.get().ok_or(AppError::ProviderUnavailable)?;
     match provider.refresh(&refresh_token, &signed_in.subject).await {
         Ok(tokens) => {
             if let Some(identity) = tokens.identity {
@@ -186,13 +222,16 @@ async fn refresh(
                 signed_in.scopes = scopes;
             }
             signed_in.refresh_count += 1;
-            state.store.put(id, signed_in.clone());
+            // If this write fails the new tokens are lost and the next refresh sends a rotated
+            // token (the identity server then revokes the grant and the user signs in again):
+            // the page says 503, it never shows a session that was not stored.
+            store.put(id, &signed_in).await?;
             tracing::info!("access token refreshed");
             Ok(Some(signed_in))
         }
         Err(crate::oidc::OidcError::Refused { code, .. }) => {
             tracing::info!(%code, "refresh refused, signing in again");
-            state.store.remove(id);
+            store.remove(id).await?;
             Ok(None)
         }
         Err(e) => Err(e.into()),

@@ -69,25 +69,24 @@ async fn handle(
 
     let now = Utc::now();
     let id = random_token(32);
-    state.store.put(
-        &id,
-        SignedIn {
-            subject: identity.subject,
-            claims: identity.claims,
-            id_token: identity.id_token,
-            access_token: tokens.access_token,
-            access_token_expires_at: tokens.access_token_expires_at,
-            refresh_token: tokens.refresh_token,
-            scopes: tokens.scopes.unwrap_or_else(|| {
-                std::iter::once("openid".to_owned())
-                    .chain(state.urls.extra_scopes.iter().cloned())
-                    .collect()
-            }),
-            created_at: now,
-            expires_at: now + state.session_lifetime,
-            refresh_count: 0,
-        },
-    );
+    let signed_in = SignedIn {
+        subject: identity.subject,
+        claims: identity.claims,
+        id_token: identity.id_token,
+        access_token: tokens.access_token,
+        access_token_expires_at: tokens.access_token_expires_at,
+        refresh_token: tokens.refresh_token,
+        scopes: tokens.scopes.unwrap_or_else(|| {
+            std::iter::once("openid".to_owned())
+                .chain(state.urls.extra_scopes.iter().cloned())
+                .collect()
+        }),
+        created_at: now,
+        expires_at: now + state.session_lifetime,
+        refresh_count: 0,
+    };
+    // Stored first: if the store fails, the browser is not signed in (a 503, start again).
+    state.store.put(&id, &signed_in).await?;
     session.sign_in(&id).map_err(AppError::Internal)?;
     tracing::info!("user signed in");
     let target = if is_local_path(&pending.return_to) {

@@ -24,10 +24,10 @@ pub async fn post(
     session: Session,
     form: web::Form<SignOutForm>,
 ) -> HttpResponse {
-    state.respond(handle_post(&state, &WebSession(&session), &form.csrf))
+    state.respond(handle_post(&state, &WebSession(&session), &form.csrf).await)
 }
 
-fn handle_post(
+async fn handle_post(
     state: &AppState,
     session: &WebSession<'_>,
     csrf: &str,
@@ -36,8 +36,12 @@ fn handle_post(
         return Err(AppError::Csrf);
     }
     // Local session first: whatever happens at the identity server, this app has forgotten
-    // the user and the tokens.
-    let signed_in = session.session_id().and_then(|id| state.store.remove(&id));
+    // the user and the tokens. If the store fails, nothing changes (a 503): the user is still
+    // signed in here and can try again, rather than believe a session is gone that is not.
+    let signed_in = match session.session_id() {
+        Some(id) => state.store.remove(&id).await?,
+        None => None,
+    };
     session.clear();
     let logout = match (signed_in, state.provider.get()) {
         (Some(signed_in), Some(provider)) => {

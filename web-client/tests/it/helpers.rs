@@ -69,6 +69,8 @@ pub struct TestApp {
     /// A browser: cookie jar, no automatic redirects, trusts the test CA only.
     pub browser: reqwest::Client,
     pub handle: actix_web::dev::ServerHandle,
+    /// The task running the app; it ends once the app has released its session store.
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// A browser-like client trusting only the test CA.
@@ -92,6 +94,47 @@ pub fn settings(issuer: &str) -> Settings {
         disable_signals: true,
         ..Settings::default()
     }
+}
+
+/// A session key shared by replicas (base64 of 64 bytes), as an operator would configure it.
+pub fn shared_session_key() -> web_client::secret::Secret {
+    use base64::Engine;
+    web_client::secret::Secret::new(base64::engine::general_purpose::STANDARD.encode([42u8; 64]))
+}
+
+/// Settings of a replica on the Redis at `url` (a shared session key, a 500 ms store timeout).
+pub fn redis_settings(issuer: &str, url: &str) -> Settings {
+    Settings {
+        session_key: Some(shared_session_key()),
+        store: web_client::configuration::StoreSettings {
+            url: Some(web_client::secret::Secret::new(url)),
+            timeout_ms: 500,
+            ..Default::default()
+        },
+        ..settings(issuer)
+    }
+}
+
+/// Starts only the mock provider.
+pub fn start_provider(behaviour: Behaviour) -> MockProvider {
+    init_tracing();
+    let (provider, listener) = MockProvider::bind(behaviour);
+    provider.start(listener, tls());
+    provider
+}
+
+/// Starts a web client on `settings` that shares `browser` (its cookie jar) with other apps:
+/// cookies are not kept apart by port, so one browser can alternate between replicas.
+pub async fn spawn_replica(
+    settings: Settings,
+    provider: &MockProvider,
+    browser: &reqwest::Client,
+) -> TestApp {
+    init_tracing();
+    let mut app = spawn_client(settings, provider.clone()).await;
+    app.browser = browser.clone();
+    app.wait_until_ready().await;
+    app
 }
 
 /// Starts the mock provider and the web client, and waits until the client has discovered it.
@@ -119,16 +162,24 @@ pub async fn spawn_client(settings: Settings, provider: MockProvider) -> TestApp
         .unwrap();
     let base = app.base_url();
     let handle = app.handle();
-    tokio::spawn(app.run_until_stopped());
+    let task = tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
         provider,
         browser: browser(),
         handle,
+        task,
     }
 }
 
 impl TestApp {
+    /// Stops the app gracefully and waits until it has let go of its state, as a process that
+    /// exits would.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        self.task.await.unwrap().unwrap();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -3,7 +3,11 @@
 mod discovery;
 mod helpers;
 mod mock_provider;
+mod persistence;
 mod refusals;
+mod replicas;
 mod session;
 mod signin;
 mod signout;
+mod store;
+mod userinfo;

@@ -66,6 +66,10 @@ pub struct Behaviour {
     pub refuse_refresh: bool,
     /// The refresh grant issues a new ID token (the identity server's default is not to).
     pub id_token_on_refresh: bool,
+    /// Userinfo answers 401 to every access token.
+    pub userinfo_unauthorized: bool,
+    /// Every token answer waits this long first (to make concurrent refreshes overlap).
+    pub token_delay_ms: u64,
 }
 
 #[derive(Debug)]
@@ -93,6 +97,8 @@ struct State {
     behaviour: Behaviour,
     grants: HashMap<String, Grant>,
     refresh_tokens: Vec<String>,
+    /// Access tokens the provider no longer accepts (as after a restart that lost them).
+    forgotten_access_tokens: Vec<String>,
     record: Record,
 }
 
@@ -146,6 +152,24 @@ impl MockProvider {
     /// Changes the behaviour from now on.
     pub fn set_behaviour(&self, behaviour: Behaviour) {
         self.state.lock().unwrap().behaviour = behaviour;
+    }
+
+    /// Forgets every access token issued so far: userinfo answers 401 to them, as an identity
+    /// server does after a restart that lost its access-token records. Refresh tokens still work.
+    pub fn forget_access_tokens(&self) {
+        let mut s = self.state.lock().unwrap();
+        let issued = s.record.access_tokens.clone();
+        s.forgotten_access_tokens.extend(issued);
+    }
+
+    /// How many refresh grants were requested.
+    pub fn refresh_requests(&self) -> usize {
+        self.record(|r| {
+            r.token_requests
+                .iter()
+                .filter(|f| f.get("grant_type").map(String::as_str) == Some("refresh_token"))
+                .count()
+        })
     }
 
     /// Reads what the provider has seen.
@@ -252,6 +276,10 @@ async fn token(
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let form = form.into_inner();
+    let delay = me.state.lock().unwrap().behaviour.token_delay_ms;
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let mut s = me.state.lock().unwrap();
     s.record.token_requests.push(form.clone());
     if !client_authenticated(&req) {
@@ -357,7 +385,10 @@ async fn userinfo(me: web::Data<MockProvider>, req: HttpRequest) -> HttpResponse
         .to_owned();
     let mut s = me.state.lock().unwrap();
     s.record.userinfo_tokens.push(bearer.clone());
-    if !s.record.access_tokens.contains(&bearer) {
+    if s.behaviour.userinfo_unauthorized
+        || !s.record.access_tokens.contains(&bearer)
+        || s.forgotten_access_tokens.contains(&bearer)
+    {
         return HttpResponse::Unauthorized()
             .insert_header(("WWW-Authenticate", "Bearer error=\"invalid_token\""))
             .finish();

@@ -131,6 +131,22 @@ pub async fn open(
         .ok_or_else(|| StoreError::Backend("store.url: no Redis URL is configured".into()))?;
     let timeout = Duration::from_millis(settings.timeout_ms.max(1));
     let client = client(url, trust)?;
+    // One plain attempt first, so that a wrong address, password or certificate is reported as
+    // what it is (the connection manager below retries, and would only report a timeout).
+    let probe_config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
+    let probe = client.get_multiplexed_async_connection_with_config(&probe_config);
+    match tokio::time::timeout(timeout, probe).await {
+        Ok(Ok(_connection)) => {}
+        Ok(Err(e)) => return Err(classify("connect", &e)),
+        Err(_) => {
+            return Err(StoreError::Unavailable(format!(
+                "redis did not accept a connection within {} ms",
+                timeout.as_millis()
+            )));
+        }
+    }
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))
@@ -1202,5 +1218,99 @@ impl StoreHealth for Redis {
 
     fn name(&self) -> &'static str {
         "redis"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_der_certificate_becomes_a_pem_that_rustls_reads_back() {
+        let tls = dev_certs::TlsMaterial::generate_ephemeral().unwrap();
+        let der = tls.ca_der().unwrap();
+        let pem = pem_certificate(der.as_ref());
+        assert!(pem.lines().all(|l| l.len() <= 64), "{pem}");
+        use rustls::pki_types::pem::PemObject as _;
+        let back: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(back, vec![der]);
+    }
+
+    #[test]
+    fn a_tls_connection_without_any_ca_to_trust_is_refused() {
+        let trust = RedisTrust {
+            ca_pem: "  \n",
+            system_roots: false,
+        };
+        let err = trusted_roots(trust).unwrap_err();
+        assert!(err.to_string().contains("needs a CA"), "{err}");
+        let trust = RedisTrust {
+            ca_pem: "-----BEGIN CERTIFICATE-----",
+            system_roots: false,
+        };
+        assert_eq!(trusted_roots(trust).unwrap(), "-----BEGIN CERTIFICATE-----");
+    }
+
+    #[test]
+    fn a_key_lifetime_gets_the_leeway_and_an_expired_record_none() {
+        assert_eq!(lifetime_ms(110, 100), Some((10 + TTL_LEEWAY_SECS) * 1000));
+        assert_eq!(lifetime_ms(100, 100), None);
+        assert_eq!(lifetime_ms(90, 100), None);
+        assert_eq!(deadline_ms(100), (100 + TTL_LEEWAY_SECS) * 1000);
+        assert_eq!(lifetime_ms(i64::MAX, 0), Some(i64::MAX));
+    }
+
+    fn fields(values: &[Option<&str>]) -> Vec<Option<String>> {
+        values.iter().map(|v| v.map(str::to_owned)).collect()
+    }
+
+    #[test]
+    fn a_grant_is_rebuilt_from_its_json_and_its_changing_fields() {
+        let json = r#"{"id":"g","client_id":"web","subject":"s","scope":[],"auth_time":1,"amr":[],"sid":"x","created":1,"expires_at":9,"refresh_hash":"stale","previous_hash":null,"rotated_at":0,"revoked":false}"#;
+        let grant = grant_from_fields(&fields(&[
+            Some(json),
+            Some("r2"),
+            Some("r1"),
+            Some("5"),
+            Some("1"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(grant.refresh_hash.as_deref(), Some("r2"));
+        assert_eq!(grant.previous_hash.as_deref(), Some("r1"));
+        assert_eq!((grant.rotated_at, grant.revoked), (5, true));
+        let empty = grant_from_fields(&fields(&[
+            Some(json),
+            Some(""),
+            Some(""),
+            Some("0"),
+            Some("0"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!((empty.refresh_hash, empty.previous_hash), (None, None));
+        assert_eq!(
+            grant_from_fields(&fields(&[None, None, None, None, None])).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_grant_hash_with_bad_fields_is_corrupt_not_a_guess() {
+        let json = r#"{"id":"g","client_id":"web","subject":"s","scope":[],"auth_time":1,"amr":[],"sid":"x","created":1,"expires_at":9,"refresh_hash":null,"revoked":false}"#;
+        for bad in [
+            fields(&[Some("{not json"), Some(""), Some(""), Some("0"), Some("0")]),
+            fields(&[Some(json), Some(""), Some(""), Some("soon"), Some("0")]),
+            fields(&[Some(json), Some(""), Some(""), None, Some("0")]),
+            fields(&[Some(json), Some(""), Some(""), Some("0"), Some("yes")]),
+            fields(&[Some(json), Some(""), Some(""), Some("0"), None]),
+        ] {
+            assert!(
+                matches!(grant_from_fields(&bad), Err(StoreError::Corrupt(_))),
+                "{bad:?}"
+            );
+        }
     }
 }

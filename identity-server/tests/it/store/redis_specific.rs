@@ -450,3 +450,324 @@ async fn acknowledged_accounts_and_rotations_survive_a_redis_crash_with_appendfs
         RefreshUse::Reused(_)
     ));
 }
+
+/// A `redis-server` serving TLS only, on a free local port, with `tls`'s certificate.
+struct TlsRedis {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsRedis {
+    fn start(tls: &dev_certs::TlsMaterial) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("a certificate file");
+            path
+        };
+        let (cert, key, ca) = (
+            file("cert.pem", tls.cert_chain_pem()),
+            file("key.pem", tls.key_pem()),
+            file("ca.pem", tls.ca_pem()),
+        );
+        // The port is free now; a race with another process only fails this test loudly.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new(
+            std::env::var_os(redis_testkit::BINARY_ENV).unwrap_or_else(|| "redis-server".into()),
+        )
+        .args([
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--tls-port")
+        .arg(port.to_string())
+        .arg("--tls-cert-file")
+        .arg(cert)
+        .arg("--tls-key-file")
+        .arg(key)
+        .arg("--tls-ca-cert-file")
+        .arg(ca)
+        .args(["--tls-auth-clients", "no", "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server starts");
+        Self {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rediss_connection_trusts_the_configured_ca_and_no_other() {
+    // Only to skip (or fail under REDIS_REQUIRED) when redis-server is missing.
+    if RedisServer::require().is_none() {
+        return;
+    }
+    let tls = dev_certs::TlsMaterial::generate_ephemeral().expect("test certificates");
+    let server = TlsRedis::start(&tls);
+    let url = format!("rediss://127.0.0.1:{}", server.port);
+    let trust = store::redis::RedisTrust {
+        ca_pem: tls.ca_pem(),
+        system_roots: false,
+    };
+    let settings = store_settings(url.clone(), "idsrv:v1:", 1000);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let stores = loop {
+        match store::redis::open(&settings, trust, POLICY).await {
+            Ok(stores) => break stores,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("no TLS connection with the right CA: {e}"),
+        }
+    };
+    assert!(
+        stores
+            .users
+            .create(&behaviour::user("subject-tls", "Trent"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .users
+            .find_by_username("trent")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let stranger = dev_certs::TlsMaterial::generate_ephemeral().expect("other certificates");
+    let wrong = store::redis::RedisTrust {
+        ca_pem: stranger.ca_pem(),
+        system_roots: false,
+    };
+    match store::redis::open(&settings, wrong, POLICY).await {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(message.contains("certificate"), "{message}");
+        }
+        other => panic!("a server certificate from another CA was not refused: {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scripts are ports of `store::rules`: random operation sequences get the same answers from
+// Redis as from the plain Rust rules.
+
+use identity_server::store::rules::{self, LockoutCounter, QuotaWindow, Rotation};
+use identity_server::store::{LockoutKey, QuotaKey, QuotaRefused};
+use rand::{Rng, SeedableRng};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_lockout_scripts_answer_as_the_rules_for_random_operation_sequences() {
+    let Some(server) = RedisServer::require() else {
+        return;
+    };
+    let stores = open_redis(&server, "idsrv:v1:", 2000, POLICY).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for sequence in 0..150 {
+        let key = LockoutKey::user(&format!("seq{sequence}"));
+        let mut model = LockoutCounter::new(now());
+        for step in 0..25 {
+            let max = rng.gen_range(1..=4);
+            let flag = rng.gen_bool(0.5);
+            let t = now();
+            let (op, redis, rules) = match rng.gen_range(0..5) {
+                0 => (
+                    "begin",
+                    stores
+                        .failed_logins
+                        .begin_attempt(&key, max, flag)
+                        .await
+                        .unwrap(),
+                    model.begin(t, POLICY, max, flag),
+                ),
+                1 => (
+                    "fail",
+                    stores
+                        .failed_logins
+                        .fail_attempt(&key, max, flag)
+                        .await
+                        .unwrap(),
+                    model.fail(t, POLICY, max, flag),
+                ),
+                2 => {
+                    stores.failed_logins.forgive(&key).await.unwrap();
+                    model.forgive(t, POLICY);
+                    ("forgive", true, true)
+                }
+                3 => {
+                    stores.failed_logins.reset(&key).await.unwrap();
+                    model.reset(t, POLICY);
+                    ("reset", true, true)
+                }
+                _ => (
+                    "is_locked",
+                    stores.failed_logins.is_locked(&key).await.unwrap(),
+                    model.is_locked(t),
+                ),
+            };
+            assert_eq!(
+                redis, rules,
+                "sequence {sequence} step {step}: {op}(max {max}, {flag}) with the model at {model:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_quota_scripts_answer_as_the_rules_for_random_operation_sequences() {
+    let Some(server) = RedisServer::require() else {
+        return;
+    };
+    let stores = open_redis(&server, "idsrv:v1:", 2000, POLICY).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    for sequence in 0..100 {
+        let keys: Vec<QuotaKey> = (0..3)
+            .map(|i| QuotaKey {
+                key: format!("cq:seq{sequence}:{i}"),
+                max: rng.gen_range(0..=4),
+                window_secs: 3600,
+            })
+            .collect();
+        let mut model: Vec<Option<QuotaWindow>> = vec![None; keys.len()];
+        for step in 0..25 {
+            // A random non-empty selection of distinct keys, in key order.
+            let chosen: Vec<usize> = (0..keys.len()).filter(|_| rng.gen_bool(0.6)).collect();
+            if chosen.is_empty() {
+                continue;
+            }
+            let selection: Vec<QuotaKey> = chosen.iter().map(|i| keys[*i].clone()).collect();
+            let t = now();
+            if rng.gen_bool(0.7) {
+                let redis = stores.quotas.reserve(&selection).await.unwrap();
+                let rules = reserve_model(&mut model, &keys, &chosen, t);
+                assert_eq!(
+                    redis.map_err(|r| r.index),
+                    rules.map_err(|r| r.index),
+                    "sequence {sequence} step {step}: reserve {chosen:?} with {model:?}"
+                );
+            } else {
+                stores.quotas.give_back(&selection).await.unwrap();
+                for i in &chosen {
+                    if let Some(w) = model[*i].as_mut()
+                        && !w.is_over(t, keys[*i].window_secs)
+                        && w.count > 0
+                    {
+                        w.count -= 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A reservation on plain [`QuotaWindow`]s: all or none.
+fn reserve_model(
+    model: &mut [Option<QuotaWindow>],
+    keys: &[QuotaKey],
+    chosen: &[usize],
+    t: i64,
+) -> Result<(), QuotaRefused> {
+    let mut next = Vec::new();
+    for (index, i) in chosen.iter().enumerate() {
+        let k = &keys[*i];
+        let w = model[*i]
+            .filter(|w| !w.is_over(t, k.window_secs))
+            .unwrap_or(QuotaWindow { start: t, count: 0 });
+        if w.count >= k.max {
+            return Err(QuotaRefused {
+                index,
+                retry_after_secs: w.retry_after(t, k.window_secs),
+            });
+        }
+        next.push((
+            *i,
+            QuotaWindow {
+                count: w.count + 1,
+                ..w
+            },
+        ));
+    }
+    for (i, w) in next {
+        model[i] = Some(w);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_rotation_script_answers_as_the_rules_for_random_refresh_sequences() {
+    let Some(server) = RedisServer::require() else {
+        return;
+    };
+    let stores = open_redis(&server, "idsrv:v1:", 2000, POLICY).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+    for sequence in 0..100 {
+        let first = digest(&random_token());
+        let start = now();
+        let mut model = behaviour::grant(&first, start + rng.gen_range(5..60));
+        stores.grants.create(&model).await.unwrap();
+        let interval = if rng.gen_bool(0.5) {
+            0
+        } else {
+            rng.gen_range(1..20)
+        };
+        let mut issued = vec![first];
+        let mut t = start;
+        for step in 0..12 {
+            t += rng.gen_range(0..8);
+            // Mostly the newest token, sometimes an older one (a replay or a lost answer).
+            let old = if rng.gen_bool(0.6) {
+                issued[issued.len() - 1].clone()
+            } else {
+                issued[rng.gen_range(0..issued.len())].clone()
+            };
+            let new = digest(&random_token());
+            let expected = rules::rotate(&mut model, &old, &new, t, interval);
+            let answer = stores.grants.rotate(&old, &new, t, interval).await.unwrap();
+            match (&answer, expected) {
+                (RefreshUse::Rotated(g), Rotation::Rotated)
+                | (RefreshUse::Reused(g), Rotation::Reused) => {
+                    assert_eq!(g, &model, "sequence {sequence} step {step}");
+                }
+                (RefreshUse::Invalid, Rotation::Invalid) => {}
+                (answer, expected) => panic!(
+                    "sequence {sequence} step {step}: redis answered {answer:?}, the rules {expected:?}"
+                ),
+            }
+            if expected == Rotation::Rotated {
+                issued.push(new);
+            }
+        }
+        let stored = stores.grants.get(&model.id).await.unwrap();
+        if model.expires_at > now() {
+            assert_eq!(
+                stored.as_ref(),
+                Some(&model),
+                "sequence {sequence}: the stored grant"
+            );
+        }
+    }
+}

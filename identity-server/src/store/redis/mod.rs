@@ -67,7 +67,10 @@
 //!   one primary with AOF, and treat a failover as an incident. Sentinel and Cluster are not
 //!   supported by this backend (Cluster would need hash tags, see the scale-out note).
 //! - The connection must be private: use `rediss://` with the identity server's CA (and, when
-//!   configured, the system roots) or a unix socket, and an ACL user limited to the prefix.
+//!   configured, the system roots) or a unix socket, and an ACL user limited to the prefix and
+//!   the commands in [`ACL_RULES`].
+//!
+//! [`open`] is called once per process: the [`Stores`] it returns share one connection.
 
 use std::future::Future;
 use std::time::Duration;
@@ -92,6 +95,12 @@ use crate::oidc::now;
 /// Seconds added to every key lifetime computed from a replica's clock (clock skew between the
 /// replicas and Redis must not drop a record early; every read re-checks the stored expiry).
 pub const TTL_LEEWAY_SECS: i64 = 5;
+
+/// The least a Redis ACL user needs for the default prefix `idsrv:v1:` (the commands the stores
+/// send, including those the scripts call), e.g. `ACL SETUSER idsrv on >password` followed by
+/// these rules. `+config|get` may be added so that [`open`] can check the durability settings.
+/// For another prefix, change the `~idsrv:v1:*` key pattern.
+pub const ACL_RULES: &str = "resetkeys ~idsrv:v1:* resetchannels -@all +ping +time +get +set +getdel +del +exists +hmget +hset +hmset +pexpire +pexpireat +expireat +pttl +zadd +zrem +zcard +zremrangebyscore +evalsha +script|load +multi +exec";
 
 /// Reconnection attempts per outage episode of the [`ConnectionManager`]; a call after they are
 /// used up starts a new episode, so the backend recovers whatever the length of the outage.

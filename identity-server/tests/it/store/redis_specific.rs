@@ -771,3 +771,44 @@ async fn the_rotation_script_answers_as_the_rules_for_random_refresh_sequences()
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_user_with_only_the_documented_acl_rules_can_make_every_store_call() {
+    let Some(server) = RedisServer::require() else {
+        return;
+    };
+    let mut admin = inspect(&server).await;
+    let password = random_token();
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("idsrv")
+        .arg("on")
+        .arg(format!(">{password}"))
+        .arg(
+            store::redis::ACL_RULES
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+        )
+        .query_async(&mut admin)
+        .await
+        .expect("the documented rules are valid ACL rules");
+    let url = format!("{}?user=idsrv&pass={password}", server.url());
+    let stores = store::redis::open(&store_settings(url, "idsrv:v1:", 2000), NO_TLS, POLICY)
+        .await
+        .expect("the ACL user connects");
+    assert_all_succeeded(&behaviour::every_call_once(&stores, &Secrets::new()).await);
+    // And it is confined to its prefix.
+    let mut confined = redis::Client::open(format!("{}?user=idsrv&pass={password}", server.url()))
+        .expect("the URL parses")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the ACL user connects");
+    let outside: Result<Option<String>, _> = redis::cmd("GET")
+        .arg("other:key")
+        .query_async(&mut confined)
+        .await;
+    assert!(
+        outside.is_err(),
+        "the ACL user read a key outside its prefix"
+    );
+}

@@ -61,6 +61,117 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Worker threads (default: actix's choice, the number of cores).
     pub workers: Option<usize>,
+    /// The relying party of passkeys (the Client API under `/v1/client`).
+    pub passkey: PasskeySettings,
+}
+
+/// Relying-party settings of passkeys, per tenant at the service (its "RP ID" and "expected
+/// origins"). Environment: `EMULATOR__PASSKEY__RP_ID`,
+/// `EMULATOR__PASSKEY__EXPECTED_ORIGINS='["https://localhost:5001"]'`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasskeySettings {
+    /// The RP id (`localhost`): a host name, no scheme or port.
+    pub rp_id: String,
+    /// The RP name authenticators show (default: the tenant name).
+    pub rp_name: Option<String>,
+    /// Origins a ceremony may run from, exactly (`https://localhost:5001`, `:5002`, `:5003`).
+    /// They are also the only origins the Client API answers with CORS headers.
+    pub expected_origins: Vec<String>,
+    /// How long a passkey challenge can be answered, in seconds (300).
+    pub challenge_lifetime_secs: u64,
+}
+
+impl Default for PasskeySettings {
+    fn default() -> Self {
+        PasskeySettings {
+            rp_id: "localhost".into(),
+            rp_name: None,
+            expected_origins: vec![
+                "https://localhost:5001".into(),
+                "https://localhost:5002".into(),
+                "https://localhost:5003".into(),
+            ],
+            challenge_lifetime_secs: 300,
+        }
+    }
+}
+
+impl PasskeySettings {
+    /// The expected origins serialised as origins (`scheme://host[:port]`), after
+    /// [`Settings::validate`] accepted them.
+    pub fn normalised_origins(&self) -> Vec<String> {
+        self.expected_origins
+            .iter()
+            .filter_map(|o| url::Url::parse(o).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        let rp_id = self.rp_id.as_str();
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if rp_id.is_empty() || rp_id.len() > 253 || !rp_id.split('.').all(label_ok) {
+            return invalid(
+                "passkey.rp_id",
+                format!("'{rp_id}' is not a lowercase host name (no scheme, no port)"),
+            );
+        }
+        if self.rp_name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return invalid("passkey.rp_name", "must not be empty".into());
+        }
+        if self.expected_origins.is_empty() || self.expected_origins.len() > 32 {
+            return invalid(
+                "passkey.expected_origins",
+                format!(
+                    "'{}' origins: 1 to 32 are allowed",
+                    self.expected_origins.len()
+                ),
+            );
+        }
+        for origin in &self.expected_origins {
+            check_origin(origin, rp_id).or_else(|m| invalid("passkey.expected_origins", m))?;
+        }
+        if !(1..=600).contains(&self.challenge_lifetime_secs) {
+            return invalid(
+                "passkey.challenge_lifetime_secs",
+                format!("'{}' is outside 1..=600", self.challenge_lifetime_secs),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// An expected origin: `https://host[:port]` (plain `http` only for `localhost`), nothing
+/// after the authority, and a host that is the RP id or one of its subdomains (WebAuthn
+/// refuses the ceremony otherwise).
+fn check_origin(origin: &str, rp_id: &str) -> Result<(), String> {
+    let url = url::Url::parse(origin).map_err(|e| format!("'{origin}' is not a url: {e}"))?;
+    let host = url.host_str().unwrap_or_default();
+    match url.scheme() {
+        "https" => {}
+        "http" if host == "localhost" => {}
+        other => return Err(format!("'{origin}' has scheme '{other}', expected https")),
+    }
+    if url.origin().ascii_serialization() != origin.trim_end_matches('/') {
+        return Err(format!(
+            "'{origin}' is not a bare origin (scheme, host and port only)"
+        ));
+    }
+    if host != rp_id && !host.ends_with(&format!(".{rp_id}")) {
+        return Err(format!(
+            "'{origin}' is not on rp id '{rp_id}' or one of its subdomains"
+        ));
+    }
+    Ok(())
 }
 
 impl Default for Settings {
@@ -85,6 +196,7 @@ impl Default for Settings {
             disable_signals: false,
             max_body_bytes: 64 * 1024,
             workers: None,
+            passkey: PasskeySettings::default(),
         }
     }
 }
@@ -187,6 +299,7 @@ impl Settings {
         if self.workers == Some(0) {
             return invalid("workers", "'0' must be at least 1".into());
         }
+        self.passkey.validate()?;
         let tls = [&self.tls_cert, &self.tls_key, &self.tls_ca];
         if tls.iter().any(|p| p.is_some()) && !tls.iter().all(|p| p.is_some()) {
             return invalid(
@@ -352,6 +465,101 @@ mod tests {
         let cli = Cli::parse_from(["emu", "--outcome", "bad code=BLOCK"]);
         let err = cli.apply(Settings::default()).unwrap_err().to_string();
         assert!(err.contains("action_outcomes"), "{err}");
+    }
+
+    #[test]
+    fn the_passkey_defaults_are_localhost_and_the_three_development_origins() {
+        let passkey = Settings::default().passkey;
+        assert_eq!(passkey.rp_id, "localhost");
+        assert_eq!(
+            passkey.normalised_origins(),
+            [
+                "https://localhost:5001",
+                "https://localhost:5002",
+                "https://localhost:5003"
+            ]
+        );
+        assert_eq!(passkey.challenge_lifetime_secs, 300);
+    }
+
+    #[test]
+    fn bad_passkey_settings_fail_validation_with_the_key_and_the_value() {
+        let cases: [(PasskeySettings, &str, &str); 6] = [
+            (
+                PasskeySettings {
+                    rp_id: "https://localhost".into(),
+                    ..PasskeySettings::default()
+                },
+                "passkey.rp_id",
+                "'https://localhost'",
+            ),
+            (
+                PasskeySettings {
+                    expected_origins: vec!["https://localhost:5001/login".into()],
+                    ..PasskeySettings::default()
+                },
+                "passkey.expected_origins",
+                "'https://localhost:5001/login'",
+            ),
+            (
+                PasskeySettings {
+                    expected_origins: vec!["http://example.localhost".into()],
+                    ..PasskeySettings::default()
+                },
+                "passkey.expected_origins",
+                "'http'",
+            ),
+            (
+                PasskeySettings {
+                    expected_origins: vec!["https://evil.example".into()],
+                    ..PasskeySettings::default()
+                },
+                "passkey.expected_origins",
+                "'https://evil.example'",
+            ),
+            (
+                PasskeySettings {
+                    expected_origins: Vec::new(),
+                    ..PasskeySettings::default()
+                },
+                "passkey.expected_origins",
+                "'0'",
+            ),
+            (
+                PasskeySettings {
+                    challenge_lifetime_secs: 0,
+                    ..PasskeySettings::default()
+                },
+                "passkey.challenge_lifetime_secs",
+                "'0'",
+            ),
+        ];
+        for (passkey, key, value) in cases {
+            let err = Settings {
+                passkey,
+                ..Settings::default()
+            }
+            .validate()
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(key) && err.contains(value), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_subdomain_origin_of_the_rp_id_is_accepted() {
+        let settings = Settings {
+            passkey: PasskeySettings {
+                rp_id: "example.com".into(),
+                expected_origins: vec![
+                    "https://login.example.com".into(),
+                    "https://example.com:8443".into(),
+                ],
+                ..PasskeySettings::default()
+            },
+            ..Settings::default()
+        };
+        settings.validate().unwrap();
     }
 
     #[test]

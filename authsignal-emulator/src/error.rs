@@ -31,6 +31,25 @@ pub enum ApiError {
     /// Too many attempts (429 `too_many_requests`).
     #[error("{0}")]
     TooManyRequests(String),
+    /// Client API: no, or no valid, Bearer token or tenant id (401 `unauthorized`).
+    #[error("{0}")]
+    ClientUnauthorized(String),
+    /// Client API: the Bearer token has expired (401 `expired_token`, which makes the Web SDK
+    /// call `onTokenExpired`; the service's status is UNVERIFIED).
+    #[error("the token has expired")]
+    ExpiredToken,
+    /// Client API: a registration or assertion failed verification (400
+    /// `invalid_credential`; status UNVERIFIED).
+    #[error("{0}")]
+    InvalidCredential(String),
+    /// Client API: the credential id is not a passkey of this tenant (400
+    /// `unknown_credential`, which makes the Web SDK signal the browser to forget it; status
+    /// UNVERIFIED).
+    #[error("the passkey is not known")]
+    UnknownCredential,
+    /// Client API: the request's `Origin` is not an expected origin (403 `forbidden`).
+    #[error("{0}")]
+    Forbidden(String),
     /// Something broke inside the emulator (500, opaque).
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -44,7 +63,11 @@ impl ApiError {
 
     fn code(&self) -> &'static str {
         match self {
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::ClientUnauthorized(_) => "unauthorized",
+            ApiError::ExpiredToken => "expired_token",
+            ApiError::InvalidCredential(_) => "invalid_credential",
+            ApiError::UnknownCredential => "unknown_credential",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::InvalidRequest(_) | ApiError::PayloadTooLarge(_) => "invalid_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::TooManyRequests(_) => "too_many_requests",
@@ -72,7 +95,11 @@ impl From<StoreError> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::ClientUnauthorized(_) | ApiError::ExpiredToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::InvalidCredential(_) | ApiError::UnknownCredential => StatusCode::BAD_REQUEST,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,

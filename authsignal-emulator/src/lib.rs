@@ -1,6 +1,7 @@
 //! A local, API-faithful Authsignal: the Server API under `/v1` (HTTP Basic with the tenant
-//! secret) and the hosted challenge pages (authenticator-app TOTP with a QR code, email OTP with
-//! a dev outbox, recovery codes, settings), so the demo and every test run with no account and
+//! secret), the Client API subset for passkeys under `/v1/client` (real WebAuthn verification,
+//! CORS for the expected origins) and the hosted challenge pages (authenticator-app TOTP with a
+//! QR code, email OTP with a dev outbox, recovery codes, settings), so the demo and every test run with no account and
 //! no network, through the same SDK calls and redirects as with the real service.
 //!
 //! ```no_run
@@ -24,6 +25,8 @@ pub mod configuration;
 pub mod domain;
 pub mod error;
 pub mod routes;
+#[cfg(feature = "soft-authenticator")]
+pub mod soft_authenticator;
 pub mod startup;
 pub mod state;
 pub mod store;

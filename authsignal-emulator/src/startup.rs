@@ -161,6 +161,16 @@ impl Application {
                 default_outcome: settings.default_outcome,
                 outcomes: settings.action_outcomes.clone(),
                 max_body_bytes: settings.max_body_bytes,
+                relying_party: crate::domain::webauthn::RelyingParty::new(
+                    &settings.passkey.rp_id,
+                    settings
+                        .passkey
+                        .rp_name
+                        .as_deref()
+                        .unwrap_or(&settings.tenant_name),
+                    settings.passkey.normalised_origins(),
+                ),
+                passkey_challenge_lifetime_secs: settings.passkey.challenge_lifetime_secs,
             },
             stores,
             templates,

@@ -11,6 +11,7 @@ use url::Url;
 use crate::domain::outcome::Outcome;
 use crate::domain::secret::ApiSecret;
 use crate::domain::token::{OtherClaims, Purpose, SigningKey, TokenClaims};
+use crate::domain::webauthn::RelyingParty;
 use crate::domain::webhook;
 use crate::store::{ActionKey, OutboxMessage, Stores};
 
@@ -130,6 +131,10 @@ pub struct AppState {
     pub webhooks: Option<WebhookSender>,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// The passkey relying party (RP id, name, expected origins).
+    pub relying_party: RelyingParty,
+    /// How long a passkey challenge can be answered.
+    pub passkey_challenge_lifetime: Duration,
     wrong_codes: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
 }
 
@@ -161,6 +166,10 @@ pub struct StateConfig {
     pub outcomes: HashMap<String, Outcome>,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// The passkey relying party.
+    pub relying_party: RelyingParty,
+    /// Passkey challenge lifetime in seconds.
+    pub passkey_challenge_lifetime_secs: u64,
 }
 
 impl AppState {
@@ -185,6 +194,10 @@ impl AppState {
             templates,
             webhooks,
             max_body_bytes: config.max_body_bytes,
+            relying_party: config.relying_party,
+            passkey_challenge_lifetime: Duration::seconds(
+                config.passkey_challenge_lifetime_secs as i64,
+            ),
             wrong_codes: Mutex::new(HashMap::new()),
         }
     }
@@ -273,11 +286,39 @@ impl AppState {
                         "userId": key.user_id,
                         "idempotencyKey": key.idempotency_key,
                         "actionCode": key.action_code,
+                        "verificationMethod": if channel == "EMAIL" { "EMAIL_OTP" } else { "SMS" },
                     }),
                 )
                 .await?;
         }
         Ok(())
+    }
+
+    /// Posts `action.verify` (synchronous at the service: a refusal blocks the success) when
+    /// webhooks are configured.
+    pub async fn notify_action_verified(
+        &self,
+        key: &ActionKey,
+        method: &str,
+        authenticator_id: Option<&str>,
+    ) -> Result<(), String> {
+        let Some(webhooks) = &self.webhooks else {
+            return Ok(());
+        };
+        webhooks
+            .send(
+                "action.verify",
+                serde_json::json!({
+                    "userId": key.user_id,
+                    "action": key.action_code,
+                    "idempotencyKey": key.idempotency_key,
+                    "verifiedAt": crate::routes::api::actions::iso(Utc::now()),
+                    "state": "CHALLENGE_SUCCEEDED",
+                    "verificationMethod": method,
+                    "userAuthenticatorId": authenticator_id,
+                }),
+            )
+            .await
     }
 
     /// Whether a user has used up their wrong-code budget (checked before any code check).

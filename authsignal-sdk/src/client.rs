@@ -2,11 +2,15 @@
 //!
 //! One `Client` holds one pooled `reqwest::Client` behind an `Arc`, so cloning it is cheap and
 //! clones share connections. Every call builds the URL from percent-encoded path segments,
-//! serialises the body once, and runs the attempt loop of the [retry policy](crate::retry).
+//! serialises the body once, and runs the attempt loop of the [retry policy](crate::retry)
+//! inside the call's overall deadline ([`ClientBuilder::call_timeout`]); each response body is
+//! read chunk by chunk and never past [`ClientBuilder::max_response_bytes`].
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
@@ -15,7 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::error::Error;
+use crate::error::{Error, TransportErrorKind};
 use crate::retry::{RetryPolicy, parse_retry_after};
 use crate::types::*;
 
@@ -23,6 +27,10 @@ use crate::types::*;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default timeout for establishing a connection (TCP + TLS).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default overall deadline of one call: every attempt, back-off and `Retry-After` wait.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default cap of a response body (1 MiB; the API's answers are a few kilobytes).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// The default `User-Agent`.
 pub const DEFAULT_USER_AGENT: &str = concat!("authsignal-rust/", env!("CARGO_PKG_VERSION"));
 
@@ -86,7 +94,9 @@ impl fmt::Debug for SecretKey {
 /// | base URL | [`Region::Us`], `https://api.authsignal.com/v1` |
 /// | total timeout per attempt | 10 s ([`DEFAULT_TIMEOUT`]) |
 /// | connect timeout | 5 s ([`DEFAULT_CONNECT_TIMEOUT`]) |
+/// | overall deadline per call (attempts and waits) | 30 s ([`DEFAULT_CALL_TIMEOUT`]) |
 /// | retries | [`RetryPolicy::default()`]: 2 retries, 100 ms doubling to 2 s, safe requests only |
+/// | response body cap | 1 MiB ([`DEFAULT_MAX_RESPONSE_BYTES`]) |
 /// | trusted roots | the Mozilla root set compiled in (webpki-roots), plus any added certificate |
 /// | user agent | `authsignal-rust/<version>` |
 ///
@@ -98,6 +108,7 @@ impl fmt::Debug for SecretKey {
 /// let client = Client::builder(std::env::var("AUTHSIGNAL_SECRET").unwrap_or_default())
 ///     .region(Region::Eu)
 ///     .timeout(Duration::from_secs(5))
+///     .call_timeout(Duration::from_secs(8))
 ///     .retry_policy(RetryPolicy::none())
 ///     .build()?;
 /// # Ok(()) }
@@ -108,6 +119,8 @@ pub struct ClientBuilder {
     base_url: String,
     timeout: Duration,
     connect_timeout: Duration,
+    call_timeout: Duration,
+    max_response_bytes: usize,
     retry: RetryPolicy,
     root_certificates: Vec<Vec<u8>>,
     user_agent: String,
@@ -143,7 +156,8 @@ impl ClientBuilder {
     }
 
     /// Sets the total timeout of one attempt (connect, send, wait and read the body). Default 10 s.
-    /// Retries get a fresh timeout each.
+    /// Retries get a fresh timeout each, but no attempt runs past the call's overall deadline
+    /// ([`call_timeout`](Self::call_timeout)).
     ///
     /// ```no_run
     /// # use std::time::Duration;
@@ -166,6 +180,44 @@ impl ClientBuilder {
     /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the overall deadline of one call: every attempt, every back-off and every
+    /// `Retry-After` wait together. Default 30 s ([`DEFAULT_CALL_TIMEOUT`]).
+    ///
+    /// An attempt gets the smaller of [`timeout`](Self::timeout) and what is left of the
+    /// deadline. A wait (back-off or `Retry-After`) that would reach the deadline is not
+    /// started: the call returns the last error at once. When the deadline runs out during an
+    /// attempt, the call fails with [`Error::Timeout`]. So a call never takes longer than this,
+    /// whatever the service answers.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use authsignal_sdk::Client;
+    /// let client = Client::builder("secret").call_timeout(Duration::from_secs(5)).build()?;
+    /// # Ok::<(), authsignal_sdk::Error>(())
+    /// ```
+    pub fn call_timeout(mut self, deadline: Duration) -> Self {
+        self.call_timeout = deadline;
+        self
+    }
+
+    /// Caps the size of a response body, error bodies included. Default 1 MiB
+    /// ([`DEFAULT_MAX_RESPONSE_BYTES`]).
+    ///
+    /// A `Content-Length` above the cap is refused before the body is read; a body without
+    /// one (chunked) is read chunk by chunk and abandoned as soon as it passes the cap. Either
+    /// way the call fails with [`Error::ResponseTooLarge`], is not retried, and never holds more
+    /// than the cap (plus one chunk of the HTTP stack) in memory.
+    ///
+    /// ```no_run
+    /// # use authsignal_sdk::Client;
+    /// let client = Client::builder("secret").max_response_bytes(256 * 1024).build()?;
+    /// # Ok::<(), authsignal_sdk::Error>(())
+    /// ```
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
         self
     }
 
@@ -218,7 +270,7 @@ impl ClientBuilder {
     ///
     /// Fails with [`Error::Configuration`] on an empty secret, a base URL that is not an
     /// absolute `http(s)` URL without query or fragment, a root certificate that is not PEM,
-    /// a zero timeout or an invalid user agent.
+    /// a zero timeout, deadline or body cap, or an invalid user agent.
     ///
     /// ```no_run
     /// # use authsignal_sdk::Client;
@@ -230,9 +282,14 @@ impl ClientBuilder {
             return Err(Error::Configuration("secret key must not be empty".into()));
         }
         let base_url = parse_base_url(&self.base_url)?;
-        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() || self.call_timeout.is_zero() {
             return Err(Error::Configuration(
                 "timeouts must be greater than zero".into(),
+            ));
+        }
+        if self.max_response_bytes == 0 {
+            return Err(Error::Configuration(
+                "the response body cap must be greater than zero".into(),
             ));
         }
 
@@ -282,6 +339,9 @@ impl ClientBuilder {
                 http,
                 base_url,
                 authorization,
+                timeout: self.timeout,
+                call_timeout: self.call_timeout,
+                max_response_bytes: self.max_response_bytes,
                 retry: self.retry,
             }),
         })
@@ -328,6 +388,10 @@ struct Inner {
     http: reqwest::Client,
     base_url: String,
     authorization: HeaderValue,
+    /// Per-attempt timeout (also set on `http`; repeated per request to cut it to the deadline).
+    timeout: Duration,
+    call_timeout: Duration,
+    max_response_bytes: usize,
     retry: RetryPolicy,
 }
 
@@ -336,6 +400,8 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base_url", &self.inner.base_url)
             .field("secret_key", &"[redacted]")
+            .field("call_timeout", &self.inner.call_timeout)
+            .field("max_response_bytes", &self.inner.max_response_bytes)
             .field("retry", &self.inner.retry)
             .finish_non_exhaustive()
     }
@@ -381,6 +447,8 @@ impl Client {
             base_url: Region::Us.base_url().to_owned(),
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             retry: RetryPolicy::default(),
             root_certificates: Vec::new(),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
@@ -1023,14 +1091,20 @@ impl Client {
         Ok(())
     }
 
-    /// The attempt loop of the retry policy.
+    /// The attempt loop of the retry policy, inside the call's overall deadline.
     async fn send(&self, request: Prepared) -> Result<Success, Error> {
         let policy = &self.inner.retry;
+        let deadline = Instant::now() + self.inner.call_timeout;
         let mut retry = 0;
         loop {
-            let (error, retry_after) = match self.attempt(&request).await {
-                Ok(success) => return Ok(success),
-                Err(failure) => failure,
+            // The attempt's own timeout, cut to what is left of the call; the outer `timeout_at`
+            // also bounds what the HTTP client's timeout does not see (the capped body loop).
+            let budget = deadline.saturating_duration_since(Instant::now());
+            let attempt = self.attempt(&request, budget.min(self.inner.timeout));
+            let (error, retry_after) = match tokio::time::timeout_at(deadline, attempt).await {
+                Ok(Ok(success)) => return Ok(success),
+                Ok(Err(failure)) => failure,
+                Err(_elapsed) => return Err(Error::Timeout),
             };
             if !(request.repeatable && retry < policy.max_retries && error.is_retryable()) {
                 return Err(error);
@@ -1038,6 +1112,20 @@ impl Client {
             let Some(delay) = policy.delay(retry, retry_after) else {
                 return Err(error);
             };
+            // A wait that reaches the deadline leaves no time for the attempt it waits for:
+            // answer now with what the service said rather than after a pointless pause.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if delay >= left {
+                tracing::debug!(
+                    method = %request.method,
+                    path = request.url.path(),
+                    delay_ms = delay.as_millis() as u64,
+                    left_ms = left.as_millis() as u64,
+                    error = %error,
+                    "authsignal request not retried: the wait would pass the call's deadline"
+                );
+                return Err(error);
+            }
             tracing::debug!(
                 method = %request.method,
                 path = request.url.path(),
@@ -1051,19 +1139,25 @@ impl Client {
         }
     }
 
-    /// One attempt. On failure also returns the `Retry-After` the service asked for.
-    async fn attempt(&self, request: &Prepared) -> Result<Success, (Error, Option<Duration>)> {
+    /// One attempt within `timeout`. On failure also returns the `Retry-After` the service
+    /// asked for.
+    async fn attempt(
+        &self,
+        request: &Prepared,
+        timeout: Duration,
+    ) -> Result<Success, (Error, Option<Duration>)> {
         let mut builder = self
             .inner
             .http
             .request(request.method.clone(), request.url.clone())
+            .timeout(timeout)
             .header(AUTHORIZATION, self.inner.authorization.clone());
         if let Some(body) = &request.body {
             builder = builder
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
                 .body(body.clone());
         }
-        let response = builder
+        let mut response = builder
             .send()
             .await
             .map_err(|e| (transport_error(e), None))?;
@@ -1080,11 +1174,9 @@ impl Client {
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(parse_retry_after);
-        let body = response
-            .bytes()
+        let body = read_capped(&mut response, status, self.inner.max_response_bytes)
             .await
-            .map_err(|e| (transport_error(e), None))?
-            .to_vec();
+            .map_err(|e| (e, None))?;
         if (200..300).contains(&status) {
             return Ok(Success { status, body });
         }
@@ -1100,6 +1192,33 @@ impl Client {
             retry_after,
         ))
     }
+}
+
+/// Reads the body chunk by chunk, refusing it as soon as it is known to exceed `limit`: by its
+/// `Content-Length` before reading anything, else when the bytes read so far pass the cap. The
+/// buffer therefore never grows past `limit`.
+async fn read_capped(
+    response: &mut reqwest::Response,
+    status: u16,
+    limit: usize,
+) -> Result<Vec<u8>, Error> {
+    let too_large = || Error::ResponseTooLarge { status, limit };
+    let declared = response.content_length();
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    // A declared length within the cap is a safe capacity hint; anything else starts small.
+    let capacity = declared
+        .map_or(8 * 1024, |length| length as usize)
+        .min(limit);
+    let mut body = Vec::with_capacity(capacity);
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if chunk.len() > limit - body.len() {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn prepare<B: Serialize + ?Sized>(
@@ -1136,7 +1255,10 @@ fn transport_error(mut error: reqwest::Error) -> Error {
     if error.is_timeout() && !error.is_connect() {
         Error::Timeout
     } else {
-        Error::Transport(error)
+        Error::Transport {
+            kind: TransportErrorKind::classify(&error),
+            source: error,
+        }
     }
 }
 

@@ -91,16 +91,23 @@
 //! # Errors
 //!
 //! Every call returns [`Error`]: [`Error::Api`] for a non-2xx answer (status, `error`/`errorCode`
-//! and `errorDescription`, request id), [`Error::Transport`] when no answer arrived,
-//! [`Error::Timeout`], [`Error::Decode`] for a 2xx body that is not the expected JSON (the raw
-//! body is kept), [`Error::Configuration`] from [`ClientBuilder::build`] and
-//! [`Error::InvalidRequest`] for arguments that cannot be sent (an empty user id).
+//! and `errorDescription`, request id), [`Error::Transport`] when no answer arrived (with a
+//! [`TransportErrorKind`]: refused, reset, connect timeout, TLS, DNS or other, and the
+//! underlying error as its source), [`Error::Timeout`], [`Error::ResponseTooLarge`] for a body
+//! over the cap, [`Error::Decode`] for a 2xx body that is not the expected JSON (the raw body is
+//! kept), [`Error::Configuration`] from [`ClientBuilder::build`] and [`Error::InvalidRequest`]
+//! for arguments that cannot be sent (an empty user id).
 //!
 //! ```no_run
 //! # async fn run(client: authsignal_sdk::Client) {
+//! use authsignal_sdk::Error;
+//!
 //! match client.get_user("user-123").await {
 //!     Ok(user) => println!("enrolled: {}", user.is_enrolled),
 //!     Err(error) if error.is_unauthorized() => eprintln!("check the secret key and region"),
+//!     // `kind` says which: "connection refused", "tls handshake failed", ...; the source chain
+//!     // has the operating system's or the TLS library's own words.
+//!     Err(Error::Transport { kind, source }) => eprintln!("authsignal unreachable: {kind}: {source:?}"),
 //!     Err(error) => eprintln!("authsignal failed: {error} (request id {:?})", error.request_id()),
 //! }
 //! # }
@@ -108,12 +115,19 @@
 //!
 //! # Retries and timeouts
 //!
-//! Each attempt has a total timeout (default 10 s) and a connect timeout (default 5 s). Failed
-//! attempts are retried per the [`RetryPolicy`] (default: 2 retries, back-off 100 ms doubling to
-//! 2 s with jitter): only connection failures and statuses 429, 502, 503 and 504, only for `GET`s
-//! and for requests that carry an idempotency key (`track`/`challenge` with `idempotency_key`
-//! set, `update_action`); `Retry-After` is honoured up to 10 s. A `POST` without idempotency key
-//! is never repeated, so a flaky network cannot create a second action. Details in [`retry`].
+//! One call has an overall deadline (default 30 s, [`ClientBuilder::call_timeout`]) that covers
+//! every attempt and every wait; each attempt also has a total timeout (default 10 s, cut to
+//! what is left of the deadline) and a connect timeout (default 5 s). Failed attempts are
+//! retried per the [`RetryPolicy`] (default: 2 retries, back-off 100 ms doubling to 2 s with
+//! jitter): only connection failures and statuses 429, 502, 503 and 504, only for `GET`s and for
+//! requests that carry an idempotency key (`track`/`challenge` with `idempotency_key` set,
+//! `update_action`); `Retry-After` is honoured up to 10 s and only when the wait ends before the
+//! deadline (otherwise the error is returned at once). A `POST` without idempotency key is never
+//! repeated, so a flaky network cannot create a second action. Details in [`retry`].
+//!
+//! A response body is capped (default 1 MiB, [`ClientBuilder::max_response_bytes`]): a larger
+//! `Content-Length` is refused before reading, a chunked body is abandoned at the cap, and the
+//! call fails with [`Error::ResponseTooLarge`] without holding more than the cap in memory.
 //!
 //! # Webhooks
 //!
@@ -140,8 +154,9 @@ pub mod types;
 pub mod webhook;
 
 pub use client::{
-    Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, Region,
+    Client, ClientBuilder, DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, Region,
 };
-pub use error::Error;
+pub use error::{Error, TransportErrorKind};
 pub use retry::RetryPolicy;
 pub use types::*;

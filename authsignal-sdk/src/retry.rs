@@ -15,6 +15,11 @@
 //! in lockstep. A `Retry-After` header (seconds or an HTTP date) on a 429/503 replaces the computed
 //! wait when it is longer; if it asks for more than `max_retry_after`, the SDK does not wait and
 //! returns the error instead, so a caller is never blocked for minutes.
+//!
+//! All of it runs inside the call's overall deadline
+//! ([`ClientBuilder::call_timeout`](crate::ClientBuilder::call_timeout)): a wait (computed or
+//! `Retry-After`) that would reach the deadline is not started and the last error is returned at
+//! once, and each attempt's timeout is cut to what is left of the deadline.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};

@@ -812,6 +812,9 @@ pub struct WebauthnCredential {
     /// The user agent it was registered from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parsed_user_agent: Option<ParsedUserAgent>,
+    /// When the credential was verified (registered), ISO-8601 (the Web SDK's type has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<String>,
 }
 
 /// An authenticator enrolled by a user.

@@ -148,10 +148,12 @@ impl Stack {
             name: Some(format!("Bench User {n}")),
             email: Some(format!("bench{n}@example.com")),
         };
-        let user = tokio::task::spawn_blocking(move || users.create(new_user))
-            .await
-            .unwrap()
-            .unwrap();
+        let stored =
+            tokio::task::spawn_blocking(move || identity_server::users::hash_new_user(new_user))
+                .await
+                .unwrap()
+                .unwrap();
+        let user = users.create(stored).await.unwrap();
         let secret = totp_rs::Secret::generate_secret();
         let encoded = secret.to_encoded().to_string();
         let uri = format!(

@@ -94,7 +94,7 @@ fn benches(c: &mut Criterion) {
     // The grant's own work without HTTP: build, sign and record one access token.
     let scope = vec!["api1".to_owned()];
     c.bench_function("access_token_in_process", |b| {
-        b.iter(|| {
+        b.to_async(&rt).iter(|| async {
             identity_server::tokens::issue_access_token(
                 &bench.state,
                 "client",
@@ -103,6 +103,7 @@ fn benches(c: &mut Criterion) {
                 None,
                 None,
             )
+            .await
             .unwrap()
         })
     });

@@ -93,6 +93,47 @@ pub struct Settings {
     pub account: crate::account::AccountSettings,
     /// Throttles and caps on what unauthenticated callers can make the server do or keep.
     pub limits: LimitSettings,
+    /// Where server-side state lives: the embedded database (default) or a shared Redis.
+    pub store: StoreSettings,
+    /// Proxies (load balancers) whose `X-Forwarded-For` / `Forwarded` headers name the client.
+    /// Exact addresses or CIDR networks, e.g. `["10.0.0.0/8", "::1"]`. Empty (the default): the
+    /// socket peer is the client and forwarding headers are ignored.
+    pub trusted_proxies: Vec<String>,
+}
+
+/// Where server-side state lives (section `store`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Empty (the default): the embedded database `identity-server.redb` in `data_dir`. Or a
+    /// Redis URL (`redis://`, `rediss://`, `redis+unix://`, `valkey://`) shared by every
+    /// replica; env `IDP__STORE__URL`. It may hold a password: never logged.
+    pub url: Option<Secret>,
+    /// Prefix of every Redis key (default `idsrv:v1:`).
+    pub prefix: String,
+    /// Deadline of one store call in milliseconds (default 2000): past it the call fails and the
+    /// request is answered 503 / `temporarily_unavailable`.
+    pub timeout_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            prefix: "idsrv:v1:".into(),
+            timeout_ms: 2000,
+        }
+    }
+}
+
+impl StoreSettings {
+    /// The Redis URL, if Redis is configured.
+    pub fn redis_url(&self) -> Option<&str> {
+        self.url
+            .as_ref()
+            .map(|u| u.expose().trim())
+            .filter(|u| !u.is_empty())
+    }
 }
 
 /// Throttles and caps.
@@ -113,8 +154,8 @@ pub struct LimitSettings {
     /// authorize endpoint answers `temporarily_unavailable` until codes are redeemed or expire.
     pub max_unredeemed_codes_per_session: usize,
     /// Pending authorize requests (waiting for a login) one network (IPv4 address, IPv6 /64)
-    /// may hold at once (default 20); past it that network gets 429 until requests complete or
-    /// expire.
+    /// may hold at once (default 1000, so that a NAT of a few hundred users signing in at once
+    /// is never refused); past it that network gets 429 until requests complete or expire.
     pub max_pending_authorize_requests_per_network: usize,
 }
 
@@ -124,10 +165,8 @@ impl Default for LimitSettings {
             client_auth_max_failures_per_client: 20,
             client_auth_max_failures_per_network: 50,
             client_auth_window_secs: 900,
-            max_unredeemed_codes_per_session:
-                crate::store::memory::DEFAULT_MAX_UNREDEEMED_CODES_PER_SESSION,
-            max_pending_authorize_requests_per_network:
-                crate::store::memory::DEFAULT_MAX_PENDING_AUTHORIZE_REQUESTS_PER_NETWORK,
+            max_unredeemed_codes_per_session: 10,
+            max_pending_authorize_requests_per_network: 1000,
         }
     }
 }
@@ -149,6 +188,10 @@ pub struct TokenSettings {
     /// Issue a fresh ID token on refresh. Off by default: OpenID Connect Core 12.2 makes it
     /// optional, the identity has not changed, and it would double the RSA cost of a refresh.
     pub id_token_on_refresh: bool,
+    /// Seconds during which the previous refresh token of a rotation still rotates (its answer
+    /// may have been lost) instead of revoking the grant as a replay. 0 (the default) is strict
+    /// rotation; see the README for the trade-off.
+    pub refresh_reuse_interval_secs: i64,
 }
 
 /// Session lifetimes, in seconds.
@@ -168,6 +211,12 @@ pub struct KeySettings {
     /// A PKCS#8 PEM RSA key to sign with instead of the keys in the data dir (tests, or a key
     /// managed elsewhere). Never logged.
     pub signing_key_pem: Option<Secret>,
+    /// A directory holding the key manifest (`keys.json`) and the CSRF key (`csrf.key`) instead
+    /// of `data_dir/keys`: one shared, read-mostly volume that every replica reads.
+    pub dir: Option<PathBuf>,
+    /// The key of the CSRF tokens: 32 bytes as 64 hex digits or base64url, the same on every
+    /// replica. Default: `csrf.key` in the key directory, created once. Never logged.
+    pub csrf_secret: Option<Secret>,
 }
 
 /// A registered client.
@@ -264,6 +313,8 @@ impl Default for Settings {
             }],
             account: crate::account::AccountSettings::default(),
             limits: LimitSettings::default(),
+            store: StoreSettings::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -277,6 +328,7 @@ impl Default for TokenSettings {
             access_token_lifetime_secs: 3600,
             refresh_token_lifetime_secs: 30 * 24 * 3600,
             id_token_on_refresh: false,
+            refresh_reuse_interval_secs: 0,
         }
     }
 }
@@ -447,6 +499,52 @@ impl Settings {
             if value == 0 {
                 return Err(ConfigError::invalid(key, "'0' must be positive".to_owned()));
             }
+        }
+        if let Some(url) = self.store.redis_url() {
+            let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
+            if !matches!(
+                scheme,
+                "redis" | "rediss" | "redis+unix" | "unix" | "valkey" | "valkeys"
+            ) {
+                return Err(ConfigError::invalid(
+                    "store.url",
+                    format!(
+                        "the scheme '{scheme}' is not redis://, rediss://, redis+unix:// or valkey://"
+                    ),
+                ));
+            }
+        }
+        if self.store.prefix.is_empty() || self.store.prefix.chars().any(char::is_whitespace) {
+            return Err(ConfigError::invalid(
+                "store.prefix",
+                format!("'{}' must be non-empty without spaces", self.store.prefix),
+            ));
+        }
+        if !(1..=60_000).contains(&self.store.timeout_ms) {
+            return Err(ConfigError::invalid(
+                "store.timeout_ms",
+                format!("'{}' must be between 1 and 60000", self.store.timeout_ms),
+            ));
+        }
+        if self.tokens.refresh_reuse_interval_secs < 0
+            || self.tokens.refresh_reuse_interval_secs > 300
+        {
+            return Err(ConfigError::invalid(
+                "tokens.refresh_reuse_interval_secs",
+                format!(
+                    "'{}' must be between 0 and 300",
+                    self.tokens.refresh_reuse_interval_secs
+                ),
+            ));
+        }
+        for (i, proxy) in self.trusted_proxies.iter().enumerate() {
+            crate::throttle::ProxyNet::parse(proxy).map_err(|e| {
+                ConfigError::invalid(format!("trusted_proxies[{i}]"), format!("'{proxy}': {e}"))
+            })?;
+        }
+        if let Some(secret) = &self.keys.csrf_secret {
+            crate::csrf::parse_key(secret.expose())
+                .map_err(|e| ConfigError::invalid("keys.csrf_secret", e))?;
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::invalid(

@@ -60,6 +60,29 @@ impl AppError {
     }
 }
 
+/// The message of a page whose request failed because the store is unavailable.
+pub const STORE_UNAVAILABLE: &str =
+    "The service is temporarily unavailable. Nothing was changed; please try again in a moment.";
+
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Unavailable {
+            message: STORE_UNAVAILABLE.into(),
+            cause: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store unavailable");
+        Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the service is temporarily unavailable, try again later",
+        )
+    }
+}
+
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -81,7 +104,12 @@ impl ResponseError for AppError {
             _ => {}
         }
         let (title, message) = self.title_and_message();
-        error_page(self.status_code(), title, &message)
+        let mut page = error_page(self.status_code(), title, &message);
+        if matches!(self, Self::Unavailable { .. }) {
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
+        page
     }
 }
 

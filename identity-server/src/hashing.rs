@@ -16,7 +16,7 @@ use actix_web::{HttpResponse, ResponseError, web};
 use tokio::sync::Semaphore;
 
 use crate::error::{AppError, ErrorCode, OAuthError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// How long a request waits for a hashing permit before it is answered 503.
 pub const PERMIT_WAIT: Duration = Duration::from_secs(2);

@@ -24,7 +24,15 @@ use rsa::traits::PublicKeyParts;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::store::file::write_atomic;
+/// Writes through the workspace's one atomic, durable write; `private` files are owner-only.
+fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
+    let access = if private {
+        durable_file::Access::OwnerOnly
+    } else {
+        durable_file::Access::Default
+    };
+    durable_file::write_atomic(path, bytes, access)
+}
 
 /// A key problem at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -184,8 +192,21 @@ impl KeySet {
     /// Loads the keys in `<data_dir>/keys`, generating the first one when there is none and
     /// dropping keys past their `retire_at`.
     pub fn load_or_create(data_dir: &Path, now: i64) -> Result<Self, KeyError> {
-        let dir = data_dir.join("keys");
+        Self::load_or_create_in(&data_dir.join("keys"), now)
+    }
+
+    /// Loads the keys of the key directory `dir` (see [`KeySet::load_or_create`]). Only a
+    /// directory without a manifest and without key files gets a first key: a lost manifest
+    /// beside existing keys, or an empty or unreadable manifest, stops start-up (a silently new
+    /// key would invalidate every token signed before).
+    pub fn load_or_create_in(dir: &Path, now: i64) -> Result<Self, KeyError> {
         let manifest = dir.join("keys.json");
+        if !manifest.exists() && has_pem_files(dir) {
+            return Err(KeyError::Io {
+                path: manifest.display().to_string(),
+                message: "missing, but the directory holds key files; restore the manifest from a backup (a new key would invalidate every issued token)".into(),
+            });
+        }
         let mut entries = read_manifest(&manifest)?;
         let before = entries.len();
         entries.retain(|e| e.retire_at.is_none_or(|r| r > now));
@@ -193,7 +214,7 @@ impl KeySet {
             write_manifest(&manifest, &entries)?;
         }
         if entries.is_empty() {
-            entries.push(new_key_file(&dir, now, now)?);
+            entries.push(new_key_file(dir, now, now)?);
             write_manifest(&manifest, &entries)?;
             tracing::info!(kid = %entries[0].kid, "generated a new signing key");
         }
@@ -248,16 +269,30 @@ fn unreachable_keyset() -> ! {
     panic!("key set is empty")
 }
 
+fn has_pem_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "pem"))
+    })
+}
+
 fn read_manifest(path: &Path) -> Result<Vec<KeyEntry>, KeyError> {
     if !path.exists() {
         return Ok(Vec::new());
     }
     let io = |e: &dyn std::fmt::Display| KeyError::Io {
         path: path.display().to_string(),
-        message: e.to_string(),
+        message: format!(
+            "{e}; restore it from a backup (a new key would invalidate every issued token)"
+        ),
     };
     let text = std::fs::read_to_string(path).map_err(|e| io(&e))?;
-    serde_json::from_str(&text).map_err(|e| io(&e))
+    let entries: Vec<KeyEntry> = serde_json::from_str(&text).map_err(|e| io(&e))?;
+    if entries.is_empty() {
+        return Err(io(&"the manifest lists no key"));
+    }
+    Ok(entries)
 }
 
 fn write_manifest(path: &Path, entries: &[KeyEntry]) -> Result<(), KeyError> {

@@ -16,10 +16,12 @@ pub mod oidc;
 pub mod routes;
 pub mod signin;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod throttle;
 pub mod tokens;
+pub mod users;
 
 pub use templates::render;

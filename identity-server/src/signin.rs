@@ -19,8 +19,8 @@ use serde::Serialize;
 use crate::error::{AppError, ErrorCode};
 use crate::oidc::authorize::{code_redirect, error_redirect};
 use crate::oidc::{now, random_token, sha256_b64};
-use crate::startup::AppState;
-use crate::store::Session;
+use crate::state::AppState;
+use crate::store::{Session, StoreError, digest};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "__Host-idsrv.session";
@@ -110,13 +110,17 @@ pub fn removal_cookie() -> Cookie<'static> {
 
 /// Starts a new session for `sign_in` (ending any previous one of this browser) without
 /// continuing an authorize request; returns the session and its cookie.
-pub fn start_session(
+pub async fn start_session(
     state: &AppState,
     req: &HttpRequest,
     sign_in: &SignIn,
-) -> (Session, Cookie<'static>) {
+) -> Result<(Session, Cookie<'static>), StoreError> {
     if let Some(old) = req.cookie(SESSION_COOKIE) {
-        state.sessions.remove(&session_key(old.value()));
+        state
+            .stores
+            .sessions
+            .remove(&session_key(old.value()))
+            .await?;
     }
     let t = now();
     let session = Session {
@@ -132,10 +136,12 @@ pub fn start_session(
     let handle = random_token();
     let expires_at = t + state.settings.session.absolute_timeout_secs;
     state
+        .stores
         .sessions
-        .put(&session_key(&handle), session.clone(), expires_at);
+        .put(&session_key(&handle), &session, expires_at)
+        .await?;
     let cookie = session_cookie(state, &handle, sign_in.remember);
-    (session, cookie)
+    Ok((session, cookie))
 }
 
 /// Signs the user in with a NEW session id and continues the stored authorize request `id`:
@@ -147,18 +153,26 @@ pub async fn complete_sign_in(
     authorize_request_id: &str,
     sign_in: SignIn,
 ) -> Result<HttpResponse, AppError> {
-    let request = state
-        .authorize_requests
-        .take(authorize_request_id)
-        .ok_or_else(expired_request)?;
-    if state.users.find_by_subject(&sign_in.subject).is_none() {
+    // The user is checked before the request is consumed: a failed lookup leaves it usable.
+    if state
+        .users
+        .find_by_subject(&sign_in.subject)
+        .await?
+        .is_none()
+    {
         return Err(AppError::internal(format!(
             "sign-in of unknown subject '{}'",
             sign_in.subject
         )));
     }
-    let (session, cookie) = start_session(state, req, &sign_in);
-    let location = match crate::tokens::issue_code(state, &request, &session) {
+    let request = state
+        .stores
+        .authorize_requests
+        .take(&digest(authorize_request_id))
+        .await?
+        .ok_or_else(expired_request)?;
+    let (session, cookie) = start_session(state, req, &sign_in).await?;
+    let location = match crate::tokens::issue_code(state, &request, &session).await? {
         Some(code) => code_redirect(
             &request.redirect_uri,
             &code,
@@ -178,8 +192,10 @@ pub async fn complete_sign_in(
 /// The user cancelled: consumes request `id` and sends `access_denied` to the client (303).
 pub async fn deny(state: &AppState, authorize_request_id: &str) -> Result<HttpResponse, AppError> {
     let request = state
+        .stores
         .authorize_requests
-        .take(authorize_request_id)
+        .take(&digest(authorize_request_id))
+        .await?
         .ok_or_else(expired_request)?;
     let location = error_redirect(
         &request.redirect_uri,
@@ -198,49 +214,75 @@ pub async fn deny(state: &AppState, authorize_request_id: &str) -> Result<HttpRe
 pub async fn pending_request(
     state: &AppState,
     authorize_request_id: &str,
-) -> Option<PendingRequest> {
-    let request = state.authorize_requests.get(authorize_request_id)?;
+) -> Result<Option<PendingRequest>, StoreError> {
+    let Some(request) = state
+        .stores
+        .authorize_requests
+        .get(&digest(authorize_request_id))
+        .await?
+    else {
+        return Ok(None);
+    };
     let client_name = state
         .clients
         .get(&request.client_id)
         .map_or_else(|| request.client_id.clone(), |c| c.client_name.clone());
-    Some(PendingRequest {
+    Ok(Some(PendingRequest {
         client_id: request.client_id,
         client_name,
         login_hint: request.login_hint,
         scope: request.scope,
         prompt_login: request.prompt_login,
         acr_values: request.acr_values,
-    })
+    }))
 }
 
 /// The live session of this browser (idle and absolute timeouts applied; refreshes idle time).
-pub async fn current_session(state: &AppState, req: &HttpRequest) -> Option<SessionInfo> {
-    load_session(state, req).map(|s| SessionInfo {
+pub async fn current_session(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<SessionInfo>, StoreError> {
+    Ok(load_session(state, req).await?.map(|s| SessionInfo {
         sid: s.sid,
         subject: s.subject,
         auth_time: s.auth_time,
         amr: s.amr,
-    })
+    }))
 }
 
 /// The full session record of this browser, if live.
-pub fn load_session(state: &AppState, req: &HttpRequest) -> Option<Session> {
-    let cookie = req.cookie(SESSION_COOKIE)?;
+pub async fn load_session(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<Session>, StoreError> {
+    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+        return Ok(None);
+    };
     let s = &state.settings.session;
-    state.sessions.touch(
-        &session_key(cookie.value()),
-        now(),
-        s.idle_timeout_secs,
-        s.absolute_timeout_secs,
-    )
+    state
+        .stores
+        .sessions
+        .touch(
+            &session_key(cookie.value()),
+            now(),
+            s.idle_timeout_secs,
+            s.absolute_timeout_secs,
+        )
+        .await
 }
 
 /// Ends this browser's session server-side; returns the ended session.
-pub fn end_session(state: &AppState, req: &HttpRequest) -> Option<Session> {
-    let session = load_session(state, req);
+pub async fn end_session(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<Session>, StoreError> {
+    let session = load_session(state, req).await?;
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
-        state.sessions.remove(&session_key(cookie.value()));
+        state
+            .stores
+            .sessions
+            .remove(&session_key(cookie.value()))
+            .await?;
     }
-    session
+    Ok(session)
 }

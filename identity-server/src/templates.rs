@@ -6,7 +6,7 @@ use actix_web::http::header;
 use serde::Serialize;
 
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The provider's own templates (the account pages add theirs through `crate::account::templates`).
 pub const TEMPLATES: &[(&str, &str)] = &[

@@ -1,15 +1,18 @@
-//! Counting failures per key in a fixed window, for throttles that must act before expensive
-//! work (client authentication counts wrong secrets per client and per network before it runs
-//! Argon2id), and the network key of an address.
+//! Who the client is, for per-address limits: its address (through trusted proxies only) and the
+//! network key every throttle and lockout counts by.
 //!
-//! An attempt is reserved atomically before the expensive check ([`FailureCounter::begin`]) and
-//! given back when it succeeds ([`FailureCounter::forgive`]): counting only after the check
-//! would let a burst of parallel attempts all pass a check that none of them has counted yet.
+//! Behind a load balancer every request arrives from the balancer's address; the client's own
+//! address is in `Forwarded` (RFC 7239) or `X-Forwarded-For`. Anyone can send those headers, so
+//! they are read only when the socket peer is in `trusted_proxies`, and then from the right:
+//! each trusted hop is skipped, and the first address that is not a trusted proxy is the client
+//! (a client cannot push its own "forwarded" value past the proxies, which append).
 
 use std::net::IpAddr;
 
-use crate::oidc::now;
-use crate::store::memory::ExpiringMap;
+use actix_web::HttpRequest;
+use actix_web::web;
+
+use crate::state::AppState;
 
 /// The throttle key of an address: an IPv4 address as is, an IPv6 address by its /64 network
 /// (one host usually owns a whole /64 and can rotate through it at will).
@@ -26,85 +29,161 @@ pub fn network_key(ip: IpAddr) -> String {
     }
 }
 
-/// The throttle key of the request's peer (`"unknown"` without one). Forwarding headers are not
-/// trusted: anyone can send them.
-pub fn peer_key(req: &actix_web::HttpRequest) -> String {
-    req.peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| network_key(a.ip()))
+/// A trusted proxy: an address or a CIDR network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProxyNet {
+    addr: IpAddr,
+    prefix: u8,
 }
 
-/// Failures per key, counted in a fixed window that starts at the key's first failure.
-#[derive(Debug)]
-pub struct FailureCounter {
-    counts: ExpiringMap<u32>,
-    max: u32,
-    window_secs: i64,
-    max_keys: usize,
+impl ProxyNet {
+    /// Parses `10.0.0.1`, `10.0.0.0/8`, `::1` or `fd00::/8`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| "not an ip address or cidr network".to_owned())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("the prefix length must be 0 to {max}"))?,
+        };
+        Ok(Self { addr, prefix })
+    }
+
+    /// Whether `ip` is inside this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
-impl FailureCounter {
-    /// Allows `max` failures per key per `window_secs`, tracking at most `max_keys` keys (when
-    /// that many keys have live windows, new keys are not throttled rather than evicting the
-    /// counted ones).
-    pub fn new(max: u32, window_secs: i64, max_keys: usize) -> Self {
-        Self {
-            counts: ExpiringMap::default(),
-            max,
-            window_secs,
-            max_keys,
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The trusted proxies of the settings (validated at start-up).
+pub fn parse_proxies(list: &[String]) -> Vec<ProxyNet> {
+    list.iter()
+        .filter_map(|s| ProxyNet::parse(s).ok())
+        .collect()
+}
+
+/// The client's address: the socket peer, or — when the peer is a trusted proxy — the first
+/// untrusted address of the forwarding chain read from the right.
+pub fn client_addr_with(req: &HttpRequest, proxies: &[ProxyNet]) -> Option<IpAddr> {
+    let peer = canonical(req.peer_addr()?.ip());
+    let trusted = |ip: IpAddr| proxies.iter().any(|p| p.contains(ip));
+    if !trusted(peer) {
+        return Some(peer);
+    }
+    let chain = forwarded_chain(req);
+    // From the right: skip trusted hops; the first other address is the client.
+    for ip in chain.iter().rev() {
+        if !trusted(*ip) {
+            return Some(*ip);
         }
     }
+    // Every hop is trusted (or there is no header): the leftmost one, else the peer.
+    Some(chain.first().copied().unwrap_or(peer))
+}
 
-    /// Reserves an attempt for `key`: `false` (refuse without checking) when `max` failures or
-    /// reserved attempts are already counted in the window, otherwise counts one and returns
-    /// `true`.
-    pub fn begin(&self, key: &str) -> bool {
-        let max = self.max;
-        match self.counts.update(key, |n, _| {
-            if *n >= max {
-                false
-            } else {
-                *n += 1;
-                true
+/// The client's address through the state's trusted proxies.
+pub fn client_addr(req: &HttpRequest) -> Option<IpAddr> {
+    match req.app_data::<web::Data<AppState>>() {
+        Some(state) => client_addr_with(req, &state.trusted_proxies),
+        None => req.peer_addr().map(|a| canonical(a.ip())),
+    }
+}
+
+/// The throttle key of the request's client (`"unknown"` without one).
+pub fn peer_key(req: &HttpRequest) -> String {
+    client_addr(req).map_or_else(|| "unknown".to_owned(), network_key)
+}
+
+/// Every address of `Forwarded: for=` (preferred) or else `X-Forwarded-For`, left to right.
+/// A malformed element ends the chain there (what follows cannot be trusted to be in order).
+fn forwarded_chain(req: &HttpRequest) -> Vec<IpAddr> {
+    let headers = req.headers();
+    let forwarded: Vec<&str> = headers
+        .get_all("forwarded")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let mut out = Vec::new();
+    if !forwarded.is_empty() {
+        for element in forwarded.iter().flat_map(|v| v.split(',')) {
+            let Some(value) = element.split(';').find_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                k.trim().eq_ignore_ascii_case("for").then_some(v.trim())
+            }) else {
+                continue;
+            };
+            match parse_forwarded_node(value) {
+                Some(ip) => out.push(ip),
+                None => out.clear(),
             }
-        }) {
-            Some(admitted) => admitted,
-            None => {
-                if max == 0 {
-                    return false;
-                }
-                self.counts
-                    .insert_bounded(key, 1, now() + self.window_secs, self.max_keys);
-                true
+        }
+        return out;
+    }
+    for value in headers
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+    {
+        for part in value.split(',') {
+            match part.trim().parse::<IpAddr>() {
+                Ok(ip) => out.push(canonical(ip)),
+                Err(_) => out.clear(),
             }
         }
     }
+    out
+}
 
-    /// Gives back an attempt reserved by [`Self::begin`] that succeeded.
-    pub fn forgive(&self, key: &str) {
-        self.counts.update(key, |n, _| *n = n.saturating_sub(1));
+/// `for=` node of RFC 7239: `192.0.2.60`, `"192.0.2.60:8080"`, `"[2001:db8::1]:4711"`.
+fn parse_forwarded_node(value: &str) -> Option<IpAddr> {
+    let v = value.trim_matches('"');
+    if let Some(rest) = v.strip_prefix('[') {
+        let end = rest.find(']')?;
+        return rest[..end].parse().ok().map(canonical);
     }
-
-    /// Whether `key` is at its limit (no attempt would be admitted).
-    pub fn is_blocked(&self, key: &str) -> bool {
-        self.counts.get(key).is_some_and(|n| n >= self.max)
-    }
+    let host = match v.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) && h.contains('.') => h,
+        _ => v,
+    };
+    host.parse().ok().map(canonical)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::test::TestRequest;
 
-    #[test]
-    fn a_key_is_refused_after_max_attempts_and_a_forgiven_attempt_frees_one() {
-        let counter = FailureCounter::new(2, 60, 10);
-        assert!(counter.begin("k"));
-        assert!(counter.begin("k"));
-        assert!(!counter.begin("k"));
-        assert!(counter.is_blocked("k"));
-        assert!(counter.begin("other"));
-        counter.forgive("k");
-        assert!(counter.begin("k"));
+    fn proxies(list: &[&str]) -> Vec<ProxyNet> {
+        list.iter().map(|s| ProxyNet::parse(s).unwrap()).collect()
     }
 
     #[test]
@@ -119,5 +198,89 @@ mod tests {
             network_key("::ffff:192.0.2.7".parse().unwrap()),
             "192.0.2.7"
         );
+    }
+
+    #[test]
+    fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
+        let req = TestRequest::default()
+            .peer_addr("203.0.113.9:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "198.51.100.1"))
+            .to_http_request();
+        assert_eq!(
+            client_addr_with(&req, &proxies(&["10.0.0.0/8"])),
+            Some("203.0.113.9".parse().unwrap())
+        );
+        assert_eq!(
+            client_addr_with(&req, &[]),
+            Some("203.0.113.9".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_trusted_proxy_names_the_client_and_a_spoofed_left_entry_is_skipped() {
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.2:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "1.2.3.4, 198.51.100.1, 10.0.0.3"))
+            .to_http_request();
+        assert_eq!(
+            client_addr_with(&req, &proxies(&["10.0.0.0/8"])),
+            Some("198.51.100.1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn the_forwarded_header_is_preferred_and_parsed_with_ports_and_ipv6() {
+        let req = TestRequest::default()
+            .peer_addr("127.0.0.1:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "1.2.3.4"))
+            .insert_header((
+                "forwarded",
+                "for=\"[2001:db8::7]:4711\";proto=https, for=192.0.2.60",
+            ))
+            .to_http_request();
+        assert_eq!(
+            client_addr_with(&req, &proxies(&["127.0.0.1"])),
+            Some("192.0.2.60".parse().unwrap())
+        );
+        let req = TestRequest::default()
+            .peer_addr("127.0.0.1:5000".parse().unwrap())
+            .insert_header(("forwarded", "for=\"[2001:db8::7]:4711\""))
+            .to_http_request();
+        assert_eq!(
+            client_addr_with(&req, &proxies(&["127.0.0.1"])),
+            Some("2001:db8::7".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_malformed_forwarding_header_does_not_name_a_client() {
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.2:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "198.51.100.1, garbage"))
+            .to_http_request();
+        assert_eq!(
+            client_addr_with(&req, &proxies(&["10.0.0.0/8"])),
+            Some("10.0.0.2".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn proxy_networks_parse_and_match() {
+        let net = ProxyNet::parse("10.0.0.0/8").unwrap();
+        assert!(net.contains("10.1.2.3".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!net.contains("11.0.0.1".parse().unwrap()));
+        assert!(
+            ProxyNet::parse("fd00::/8")
+                .unwrap()
+                .contains("fd12::1".parse().unwrap())
+        );
+        assert!(
+            ProxyNet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(ProxyNet::parse("10.0.0.0/33").is_err());
+        assert!(ProxyNet::parse("example.com").is_err());
     }
 }

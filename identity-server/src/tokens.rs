@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use crate::error::OAuthError;
 use crate::oidc::authorize::AuthorizeRequest;
 use crate::oidc::{claims, jwt, now, random_token, sha256_b64};
-use crate::startup::AppState;
-use crate::store::{AccessTokenRecord, CodeRecord, Grant, Session};
+use crate::state::AppState;
+use crate::store::{AccessTokenRecord, CodeRecord, Grant, Session, StoreError};
 
 /// Claims of our ID tokens beyond the standard ones: the session id (`sid`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -37,11 +37,11 @@ pub type ProviderIdToken = IdToken<
 /// Issues a single-use code for `request` and the signed-in `session`; returns the code, or
 /// `None` when the code store or the session's share of it is full (answer with
 /// [`codes_full_redirect`]).
-pub fn issue_code(
+pub async fn issue_code(
     state: &AppState,
     request: &AuthorizeRequest,
     session: &Session,
-) -> Option<String> {
+) -> Result<Option<String>, StoreError> {
     let code = random_token();
     let record = CodeRecord {
         client_id: request.client_id.clone(),
@@ -56,11 +56,18 @@ pub fn issue_code(
         expires_at: now() + state.settings.tokens.code_lifetime_secs,
         grant_id: None,
     };
-    if !state.codes.put(&sha256_b64(&code), record) {
+    let max =
+        u32::try_from(state.settings.limits.max_unredeemed_codes_per_session).unwrap_or(u32::MAX);
+    if !state
+        .stores
+        .codes
+        .put(&sha256_b64(&code), &record, max)
+        .await?
+    {
         tracing::warn!(client_id = %request.client_id, "authorization codes are at their limit");
-        return None;
+        return Ok(None);
     }
-    Some(code)
+    Ok(Some(code))
 }
 
 /// The error redirect when no code could be stored: `temporarily_unavailable` (RFC 6749 4.1.2.1).
@@ -112,7 +119,7 @@ pub fn audiences(state: &AppState, scope: &[String]) -> Vec<String> {
 }
 
 /// Signs an RFC 9068 access token and records it.
-pub fn issue_access_token(
+pub async fn issue_access_token(
     state: &AppState,
     client_id: &str,
     subject: &str,
@@ -142,19 +149,17 @@ pub fn issue_access_token(
     }
     let token = jwt::encode(&state.keys.signing_key(iat), "at+jwt", &body)
         .map_err(OAuthError::server_error)?;
-    let stored = state.access_tokens.put(
-        &jti,
-        AccessTokenRecord {
-            client_id: client_id.to_owned(),
-            subject: subject.to_owned(),
-            scope: scope.to_vec(),
-            aud,
-            iat,
-            exp,
-            grant_id: grant_id.map(str::to_owned),
-            revoked: false,
-        },
-    );
+    let record = AccessTokenRecord {
+        client_id: client_id.to_owned(),
+        subject: subject.to_owned(),
+        scope: scope.to_vec(),
+        aud,
+        iat,
+        exp,
+        grant_id: grant_id.map(str::to_owned),
+        revoked: false,
+    };
+    let stored = state.stores.access_tokens.put(&jti, &record).await?;
     if !stored {
         tracing::warn!(client_id = %client_id, "access-token records are at their limit");
         return Err(OAuthError::new(
@@ -167,7 +172,7 @@ pub fn issue_access_token(
 
 /// Signs an ID token for a user grant, with the user claims of `scope` (the grant's scope, or
 /// the narrower scope of a refresh: claims refused there must not come back in the ID token).
-pub fn issue_id_token(
+pub async fn issue_id_token(
     state: &AppState,
     grant: &Grant,
     scope: &[String],
@@ -177,6 +182,7 @@ pub fn issue_id_token(
     let user = state
         .users
         .find_by_subject(&grant.subject)
+        .await?
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
     let iat = now();
     let mut body = claims::user_claims(&user, scope);
@@ -226,7 +232,8 @@ pub fn new_grant(
         created: t,
         expires_at: t + state.settings.tokens.refresh_token_lifetime_secs,
         refresh_hash: refresh.as_deref().map(sha256_b64),
-        rotated: Vec::new(),
+        previous_hash: None,
+        rotated_at: 0,
         revoked: false,
     };
     (grant, refresh)

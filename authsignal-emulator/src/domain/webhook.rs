@@ -13,8 +13,21 @@ pub fn sign(secret: &str, payload: &[u8], timestamp: i64) -> String {
     authsignal_sdk::webhook::sign(secret, payload, timestamp)
 }
 
-/// The event envelope `{version, id, source, time, tenantId, type, data}`.
+/// Drops `null` members of an event's `data`: the service omits absent fields rather than
+/// sending `null`.
+pub fn compact(data: Value) -> Value {
+    match data {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
+        other => other,
+    }
+}
+
+/// The event envelope `{version, id, source, time, tenantId, type, data}` (absent `data`
+/// fields left out).
 pub fn envelope(event_type: &str, tenant_id: &str, data: Value, now: DateTime<Utc>) -> Value {
+    let data = compact(data);
     json!({
         "version": 1,
         "id": uuid::Uuid::new_v4().to_string(),
@@ -37,6 +50,19 @@ mod tests {
             sign("test-secret-key-123", body.as_bytes(), 1_700_000_000),
             "t=1700000000,v2=SIsqN/dpjd5pGbhybK0P+2jvG2manrNmMzGzKwYwXuY"
         );
+    }
+
+    #[test]
+    fn absent_data_fields_are_left_out_not_sent_as_null() {
+        let event = envelope(
+            "authenticator.created",
+            "t1",
+            json!({"userId": "u", "email": null, "verificationMethod": "PASSKEY"}),
+            Utc::now(),
+        );
+        let data = event["data"].as_object().unwrap();
+        assert!(!data.contains_key("email"));
+        assert_eq!(data["verificationMethod"], "PASSKEY");
     }
 
     #[test]

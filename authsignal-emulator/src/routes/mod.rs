@@ -1,7 +1,9 @@
-//! HTTP routes: the Server API under `/v1` (JSON, Basic auth), the hosted pages (HTML), and the
+//! HTTP routes: the Client API passkey subset under `/v1/client` (tenant id or token, CORS),
+//! the Server API under `/v1` (JSON, Basic auth), the hosted pages (HTML), and the
 //! developer extras (`/dev/outbox`, `/health`, `/static/style.css`).
 
 pub mod api;
+pub mod client;
 pub mod dev;
 pub mod pages;
 
@@ -9,6 +11,8 @@ use actix_web::web;
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // `/v1/client` first: the `/v1` scope (secret required) would otherwise take its paths.
+    client::configure(cfg);
     api::configure(cfg);
     dev::configure(cfg);
     pages::configure(cfg);

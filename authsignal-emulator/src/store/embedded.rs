@@ -328,6 +328,64 @@ impl AuthenticatorStore for DurableStore {
             .cloned())
     }
 
+    fn insert_passkey_if_unused(&self, authenticator: Authenticator) -> StoreResult<bool> {
+        let Some(credential_id) = authenticator
+            .passkey
+            .as_ref()
+            .map(|p| p.credential_id.clone())
+        else {
+            return Ok(false);
+        };
+        self.write(|state| {
+            let held = state.authenticators.values().flatten().any(|a| {
+                a.passkey
+                    .as_ref()
+                    .is_some_and(|p| p.credential_id == credential_id)
+            });
+            if held {
+                return (false, false);
+            }
+            let list = state
+                .authenticators
+                .entry(authenticator.user_id.clone())
+                .or_default();
+            if authenticator.is_default {
+                list.iter_mut().for_each(|a| a.is_default = false);
+            }
+            list.push(authenticator);
+            (true, true)
+        })
+    }
+
+    fn record_passkey_use(
+        &self,
+        credential_id: &str,
+        sign_count: u32,
+        backup_state: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.write(|state| {
+            let found = state.authenticators.values_mut().flatten().find(|a| {
+                a.passkey
+                    .as_ref()
+                    .is_some_and(|p| p.credential_id == credential_id)
+            });
+            let Some(authenticator) = found else {
+                return (false, false);
+            };
+            let Some(passkey) = authenticator.passkey.as_mut() else {
+                return (false, false);
+            };
+            if crate::domain::webauthn::check_counter(passkey.sign_count, sign_count).is_err() {
+                return (false, false);
+            }
+            passkey.sign_count = sign_count;
+            passkey.backup_state = backup_state;
+            authenticator.last_verified_at = Some(now);
+            (true, true)
+        })
+    }
+
     fn set_recovery_codes(&self, user_id: &str, hashes: Vec<String>) -> StoreResult<()> {
         self.write(|state| {
             let codes = hashes
@@ -526,6 +584,86 @@ mod tests {
             store.delete_authenticator_unless_last("u1", "zz").unwrap(),
             RemoveOutcome::NotFound
         );
+    }
+
+    fn passkey(user: &str, id: &str, credential_id: &str) -> Authenticator {
+        Authenticator {
+            verification_method: "PASSKEY".into(),
+            totp_secret: None,
+            passkey: Some(PasskeyCredential {
+                credential_id: credential_id.into(),
+                credential_public_key: "pk".into(),
+                name: None,
+                aaguid: None,
+                transports: None,
+                sign_count: 3,
+                backup_eligible: false,
+                backup_state: false,
+                algorithm: Some(-7),
+                authenticator_attachment: None,
+                device_id: None,
+                user_agent: None,
+            }),
+            ..authenticator(user, id)
+        }
+    }
+
+    #[test]
+    fn a_passkey_credential_id_is_registered_once_across_users() {
+        let store = DurableStore::open(None).unwrap();
+        assert!(
+            store
+                .insert_passkey_if_unused(passkey("u1", "a1", "cred"))
+                .unwrap()
+        );
+        assert!(
+            !store
+                .insert_passkey_if_unused(passkey("u2", "a2", "cred"))
+                .unwrap()
+        );
+        assert!(store.list_authenticators("u2").unwrap().is_empty());
+        assert!(
+            store
+                .insert_passkey_if_unused(passkey("u2", "a3", "other"))
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn a_passkey_counter_is_stored_only_when_it_rises_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = DurableStore::open(Some(dir.path())).unwrap();
+            store
+                .insert_passkey_if_unused(passkey("u1", "a1", "cred"))
+                .unwrap();
+            assert!(
+                !store
+                    .record_passkey_use("cred", 3, false, Utc::now())
+                    .unwrap()
+            );
+            assert!(
+                store
+                    .record_passkey_use("cred", 4, true, Utc::now())
+                    .unwrap()
+            );
+            assert!(
+                !store
+                    .record_passkey_use("cred", 4, true, Utc::now())
+                    .unwrap()
+            );
+            assert!(
+                !store
+                    .record_passkey_use("unknown", 9, false, Utc::now())
+                    .unwrap()
+            );
+        }
+        let store = DurableStore::open(Some(dir.path())).unwrap();
+        let found = store.find_passkey("cred").unwrap().unwrap();
+        let stored = found.passkey.unwrap();
+        assert_eq!(stored.sign_count, 4);
+        assert!(stored.backup_state);
+        assert!(found.last_verified_at.is_some());
     }
 
     #[test]

@@ -12,6 +12,9 @@ use super::*;
 const OUTBOX_LIMIT: usize = 1000;
 /// Bound on live hosted sessions (oldest-expiring dropped first).
 const HOSTED_SESSION_LIMIT: usize = 10_000;
+/// Bound on live passkey challenges (oldest-expiring dropped first): anonymous callers can
+/// make them, so memory must not grow with their number.
+pub const PASSKEY_CHALLENGE_LIMIT: usize = 10_000;
 
 #[derive(Default)]
 struct State {
@@ -19,6 +22,7 @@ struct State {
     outbox: Vec<OutboxMessage>,
     challenges: HashMap<String, ServerChallenge>,
     sessions: HashMap<String, SessionRecord>,
+    passkey_challenges: HashMap<String, PasskeyChallenge>,
 }
 
 /// Hosted sessions, outbox, challenges, sessions.
@@ -130,6 +134,45 @@ impl ChallengeStore for EphemeralStore {
     }
 }
 
+impl PasskeyChallengeStore for EphemeralStore {
+    fn insert_passkey_challenge(&self, challenge: PasskeyChallenge) {
+        let mut state = self.lock();
+        let now = Utc::now();
+        state.passkey_challenges.retain(|_, c| c.expires_at > now);
+        if state.passkey_challenges.len() >= PASSKEY_CHALLENGE_LIMIT
+            && let Some(oldest) = state
+                .passkey_challenges
+                .values()
+                .min_by_key(|c| c.expires_at)
+                .map(|c| c.challenge_id.clone())
+        {
+            state.passkey_challenges.remove(&oldest);
+        }
+        state
+            .passkey_challenges
+            .insert(challenge.challenge_id.clone(), challenge);
+    }
+
+    fn update_passkey_challenge(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        update: &mut dyn FnMut(&mut PasskeyChallenge),
+    ) -> Option<PasskeyChallenge> {
+        let mut state = self.lock();
+        let challenge = state
+            .passkey_challenges
+            .get_mut(id)
+            .filter(|c| c.expires_at > now)?;
+        update(challenge);
+        Some(challenge.clone())
+    }
+
+    fn take_passkey_challenge(&self, id: &str) -> Option<PasskeyChallenge> {
+        self.lock().passkey_challenges.remove(id)
+    }
+}
+
 impl SessionStore for EphemeralStore {
     fn insert_auth_session(&self, session: SessionRecord) {
         self.lock().sessions.insert(session.jti.clone(), session);
@@ -173,5 +216,61 @@ impl Reset for EphemeralStore {
     fn clear(&self) -> StoreResult<()> {
         *self.lock() = State::default();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn challenge(id: &str, expires_in: i64) -> PasskeyChallenge {
+        PasskeyChallenge {
+            challenge_id: id.into(),
+            ceremony: PasskeyCeremony::Authentication,
+            challenge: None,
+            action_code: "a".into(),
+            idempotency_key: "k".into(),
+            user_id: None,
+            scope: String::new(),
+            expires_at: Utc::now() + chrono::Duration::seconds(expires_in),
+        }
+    }
+
+    #[test]
+    fn a_passkey_challenge_is_taken_once() {
+        let store = EphemeralStore::default();
+        store.insert_passkey_challenge(challenge("c1", 60));
+        assert!(store.take_passkey_challenge("c1").is_some());
+        assert!(store.take_passkey_challenge("c1").is_none());
+    }
+
+    #[test]
+    fn an_expired_passkey_challenge_cannot_be_updated() {
+        let store = EphemeralStore::default();
+        store.insert_passkey_challenge(challenge("c1", -1));
+        assert!(
+            store
+                .update_passkey_challenge("c1", Utc::now(), &mut |_| {})
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn passkey_challenges_are_bounded() {
+        let store = EphemeralStore::default();
+        for n in 0..PASSKEY_CHALLENGE_LIMIT + 5 {
+            store.insert_passkey_challenge(challenge(&format!("c{n}"), 60 + n as i64));
+        }
+        assert_eq!(
+            store.lock().passkey_challenges.len(),
+            PASSKEY_CHALLENGE_LIMIT
+        );
+        // The oldest-expiring went first.
+        assert!(store.take_passkey_challenge("c0").is_none());
+        assert!(
+            store
+                .take_passkey_challenge(&format!("c{}", PASSKEY_CHALLENGE_LIMIT + 4))
+                .is_some()
+        );
     }
 }

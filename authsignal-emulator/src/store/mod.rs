@@ -4,10 +4,12 @@
 //!   (unless in-memory mode) persisted to `<data_dir>/emulator-state.json` on every
 //!   acknowledged write: write a temporary file, fsync, rename, fsync the directory.
 //! - [`ephemeral::EphemeralStore`]: hosted sessions, the outbox, Server API challenges and
-//!   sessions, in memory only (they are short-lived by nature).
+//!   sessions, Client API passkey challenges, in memory only (they are short-lived by nature).
 //!
 //! Every compound change that must not race (a TOTP step accepted once, a recovery code used
-//! once, an action created once per idempotency key) is one trait method, done under one lock.
+//! once, an action created once per idempotency key, a passkey credential id registered once,
+//! a passkey counter that must rise, a passkey challenge answered once) is one trait method,
+//! done under one lock.
 
 pub mod embedded;
 pub mod ephemeral;
@@ -100,6 +102,19 @@ pub trait AuthenticatorStore: Send + Sync {
     fn mark_used(&self, user_id: &str, id: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// The passkey with this credential id, if any (any user).
     fn find_passkey(&self, credential_id: &str) -> StoreResult<Option<Authenticator>>;
+    /// Adds a passkey unless its credential id is held already (by anyone): one atomic step,
+    /// so two registrations of one credential cannot both succeed. `false` means held.
+    fn insert_passkey_if_unused(&self, authenticator: Authenticator) -> StoreResult<bool>;
+    /// Records a verified assertion: stores `sign_count`, the BS flag and the last use, only if
+    /// the counter still rises (re-checked under the lock, so two concurrent assertions with
+    /// one counter value cannot both pass). `false` means refused (or no such passkey).
+    fn record_passkey_use(
+        &self,
+        credential_id: &str,
+        sign_count: u32,
+        backup_state: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Replaces a user's recovery codes (hashes).
     fn set_recovery_codes(&self, user_id: &str, hashes: Vec<String>) -> StoreResult<()>;
     /// Marks the code with this hash used; `false` if unknown or already used.
@@ -168,6 +183,22 @@ pub trait ChallengeStore: Send + Sync {
     fn list_challenges(&self) -> Vec<ServerChallenge>;
 }
 
+/// Client API passkey challenges (short-lived, single use).
+pub trait PasskeyChallengeStore: Send + Sync {
+    /// Stores a challenge (dropping expired ones; bounded).
+    fn insert_passkey_challenge(&self, challenge: PasskeyChallenge);
+    /// Applies `update` to a live, unanswered challenge; `None` if unknown or expired.
+    fn update_passkey_challenge(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        update: &mut dyn FnMut(&mut PasskeyChallenge),
+    ) -> Option<PasskeyChallenge>;
+    /// Removes and returns a challenge, expired or not: an answer consumes it whatever the
+    /// outcome, so it can never be tried twice.
+    fn take_passkey_challenge(&self, id: &str) -> Option<PasskeyChallenge>;
+}
+
 /// Sessions from `POST /sessions`.
 pub trait SessionStore: Send + Sync {
     /// Stores a session.
@@ -205,6 +236,8 @@ pub struct Stores {
     pub challenges: Arc<dyn ChallengeStore>,
     /// Sessions.
     pub sessions: Arc<dyn SessionStore>,
+    /// Client API passkey challenges.
+    pub passkey_challenges: Arc<dyn PasskeyChallengeStore>,
     resets: Vec<Arc<dyn Reset>>,
 }
 
@@ -227,6 +260,7 @@ impl Stores {
             outbox: ephemeral.clone(),
             challenges: ephemeral.clone(),
             sessions: ephemeral.clone(),
+            passkey_challenges: ephemeral.clone(),
             resets: vec![durable, ephemeral],
         })
     }

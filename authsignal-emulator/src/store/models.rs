@@ -40,6 +40,10 @@ pub struct User {
     pub default_verification_method: Option<String>,
     /// When the user was first seen.
     pub created_at: DateTime<Utc>,
+    /// The WebAuthn user handle (base64url of 16 random bytes), made on the first passkey
+    /// registration and never changed: never the user id, so a passkey does not carry it.
+    #[serde(default)]
+    pub webauthn_user_handle: Option<String>,
 }
 
 impl User {
@@ -57,17 +61,19 @@ impl User {
             locale: None,
             default_verification_method: None,
             created_at: now,
+            webauthn_user_handle: None,
         }
     }
 }
 
-/// A passkey imported by batch enrollment (the emulator stores it; it cannot verify passkeys).
+/// A passkey: registered through the Client API (verified there) or imported by batch
+/// enrollment. Sign-in checks it against [`crate::domain::webauthn`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PasskeyCredential {
     /// Credential id (base64url).
     pub credential_id: String,
-    /// Public key (base64url).
+    /// Public key: the COSE_Key CBOR bytes, base64url (the batch import's format).
     pub credential_public_key: String,
     /// Display name.
     #[serde(default)]
@@ -78,6 +84,27 @@ pub struct PasskeyCredential {
     /// Transports.
     #[serde(default)]
     pub transports: Option<Vec<String>>,
+    /// The signature counter last seen.
+    #[serde(default)]
+    pub sign_count: u32,
+    /// The BE flag at registration.
+    #[serde(default)]
+    pub backup_eligible: bool,
+    /// The BS flag last seen.
+    #[serde(default)]
+    pub backup_state: bool,
+    /// COSE algorithm.
+    #[serde(default)]
+    pub algorithm: Option<i64>,
+    /// `platform` or `cross-platform`, as the browser reported it.
+    #[serde(default)]
+    pub authenticator_attachment: Option<String>,
+    /// The device id of the registration.
+    #[serde(default)]
+    pub device_id: Option<String>,
+    /// The browser's `User-Agent` at registration.
+    #[serde(default)]
+    pub user_agent: Option<String>,
 }
 
 /// A verified authenticator of a user.
@@ -308,6 +335,37 @@ pub struct ServerChallenge {
     pub claimed: bool,
 }
 
+/// Which ceremony a [`PasskeyChallenge`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyCeremony {
+    /// `navigator.credentials.create()`.
+    Registration,
+    /// `navigator.credentials.get()`.
+    Authentication,
+}
+
+/// A Client API passkey challenge: made by `/client/challenge` (action only) or by the
+/// options endpoints (with the WebAuthn challenge), answered once by verify or add.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasskeyChallenge {
+    /// Its id (`challengeId`).
+    pub challenge_id: String,
+    /// The ceremony.
+    pub ceremony: PasskeyCeremony,
+    /// The WebAuthn challenge bytes, once options were issued.
+    pub challenge: Option<Vec<u8>>,
+    /// The action the ceremony completes.
+    pub action_code: String,
+    /// Its idempotency key.
+    pub idempotency_key: String,
+    /// The user, when known before the ceremony (a Bearer token).
+    pub user_id: Option<String>,
+    /// The scope of the token it was started with.
+    pub scope: String,
+    /// Stops being answerable.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A session issued by `POST /sessions`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -374,6 +432,17 @@ impl std::fmt::Debug for HostedSession {
             .field("action", &self.action)
             .field("step", &self.step)
             .field("verified", &self.verified)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for PasskeyChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasskeyChallenge")
+            .field("challenge_id", &self.challenge_id)
+            .field("ceremony", &self.ceremony)
+            .field("action_code", &self.action_code)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }

@@ -4,6 +4,7 @@
 mod api;
 mod helpers;
 mod pages;
+mod passkeys;
 mod persistence;
 mod sdk;
 mod webhooks;

@@ -160,3 +160,106 @@ async fn a_refused_action_verify_webhook_blocks_success() {
     assert!(!result.is_valid);
     server.stop(true).await;
 }
+
+/// Every event received so far, verified: `(type, data)`.
+fn events(received: &Received, secret: &str) -> Vec<(String, serde_json::Value)> {
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(sig, body)| {
+            let event = Webhook::new(secret.to_owned()).verify(body, sig).unwrap();
+            (event.event_type, serde_json::to_value(&event.data).unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn email_created_carries_the_verification_method() {
+    let (url, received, server) = receiver(200).await;
+    let app = spawn_with(authsignal_emulator::configuration::Settings {
+        webhook_url: Some(url),
+        ..settings()
+    })
+    .await;
+    let decision = app
+        .track(
+            "alice",
+            "login",
+            TrackAttributes {
+                redirect_url: Some("https://rp.example/cb".into()),
+                email: Some("alice@example.com".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+    let browser = app.browser();
+    let page = browser.open(&decision.url).await;
+    browser.submit_then_page(&page, "choose-email", &[]).await;
+    let events = events(&received, &app.secret);
+    assert_eq!(events[0].0, "email.created");
+    assert_eq!(events[0].1["verificationMethod"], "EMAIL_OTP");
+    server.stop(true).await;
+}
+
+#[tokio::test]
+async fn a_passkey_sign_in_posts_action_verify_with_verification_method_passkey() {
+    let (url, received, server) = receiver(200).await;
+    let app = spawn_with(authsignal_emulator::configuration::Settings {
+        webhook_url: Some(url),
+        ..settings()
+    })
+    .await;
+    let mut authenticator = crate::passkeys::registered(&app, "dora").await;
+    let (status, body) = crate::passkeys::sign_in(&app, &mut authenticator, "k-hook").await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen = events(&received, &app.secret);
+        if seen.iter().any(|(t, _)| t == "authenticator.created") && seen.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let sign_in = seen
+        .iter()
+        .find(|(t, d)| t == "action.verify" && d["idempotencyKey"] == "k-hook")
+        .expect("action.verify for the sign-in");
+    assert_eq!(sign_in.1["verificationMethod"], "PASSKEY");
+    assert_eq!(sign_in.1["userId"], "dora");
+    assert_eq!(sign_in.1["action"], "identity-server-passkey-login");
+    let created = seen
+        .iter()
+        .find(|(t, _)| t == "authenticator.created")
+        .expect("authenticator.created");
+    assert_eq!(created.1["verificationMethod"], "PASSKEY");
+    assert!(created.1["credentialId"].is_string());
+    assert_eq!(created.1["credentialName"], "Google Password Manager");
+    for (_, data) in &seen {
+        let text = data.to_string();
+        assert!(!text.contains("null"), "{text}");
+    }
+    server.stop(true).await;
+}
+
+#[tokio::test]
+async fn a_refused_action_verify_webhook_blocks_a_passkey_sign_in() {
+    let (url, received, server) = receiver(200).await;
+    let app = spawn_with(authsignal_emulator::configuration::Settings {
+        webhook_url: Some(url.clone()),
+        ..settings()
+    })
+    .await;
+    let mut authenticator = crate::passkeys::registered(&app, "erin").await;
+    server.stop(true).await;
+    drop(received);
+    // The receiver is gone: the synchronous action.verify cannot be delivered.
+    let (status, _) = crate::passkeys::sign_in(&app, &mut authenticator, "k-blocked").await;
+    assert_eq!(status, reqwest::StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        app.sdk
+            .get_action("erin", "identity-server-passkey-login", "k-blocked")
+            .await
+            .is_err()
+    );
+}

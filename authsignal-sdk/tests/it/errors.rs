@@ -278,13 +278,21 @@ async fn a_refused_connection_is_a_retryable_transport_error() {
         .unwrap();
 
     let error = client.get_user("user-1").await.unwrap_err();
-    assert!(matches!(error, Error::Transport(_)), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            Error::Transport {
+                kind: TransportErrorKind::Refused,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     assert!(error.is_retryable());
     assert_eq!(error.status(), None);
-    assert!(
-        error
-            .to_string()
-            .starts_with("authsignal transport error: ")
+    assert_eq!(
+        error.to_string(),
+        "authsignal transport error: connection refused"
     );
 }
 
@@ -328,6 +336,28 @@ fn a_zero_timeout_is_a_configuration_error() {
         .build()
         .unwrap_err();
     assert!(matches!(error, Error::Configuration(_)));
+}
+
+#[test]
+fn a_zero_call_timeout_is_a_configuration_error() {
+    let error = Client::builder("s")
+        .call_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert!(matches!(error, Error::Configuration(_)));
+}
+
+#[test]
+fn a_zero_response_body_cap_is_a_configuration_error() {
+    let error = Client::builder("s")
+        .max_response_bytes(0)
+        .build()
+        .unwrap_err();
+    assert!(matches!(error, Error::Configuration(_)));
+    assert_eq!(
+        error.to_string(),
+        "invalid authsignal client configuration: the response body cap must be greater than zero"
+    );
 }
 
 #[test]

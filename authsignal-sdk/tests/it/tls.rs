@@ -1,4 +1,6 @@
-//! TLS: an extra root certificate makes a private CA trusted; without it the handshake fails.
+//! TLS: an extra root certificate makes a private CA trusted; without it the handshake fails
+//! with an error of kind [`TransportErrorKind::Tls`] whose source chain names the untrusted
+//! issuer.
 //!
 //! The fixtures are a throw-away test CA and a `localhost`/`127.0.0.1` leaf signed by it
 //! (P-256, valid for 100 years), generated with openssl for these tests only. The server is a
@@ -86,8 +88,17 @@ async fn a_server_signed_by_an_unknown_ca_is_refused() {
         .unwrap();
 
     let error = client.get_user("user-1").await.unwrap_err();
-    assert!(matches!(error, Error::Transport(_)), "{error:?}");
-    let chain = format!("{:?}", std::error::Error::source(&error));
+    assert_eq!(
+        error.transport_kind(),
+        Some(TransportErrorKind::Tls),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "authsignal transport error: tls handshake failed"
+    );
+    // The source chain names the cause: the certificate's issuer is not trusted.
+    let chain = crate::helpers::chain(&error);
     assert!(chain.contains("UnknownIssuer"), "{chain}");
 }
 

@@ -6,7 +6,9 @@
 //! valid, `CHALLENGE_SUCCEEDED`, the transaction's user, action and idempotency key. The user is
 //! never taken from the token alone. A rejected token of a login (not valid, not succeeded, another
 //! user, action or instance) counts as a failed login against the username and the client
-//! address kept in the transaction; Authsignal being unavailable does not. A login that passes
+//! address kept in the transaction. Authsignal not answering definitively (429, 5xx, timeout,
+//! connection error, undecodable answer: [`Rejection::is_unavailable`]) completes no login,
+//! still consumes the transaction, and counts against no one. A login that passes
 //! resets the username's failures. Every answer is a redirect (or, for an authorize request that
 //! expired meanwhile, the error page) with `Cache-Control: no-store` and
 //! `Referrer-Policy: no-referrer`; the token is neither rendered nor logged.
@@ -16,7 +18,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
 use authsignal_sdk::ValidateChallengeRequest;
 use serde::Deserialize;
 
-use super::decision::{Expected, FailReason, Rejection, amr_for, check_validation};
+use super::decision::{Expected, Rejection, amr_for, check_validation};
 use super::lockout::LockoutKey;
 use super::login::reset_user_failures;
 use super::notice::NoticeReason;
@@ -24,7 +26,7 @@ use super::pages::{LoginNotice, login_url};
 use super::transaction::{self, LoginTransaction, Purpose, TransactionId};
 use crate::error::AppError;
 use crate::signin::{self, SignIn};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Longest token sent to Authsignal (real tokens are JWTs of a few hundred bytes).
 const MAX_TOKEN_BYTES: usize = 8192;
@@ -74,16 +76,17 @@ fn see_other(location: &str) -> HttpResponse {
 }
 
 /// Takes the transaction named by this browser's cookie out of the store.
-async fn take_transaction(state: &AppState, req: &HttpRequest) -> Option<LoginTransaction> {
-    let cookie = req.cookie(transaction::COOKIE_NAME)?;
-    let id = TransactionId::parse(cookie.value())?;
-    match state.account.transactions.take(&id).await {
-        Ok(found) => found,
-        Err(e) => {
-            tracing::error!(error = %e, "login transaction store failed");
-            None
-        }
-    }
+async fn take_transaction(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<LoginTransaction>, crate::store::StoreError> {
+    let Some(cookie) = req.cookie(transaction::COOKIE_NAME) else {
+        return Ok(None);
+    };
+    let Some(id) = TransactionId::parse(cookie.value()) else {
+        return Ok(None);
+    };
+    state.account.transactions.take(&id).await
 }
 
 async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse {
@@ -92,7 +95,14 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         .map(|q| q.token)
         .unwrap_or_default();
 
-    let Some(transaction) = take_transaction(state, req).await else {
+    let taken = match take_transaction(state, req).await {
+        Ok(taken) => taken,
+        Err(e) => {
+            // Nothing was consumed or signed in: the page says so and the user may retry.
+            return actix_web::ResponseError::error_response(&AppError::from(e));
+        }
+    };
+    let Some(transaction) = taken else {
         tracing::warn!(callback = ?kind, "second-factor callback without a live login transaction");
         return see_other(&NoticeReason::Expired.url());
     };
@@ -124,7 +134,7 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
             }
             let sign_in = SignIn {
                 subject: transaction.subject.clone(),
-                auth_time: transaction::now_unix(),
+                auth_time: crate::oidc::now(),
                 amr: amr_for(method.as_ref()),
                 remember,
             };
@@ -137,11 +147,13 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
             see_other("/")
         }
         (Err(rejection), Some(ar)) => {
-            tracing::warn!(subject = %transaction.subject, reason = %rejection, "second factor rejected: not signed in");
-            let notice = if is_unavailable(&rejection) {
-                // Authsignal could not answer: nothing is known about the second factor.
+            let notice = if rejection.is_unavailable() {
+                // Authsignal could not answer: nothing is known about the second factor, and the
+                // user did nothing wrong, so nothing is counted.
+                tracing::warn!(subject = %transaction.subject, reason = %rejection, "authsignal unavailable at the callback: not signed in, no failure counted");
                 LoginNotice::MfaUnavailable
             } else {
+                tracing::warn!(subject = %transaction.subject, reason = %rejection, "second factor rejected: not signed in");
                 if let Err(e) = count_failure(state, lockout_keys).await {
                     return e.error_response();
                 }
@@ -159,16 +171,14 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
 /// Counts a failed second factor against the login's counters, like a wrong password: with the
 /// password alone an attacker must not be able to try challenge after challenge.
 async fn count_failure(state: &AppState, lockout_keys: &[LockoutKey]) -> Result<(), AppError> {
-    for key in lockout_keys {
-        let locked = state
-            .account
-            .failed_logins
-            .record_failure(key)
-            .await
-            .map_err(AppError::internal)?;
-        if locked {
-            tracing::warn!(key = ?key, "locked out after a failed second factor");
-        }
+    let locked = super::lockout::record_failure(
+        state.account.failed_logins.as_ref(),
+        &state.account.settings.lockout,
+        lockout_keys,
+    )
+    .await?;
+    if locked {
+        tracing::warn!(keys = ?lockout_keys, "locked out after a failed second factor");
     }
     Ok(())
 }
@@ -196,37 +206,4 @@ async fn validate(
             idempotency_key: &transaction.idempotency_key,
         },
     )
-}
-
-/// Whether the rejection comes from Authsignal being unreachable or failing (not from the token).
-fn is_unavailable(rejection: &Rejection) -> bool {
-    match rejection {
-        Rejection::Failed(FailReason::Api { status, .. }) => *status >= 500,
-        Rejection::Failed(_) => true,
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_service_failures_count_as_unavailable() {
-        assert!(is_unavailable(&Rejection::Failed(FailReason::Unavailable(
-            "timed out".into()
-        ))));
-        assert!(is_unavailable(&Rejection::Failed(FailReason::Api {
-            status: 503,
-            code: None,
-            request_id: None
-        })));
-        assert!(!is_unavailable(&Rejection::Failed(FailReason::Api {
-            status: 400,
-            code: Some("invalid_request".into()),
-            request_id: None
-        })));
-        assert!(!is_unavailable(&Rejection::NotValid));
-        assert!(!is_unavailable(&Rejection::WrongUser));
-    }
 }

@@ -14,6 +14,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use super::lockout::record_failure;
 use super::login::BUSY_RETRY_AFTER_SECS;
 use super::pages::{
     CreatePage, LoginNotice, NoticePage, client_key, csrf_failure, login_url, notice, parse_form,
@@ -24,8 +25,8 @@ use super::throttle::Refused;
 use crate::domain::{NewUser, Secret};
 use crate::error::AppError;
 use crate::hashing::{BUSY_MESSAGE, run_limited};
-use crate::startup::AppState;
-use crate::store::CreateUserError;
+use crate::state::AppState;
+use crate::users::CreateUserError;
 
 #[derive(Deserialize)]
 struct CreateQuery {
@@ -117,8 +118,8 @@ async fn live_ar(state: &AppState, ar: &str) -> String {
         return String::new();
     }
     match crate::signin::pending_request(state, ar).await {
-        Some(_) => ar.to_owned(),
-        None => String::new(),
+        Ok(Some(_)) => ar.to_owned(),
+        Ok(None) | Err(_) => String::new(),
     }
 }
 
@@ -192,11 +193,7 @@ pub async fn post(
     form.ar = live_ar(&state, &form.ar).await;
     let ip_key = client_key(&req);
     let failed = &state.account.failed_logins;
-    if failed
-        .is_locked(&ip_key)
-        .await
-        .map_err(AppError::internal)?
-    {
+    if failed.is_locked(&ip_key).await? {
         return page(
             &state,
             &req,
@@ -214,11 +211,9 @@ pub async fn post(
     };
 
     // Counted before the hash, for the network and globally at once (review finding 5).
-    if let Err(refused) = state
-        .account
-        .creations
-        .reserve(&ip_key, super::transaction::now_unix())
-    {
+    let creation = &state.account.settings.creation;
+    let quotas = state.account.quotas.as_ref();
+    if let Err(refused) = super::throttle::reserve(quotas, creation, &ip_key).await? {
         let message = match refused {
             Refused::Network { .. } => {
                 tracing::warn!(client = ?ip_key, "account creation refused: network quota used up");
@@ -243,16 +238,41 @@ pub async fn post(
         return Ok(response);
     }
 
-    let users = state.users.clone();
+    let taken = |form: &CreateForm| {
+        page(
+            &state,
+            &req,
+            form,
+            vec!["This username is taken. Choose another one.".into()],
+            StatusCode::CONFLICT,
+        )
+    };
+    // A taken name is refused before the hash (its slot stays used: the request cost a lookup
+    // and counts as a failure of the address, which limits enumeration).
+    if state
+        .users
+        .find_by_username(&account.username)
+        .await?
+        .is_some()
+    {
+        record_failure(
+            failed.as_ref(),
+            &state.account.settings.lockout,
+            std::slice::from_ref(&ip_key),
+        )
+        .await?;
+        return taken(&form);
+    }
     let new_user = NewUser {
         username: account.username.clone(),
         password: Secret::new(std::mem::take(&mut form.password)),
         name: Some(account.name.clone()),
         email: Some(account.email.clone()),
     };
-    let Ok(created) = run_limited(&state, move || users.create(new_user)).await else {
+    let Ok(hashed) = run_limited(&state, move || crate::users::hash_new_user(new_user)).await
+    else {
         // No hashing permit in time: nothing was created and nothing counts against the client.
-        state.account.creations.give_back(&ip_key);
+        super::throttle::give_back(quotas, creation, &ip_key).await?;
         tracing::warn!("account not created: the server is busy");
         let mut response = page(
             &state,
@@ -267,21 +287,22 @@ pub async fn post(
         );
         return Ok(response);
     };
+    let created = match hashed {
+        Ok(stored) => state.users.create(stored).await,
+        Err(e) => Err(e),
+    };
     let user = match created {
         Ok(user) => user,
         Err(CreateUserError::UsernameTaken) => {
-            failed
-                .record_failure(&ip_key)
-                .await
-                .map_err(AppError::internal)?;
-            return page(
-                &state,
-                &req,
-                &form,
-                vec!["This username is taken. Choose another one.".into()],
-                StatusCode::CONFLICT,
-            );
+            record_failure(
+                failed.as_ref(),
+                &state.account.settings.lockout,
+                std::slice::from_ref(&ip_key),
+            )
+            .await?;
+            return taken(&form);
         }
+        Err(CreateUserError::Store(e)) => return Err(e.into()),
         Err(e) => return Err(AppError::internal(e)),
     };
     tracing::info!(subject = %user.subject, "account created");

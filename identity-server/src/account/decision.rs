@@ -3,7 +3,10 @@
 //! this very login passed its challenge (step 5).
 //!
 //! Both fail closed: anything unexpected (an SDK error, an unknown state, a missing field, a
-//! redirect URL that is not HTTPS) refuses the sign-in.
+//! redirect URL that is not HTTPS) refuses the sign-in. For `validate` they also tell a
+//! definitive refusal of the token (which counts as a failed login) from Authsignal not giving a
+//! definitive answer (429, 5xx, timeout, connection error, an undecodable or oversized body),
+//! which counts against no one: [`Rejection::is_unavailable`].
 
 use std::fmt;
 
@@ -43,7 +46,8 @@ pub enum Decision {
 /// Why the decision failed closed. `Display` is for the log (no secret, no token).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FailReason {
-    /// The call did not complete: connection failure or timeout.
+    /// The call did not complete: connection failure (with its cause, e.g. "connection
+    /// refused", and the error chain) or timeout.
     Unavailable(String),
     /// Authsignal answered with an error status.
     Api {
@@ -94,7 +98,9 @@ impl From<&SdkError> for FailReason {
     fn from(error: &SdkError) -> Self {
         match error {
             SdkError::Timeout => Self::Unavailable("timed out".into()),
-            SdkError::Transport(e) => Self::Unavailable(e.to_string()),
+            // The whole chain: the SDK's kind ("connection refused", "tls handshake failed")
+            // and the operating system's or rustls' own words, so the log line says which.
+            SdkError::Transport { .. } => Self::Unavailable(error_chain(error)),
             SdkError::Api {
                 status, request_id, ..
             } => Self::Api {
@@ -105,6 +111,29 @@ impl From<&SdkError> for FailReason {
             other => Self::Sdk(other.to_string()),
         }
     }
+}
+
+impl FailReason {
+    /// Whether Authsignal refused the request itself: a 4xx about the request (e.g. 400 for a
+    /// malformed token). Everything else says nothing about the user's second factor: 429 and
+    /// 408 (Authsignal's own limits), 401 and 403 (this server's secret), 3xx and 5xx, a
+    /// timeout, a connection error, an undecodable or oversized answer.
+    pub fn is_definitive(&self) -> bool {
+        matches!(self, Self::Api { status, .. }
+            if (400..500).contains(status) && !matches!(status, 401 | 403 | 408 | 429))
+    }
+}
+
+/// `error: cause: cause …`, for a log line.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }
 
 /// Decides what a login does with the answer of `track` (DESIGN.md step 4).
@@ -203,6 +232,16 @@ pub enum Rejection {
     WrongIdempotencyKey,
     /// The validate call failed.
     Failed(FailReason),
+}
+
+impl Rejection {
+    /// Whether the rejection is Authsignal not answering definitively (the call failed with a
+    /// non-definitive [`FailReason`]) rather than an answer about the token. Such a callback
+    /// completes no login and counts against neither the user nor the address: the user did
+    /// nothing wrong, and nothing was learnt about the second factor.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Failed(reason) if !reason.is_definitive())
+    }
 }
 
 impl fmt::Display for Rejection {
@@ -645,6 +684,83 @@ mod tests {
             check_validation(Err(&SdkError::Timeout), EXPECTED),
             Err(Rejection::Failed(FailReason::Unavailable(_)))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_connection_failure_is_logged_with_its_cause() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = authsignal_sdk::Client::builder("s")
+            .base_url(format!("http://127.0.0.1:{port}/v1"))
+            .retry_policy(authsignal_sdk::RetryPolicy::none())
+            .build()
+            .unwrap();
+        let error = client.get_user("u").await.unwrap_err();
+        let reason = FailReason::from(&error);
+        let logged = reason.to_string();
+        assert!(
+            logged.starts_with(
+                "authsignal unavailable: authsignal transport error: connection refused: "
+            ),
+            "{logged}"
+        );
+        assert!(
+            logged.contains("os error"),
+            "the operating system's words: {logged}"
+        );
+        assert!(!reason.is_definitive());
+    }
+
+    fn api_error(status: u16) -> SdkError {
+        SdkError::Api {
+            status,
+            body: ApiErrorBody::default(),
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn only_a_4xx_about_the_request_is_a_definitive_refusal_of_the_token() {
+        for status in [400, 404, 409, 422] {
+            let rejection = check_validation(Err(&api_error(status)), EXPECTED).unwrap_err();
+            assert!(!rejection.is_unavailable(), "status {status}");
+        }
+        for status in [307, 401, 403, 408, 429, 500, 502, 503, 504] {
+            let rejection = check_validation(Err(&api_error(status)), EXPECTED).unwrap_err();
+            assert!(rejection.is_unavailable(), "status {status}");
+        }
+    }
+
+    #[test]
+    fn timeouts_undecodable_and_oversized_answers_are_unavailable() {
+        let decode = SdkError::Decode {
+            status: 200,
+            raw_body: "<html>".into(),
+            source: serde_json::from_str::<u8>("x").unwrap_err(),
+        };
+        let too_large = SdkError::ResponseTooLarge {
+            status: 200,
+            limit: 1024,
+        };
+        for error in [SdkError::Timeout, decode, too_large] {
+            let rejection = check_validation(Err(&error), EXPECTED).unwrap_err();
+            assert!(rejection.is_unavailable(), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn answers_about_the_token_are_never_unavailable() {
+        let mut not_valid = validated();
+        not_valid.is_valid = false;
+        let mut other_user = validated();
+        other_user.user_id = Some("sub-2".into());
+        for answer in [not_valid, other_user] {
+            let rejection = check_validation(Ok(&answer), EXPECTED).unwrap_err();
+            assert!(!rejection.is_unavailable(), "{rejection}");
+        }
     }
 
     #[test]

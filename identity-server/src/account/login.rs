@@ -26,7 +26,8 @@ use crate::domain::User;
 use crate::error::AppError;
 use crate::hashing::{BUSY_MESSAGE, Busy, run_limited};
 use crate::signin::{self, SignIn};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::store::StoreError;
 
 /// Shown for a wrong password and for an unknown user alike.
 const INVALID_CREDENTIALS: &str = "Invalid username or password.";
@@ -70,7 +71,7 @@ async fn pending(state: &AppState, ar: &str) -> Result<signin::PendingRequest, A
         return Err(unknown_request());
     }
     signin::pending_request(state, ar)
-        .await
+        .await?
         .ok_or_else(unknown_request)
 }
 
@@ -173,10 +174,10 @@ pub async fn post(
     // only counted after the hash (review finding 3).
     let attempt = Attempt::begin(
         state.account.failed_logins.clone(),
+        &state.account.settings.lockout,
         [user_key.clone(), ip_key.clone()],
     )
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     let Some(attempt) = attempt else {
         tracing::warn!(client_ip = %ip, "login refused: locked out");
         return again(
@@ -189,11 +190,19 @@ pub async fn post(
         );
     };
 
-    let user = match verify(&state, &username, &form.password).await {
+    let verified = match verify(&state, &username, &form.password).await {
+        Ok(verified) => verified,
+        Err(e) => {
+            // Nothing was checked: the attempt does not count.
+            attempt.forgive().await?;
+            return Err(e.into());
+        }
+    };
+    let user = match verified {
         Ok(user) => user,
         Err(Busy) => {
             // The password was not checked, so the attempt does not count.
-            attempt.forgive().await.map_err(AppError::internal)?;
+            attempt.forgive().await?;
             tracing::warn!(client_ip = %ip, "login not checked: the server is busy");
             let mut page = again(
                 &state,
@@ -211,7 +220,7 @@ pub async fn post(
         }
     };
     let Some(user) = user else {
-        let locked = attempt.fail().await.map_err(AppError::internal)?;
+        let locked = attempt.fail().await?;
         tracing::info!(client_ip = %ip, "login failed: invalid credentials");
         let (message, status) = if locked {
             (LOCKED_OUT, StatusCode::TOO_MANY_REQUESTS)
@@ -222,7 +231,7 @@ pub async fn post(
     };
     // The right password ends the attempt without counting it, but does not yet forget the
     // username's failures: only a complete sign-in does (a failed second factor counts too).
-    attempt.forgive().await.map_err(AppError::internal)?;
+    attempt.forgive().await?;
 
     let login = PasswordChecked {
         ar: &form.ar,
@@ -252,12 +261,7 @@ pub(crate) async fn reset_user_failures(
 ) -> Result<(), AppError> {
     for key in lockout_keys {
         if matches!(key, LockoutKey::User(_)) {
-            state
-                .account
-                .failed_logins
-                .reset(key)
-                .await
-                .map_err(AppError::internal)?;
+            state.account.failed_logins.reset(key).await?;
         }
     }
     Ok(())
@@ -265,17 +269,23 @@ pub(crate) async fn reset_user_failures(
 
 /// Checks the password on the blocking pool, within the server's bound on concurrent Argon2id
 /// work ([`run_limited`]); `Err(Busy)` when no hashing permit came free in time.
+/// The outer `Err` is a store failure (nothing was checked).
 async fn verify(
     state: &web::Data<AppState>,
     username: &str,
     password: &str,
-) -> Result<Option<User>, Busy> {
+) -> Result<Result<Option<User>, Busy>, StoreError> {
     if username.len() > MAX_USERNAME_BYTES || password.len() > MAX_PASSWORD_BYTES {
-        return Ok(None);
+        return Ok(Ok(None));
     }
-    let users = state.users.clone();
-    let (username, password) = (username.to_owned(), password.to_owned());
-    run_limited(state, move || users.verify_password(&username, &password)).await
+    let found = state.users.find_stored_by_username(username).await?;
+    let hash = found.as_ref().map(|u| u.password_hash.clone());
+    let password = password.to_owned();
+    let checked = run_limited(state, move || {
+        crate::users::verify_password(hash.as_deref(), &password)
+    })
+    .await;
+    Ok(checked.map(|ok| found.filter(|_| ok).map(|u| u.user)))
 }
 
 /// The issuer-relative absolute URL of a path of this server.
@@ -346,7 +356,7 @@ async fn second_factor(
                 ar,
                 SignIn {
                     subject: user.subject.clone(),
-                    auth_time: transaction::now_unix(),
+                    auth_time: crate::oidc::now(),
                     amr: vec!["pwd".to_owned()],
                     remember,
                 },
@@ -373,12 +383,7 @@ pub(crate) async fn redirect_to_challenge(
         &transaction.id,
         state.account.settings.transaction.lifetime(),
     );
-    state
-        .account
-        .transactions
-        .insert(transaction)
-        .await
-        .map_err(AppError::internal)?;
+    state.account.transactions.insert(&transaction).await?;
     Ok(HttpResponse::SeeOther()
         .cookie(cookie)
         .insert_header((header::LOCATION, url))

@@ -15,7 +15,7 @@ use super::login::{own_url, redirect_to_challenge, refusal};
 use super::pages::{NoticePage, client_ip, csrf_failure, notice, parse_form, user_agent};
 use super::transaction::{LoginTransaction, Purpose};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Path of the callback after the settings.
 pub const CALLBACK_PATH: &str = "/Account/Mfa/Callback";
@@ -54,10 +54,10 @@ pub async fn post(
         tracing::warn!("manage-mfa form rejected: missing or wrong csrf token");
         return csrf_failure(&state, Some("/".into()));
     }
-    let Some(session) = crate::signin::current_session(&state, &req).await else {
+    let Some(session) = crate::signin::current_session(&state, &req).await? else {
         return not_signed_in(&state);
     };
-    let Some(user) = state.users.find_by_subject(&session.subject) else {
+    let Some(user) = state.users.find_by_subject(&session.subject).await? else {
         return not_signed_in(&state);
     };
 

@@ -10,8 +10,8 @@
 //!   browser by a `__Host-` cookie, and redirects to Authsignal's hosted page.
 //! - [`callback`]: `GET /Account/Login/Callback?token=` takes (and deletes) the transaction,
 //!   validates the token and signs in only if [`decision::check_validation`] accepts it; a
-//!   rejected second factor counts as a failed login, and only a complete sign-in resets the
-//!   username's counter.
+//!   rejected second factor counts as a failed login, Authsignal not answering definitively
+//!   counts against no one, and only a complete sign-in resets the username's counter.
 //! - [`create`]: `/Account/Create` makes an account ([`password_policy`]), within a quota per
 //!   client network and a global cap per hour ([`throttle`]); its first login enrolls a second
 //!   factor like any other.
@@ -40,10 +40,11 @@ use actix_web::web;
 
 pub use settings::{AccountSettings, AuthsignalSecret, AuthsignalSettings, TransactionSettings};
 
-use lockout::{FailedLoginStore, InMemoryFailedLoginStore};
+use lockout::FailedLoginStore;
 use password_policy::PasswordPolicy;
-use throttle::CreationThrottle;
-use transaction::{InMemoryTransactionStore, LoginTransactionStore};
+use transaction::LoginTransactionStore;
+
+use crate::store::{QuotaStore, Stores};
 
 /// Runtime state of the account pages, built once at start-up.
 pub struct AccountState {
@@ -53,8 +54,8 @@ pub struct AccountState {
     pub transactions: Arc<dyn LoginTransactionStore>,
     /// Failed-login counters.
     pub failed_logins: Arc<dyn FailedLoginStore>,
-    /// Account-creation quota (per network and global).
-    pub creations: CreationThrottle,
+    /// Account-creation quota (per network and global) and other fixed-window counters.
+    pub quotas: Arc<dyn QuotaStore>,
     /// Rules for new passwords.
     pub password_policy: PasswordPolicy,
     /// The settings it was built from.
@@ -72,32 +73,24 @@ impl fmt::Debug for AccountState {
 }
 
 impl AccountState {
-    /// Builds the state with the in-memory stores. `tls_ca_pem` is the identity server's
-    /// development CA, which the Authsignal client trusts in addition to the system roots and
-    /// the optional `account.authsignal.ca_file` (certificate checks are never disabled).
-    pub fn build(settings: &AccountSettings, tls_ca_pem: &str) -> Result<AccountState, String> {
-        Self::with_stores(
-            settings,
-            tls_ca_pem,
-            Arc::new(InMemoryTransactionStore::default()),
-            Arc::new(InMemoryFailedLoginStore::new(settings.lockout.clone())),
-        )
-    }
-
-    /// Builds the state with the given stores (e.g. shared ones for several replicas).
-    pub fn with_stores(
+    /// Builds the state on `stores`. `tls_ca_pem` is the identity server's development CA,
+    /// which the Authsignal client trusts in addition to the system roots and the optional
+    /// `account.authsignal.ca_file` (certificate checks are never disabled).
+    pub fn build(
         settings: &AccountSettings,
         tls_ca_pem: &str,
-        transactions: Arc<dyn LoginTransactionStore>,
-        failed_logins: Arc<dyn FailedLoginStore>,
+        stores: &Stores,
     ) -> Result<AccountState, String> {
+        let transactions = stores.transactions.clone();
+        let failed_logins = stores.failed_logins.clone();
+        let quotas = stores.quotas.clone();
         settings.validate()?;
         let authsignal = authsignal_client(&settings.authsignal, tls_ca_pem)?;
         Ok(AccountState {
             authsignal,
             transactions,
             failed_logins,
-            creations: CreationThrottle::new(settings.creation.clone()),
+            quotas,
             password_policy: PasswordPolicy::new(),
             settings: settings.clone(),
         })
@@ -105,7 +98,9 @@ impl AccountState {
 }
 
 /// Builds the SDK client: base URL, timeouts, a small retry policy (connection failures only;
-/// the SDK never repeats a request that may have been acted on) and the trusted CAs.
+/// the SDK never repeats a request that may have been acted on) and the trusted CAs. The
+/// configured timeout is the budget of a whole call (the SDK's overall deadline: attempts,
+/// back-off and `Retry-After` waits together), so a login never waits longer on Authsignal.
 fn authsignal_client(
     settings: &AuthsignalSettings,
     tls_ca_pem: &str,
@@ -113,6 +108,7 @@ fn authsignal_client(
     let mut builder = authsignal_sdk::Client::builder(settings.secret.expose())
         .base_url(&settings.api_url)
         .timeout(settings.timeout())
+        .call_timeout(settings.timeout())
         .connect_timeout(settings.connect_timeout())
         .retry_policy(authsignal_sdk::RetryPolicy::default().with_max_retries(settings.max_retries))
         .user_agent(concat!("identity-server/", env!("CARGO_PKG_VERSION")));
@@ -239,9 +235,20 @@ mod tests {
         assert!(html.contains("alert-danger"));
     }
 
-    #[test]
-    fn the_state_builds_from_the_defaults_and_refuses_bad_settings() {
-        let state = AccountState::build(&AccountSettings::default(), "").unwrap();
+    async fn stores() -> crate::store::Stores {
+        crate::store::embedded::open(
+            None,
+            AccountSettings::default().lockout.policy(),
+            crate::store::embedded::EmbeddedLimits::default(),
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_state_builds_from_the_defaults_and_refuses_bad_settings() {
+        let stores = stores().await;
+        let state = AccountState::build(&AccountSettings::default(), "", &stores).unwrap();
         assert_eq!(
             state.settings.authsignal.api_url,
             "https://localhost:5003/v1"
@@ -251,21 +258,22 @@ mod tests {
         let mut bad = AccountSettings::default();
         bad.authsignal.api_url = "ftp://x".into();
         assert!(
-            AccountState::build(&bad, "")
+            AccountState::build(&bad, "", &stores)
                 .unwrap_err()
                 .starts_with("account.authsignal.api_url")
         );
 
         let mut missing_ca = AccountSettings::default();
         missing_ca.authsignal.ca_file = Some("/nonexistent/ca.pem".into());
-        let e = AccountState::build(&missing_ca, "").unwrap_err();
+        let e = AccountState::build(&missing_ca, "", &stores).unwrap_err();
         assert!(e.starts_with("account.authsignal.ca_file"), "{e}");
         assert!(e.contains("/nonexistent/ca.pem"), "{e}");
     }
 
-    #[test]
-    fn the_state_trusts_a_given_ca() {
+    #[tokio::test]
+    async fn the_state_trusts_a_given_ca() {
+        let stores = stores().await;
         let tls = dev_certs::TlsMaterial::generate_ephemeral().unwrap();
-        assert!(AccountState::build(&AccountSettings::default(), tls.ca_pem()).is_ok());
+        assert!(AccountState::build(&AccountSettings::default(), tls.ca_pem(), &stores).is_ok());
     }
 }

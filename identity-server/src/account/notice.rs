@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::pages::{NoticePage, notice, parse_query};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Why a second-factor step could not continue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

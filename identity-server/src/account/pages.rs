@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::lockout::LockoutKey;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Context of `account/login.html`.
 #[derive(Debug, Serialize)]

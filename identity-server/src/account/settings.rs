@@ -48,7 +48,8 @@ pub struct AuthsignalSettings {
     /// A PEM file with extra CA certificates to trust for the API (the identity server's own dev
     /// CA is always trusted, as are the system roots).
     pub ca_file: Option<PathBuf>,
-    /// Time limit of one API attempt, in milliseconds (default 5000).
+    /// Time limit of one Authsignal call, in milliseconds (default 5000): every attempt,
+    /// back-off and `Retry-After` wait together (the SDK's overall deadline).
     pub timeout_ms: u64,
     /// Time limit of establishing a connection, in milliseconds (default 2000).
     pub connect_timeout_ms: u64,
@@ -77,7 +78,7 @@ impl Default for AuthsignalSettings {
 }
 
 impl AuthsignalSettings {
-    /// Time limit of one attempt.
+    /// Time limit of one call, retries and waits included.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }

@@ -3,21 +3,18 @@
 //!
 //! Every creation costs an Argon2id hash and a rewrite of the user store, and anyone can ask for
 //! one, so creations are counted like the expensive work they are. A slot is reserved atomically
-//! *before* the hash ([`CreationThrottle::reserve`]), for the client's network (an IPv4 address,
+//! *before* the hash ([`reserve`]), for the client's network (an IPv4 address,
 //! or the /64 of an IPv6 address, see [`LockoutKey::ip`]) and globally in one step, so parallel
 //! requests cannot pass the quota together. A slot is given back only when the server was too
-//! busy to hash at all ([`CreationThrottle::give_back`]); a refused (taken) username keeps its
+//! busy to hash at all ([`give_back`]); a refused (taken) username keeps its
 //! slot, since its hash was paid for.
 //!
 //! Windows are fixed: a key's window starts at its first counted creation and lasts
-//! `window_secs`. Only keys that hold a slot in a live window are kept, so the map holds at most
-//! about twice the global cap (the slots of the current and of the previous global window).
-
-use std::collections::HashMap;
-use std::fmt;
-use std::sync::Mutex;
+//! `window_secs`; the counters live in the [`QuotaStore`] (shared by every replica) and expire
+//! with their window.
 
 use super::lockout::LockoutKey;
+use crate::store::{QuotaKey, QuotaStore, StoreError};
 
 /// Limits of account creation (section `account.creation`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
@@ -92,221 +89,50 @@ impl Refused {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Window {
-    start: i64,
-    count: u32,
+/// The two counters of one creation: the client network's and the global one.
+pub fn creation_keys(settings: &CreationSettings, network: &LockoutKey) -> [QuotaKey; 2] {
+    let window_secs = i64::try_from(settings.window_secs).unwrap_or(i64::MAX);
+    let net = match network {
+        LockoutKey::Ip(net) => net.clone(),
+        LockoutKey::User(_) => "unknown".into(),
+    };
+    [
+        QuotaKey {
+            key: format!("cq:n:{net}"),
+            max: settings.max_per_ip,
+            window_secs,
+        },
+        QuotaKey {
+            key: "cq:all".into(),
+            max: settings.max_global,
+            window_secs,
+        },
+    ]
 }
 
-impl Window {
-    /// Starts a new window at `now` when this one is over.
-    fn roll(&mut self, now: i64, length: i64) {
-        if now.saturating_sub(self.start) >= length {
-            self.start = now;
-            self.count = 0;
+/// Reserves one creation for the client `network`, counting it for the network and globally in
+/// one atomic step, or says why not.
+pub async fn reserve(
+    quotas: &dyn QuotaStore,
+    settings: &CreationSettings,
+    network: &LockoutKey,
+) -> Result<Result<(), Refused>, StoreError> {
+    let keys = creation_keys(settings, network);
+    Ok(quotas.reserve(&keys).await?.map_err(|refused| {
+        let retry_after_secs = refused.retry_after_secs;
+        if refused.index == 0 {
+            Refused::Network { retry_after_secs }
+        } else {
+            Refused::Global { retry_after_secs }
         }
-    }
-
-    fn retry_after(&self, now: i64, length: i64) -> u64 {
-        u64::try_from(self.start.saturating_add(length).saturating_sub(now)).unwrap_or(1)
-    }
+    }))
 }
 
-struct Counts {
-    global: Window,
-    per_key: HashMap<LockoutKey, Window>,
-}
-
-/// In-memory account-creation quota (per process).
-pub struct CreationThrottle {
-    settings: CreationSettings,
-    counts: Mutex<Counts>,
-}
-
-impl fmt::Debug for CreationThrottle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CreationThrottle")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
-    }
-}
-
-impl CreationThrottle {
-    /// A throttle with these limits.
-    pub fn new(settings: CreationSettings) -> Self {
-        Self {
-            settings,
-            counts: Mutex::new(Counts {
-                // Long over, so the first reservation starts a fresh window.
-                global: Window {
-                    start: i64::MIN,
-                    count: 0,
-                },
-                per_key: HashMap::new(),
-            }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
-        // Every operation leaves the counts consistent, so a poisoned lock still holds good data.
-        self.counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn length(&self) -> i64 {
-        i64::try_from(self.settings.window_secs).unwrap_or(i64::MAX)
-    }
-
-    /// Reserves one creation for `key` (a client network key) at `now`, counting it for the key
-    /// and globally at once, or says why not.
-    pub fn reserve(&self, key: &LockoutKey, now: i64) -> Result<(), Refused> {
-        let length = self.length();
-        let mut counts = self.lock();
-        let counts = &mut *counts;
-        counts.global.roll(now, length);
-        if let Some(window) = counts.per_key.get_mut(key) {
-            window.roll(now, length);
-            if window.count >= self.settings.max_per_ip {
-                return Err(Refused::Network {
-                    retry_after_secs: window.retry_after(now, length),
-                });
-            }
-        }
-        if counts.global.count >= self.settings.max_global {
-            return Err(Refused::Global {
-                retry_after_secs: counts.global.retry_after(now, length),
-            });
-        }
-        if counts.per_key.len() >= self.settings.max_global as usize {
-            // Only keys with a slot in a live window matter; the others can go.
-            counts
-                .per_key
-                .retain(|_, w| now.saturating_sub(w.start) < length);
-        }
-        counts.global.count += 1;
-        let window = counts.per_key.entry(key.clone()).or_insert(Window {
-            start: now,
-            count: 0,
-        });
-        window.count += 1;
-        Ok(())
-    }
-
-    /// Gives back a slot reserved for `key` that did no work (the server was too busy to hash).
-    pub fn give_back(&self, key: &LockoutKey) {
-        let mut counts = self.lock();
-        counts.global.count = counts.global.count.saturating_sub(1);
-        if let Some(window) = counts.per_key.get_mut(key) {
-            window.count = window.count.saturating_sub(1);
-            if window.count == 0 {
-                counts.per_key.remove(key);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::net::IpAddr;
-
-    use super::*;
-
-    fn throttle(max_per_ip: u32, max_global: u32) -> CreationThrottle {
-        CreationThrottle::new(CreationSettings {
-            max_per_ip,
-            max_global,
-            window_secs: 3600,
-        })
-    }
-
-    fn ip(last: u8) -> LockoutKey {
-        LockoutKey::ip(IpAddr::from([192, 0, 2, last]))
-    }
-
-    #[test]
-    fn a_network_gets_its_quota_per_window_and_then_waits() {
-        let t = throttle(2, 100);
-        assert_eq!(t.reserve(&ip(1), 1000), Ok(()));
-        assert_eq!(t.reserve(&ip(1), 1010), Ok(()));
-        assert_eq!(
-            t.reserve(&ip(1), 1100),
-            Err(Refused::Network {
-                retry_after_secs: 3500
-            })
-        );
-        assert_eq!(t.reserve(&ip(2), 1100), Ok(()), "other networks go on");
-        assert_eq!(t.reserve(&ip(1), 4600), Ok(()), "a new window");
-    }
-
-    #[test]
-    fn the_global_cap_holds_across_networks() {
-        let t = throttle(5, 3);
-        for last in 1..=3 {
-            assert_eq!(t.reserve(&ip(last), 1000), Ok(()));
-        }
-        assert_eq!(
-            t.reserve(&ip(4), 1200),
-            Err(Refused::Global {
-                retry_after_secs: 3400
-            })
-        );
-        assert_eq!(t.reserve(&ip(4), 4600), Ok(()));
-    }
-
-    #[test]
-    fn ipv6_addresses_of_one_64_share_a_quota() {
-        let t = throttle(1, 100);
-        let a = LockoutKey::ip("2001:db8::1".parse().unwrap());
-        let b = LockoutKey::ip("2001:db8::ffff:2".parse().unwrap());
-        assert_eq!(t.reserve(&a, 1000), Ok(()));
-        assert!(matches!(t.reserve(&b, 1000), Err(Refused::Network { .. })));
-    }
-
-    #[test]
-    fn a_given_back_slot_can_be_used_again() {
-        let t = throttle(1, 1);
-        assert_eq!(t.reserve(&ip(1), 1000), Ok(()));
-        t.give_back(&ip(1));
-        assert_eq!(t.reserve(&ip(1), 1000), Ok(()));
-        assert!(t.reserve(&ip(2), 1000).is_err());
-    }
-
-    #[test]
-    fn the_map_holds_no_more_keys_than_the_global_cap() {
-        let t = throttle(1, 3);
-        for round in 0..10_i64 {
-            for last in 0..3 {
-                let key = ip(u8::try_from(round * 3 + last).unwrap());
-                assert_eq!(t.reserve(&key, 1000 + round * 3600), Ok(()));
-            }
-        }
-        assert!(t.lock().per_key.len() <= 4);
-    }
-
-    #[test]
-    fn bad_limits_are_refused_naming_the_key() {
-        let mut s = CreationSettings::default();
-        assert_eq!(s.validate(), Ok(()));
-        s.max_per_ip = 0;
-        assert!(
-            s.validate()
-                .unwrap_err()
-                .starts_with("account.creation.max_per_ip")
-        );
-        let s = CreationSettings {
-            max_global: 0,
-            ..CreationSettings::default()
-        };
-        assert!(
-            s.validate()
-                .unwrap_err()
-                .starts_with("account.creation.max_global")
-        );
-        let s = CreationSettings {
-            window_secs: 0,
-            ..CreationSettings::default()
-        };
-        assert!(s.validate().unwrap_err().contains("\"0\""));
-    }
+/// Gives back a slot that did no work (the server was too busy to hash).
+pub async fn give_back(
+    quotas: &dyn QuotaStore,
+    settings: &CreationSettings,
+    network: &LockoutKey,
+) -> Result<(), StoreError> {
+    quotas.give_back(&creation_keys(settings, network)).await
 }

@@ -3,8 +3,6 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::{param, pkce};
 use crate::domain::{Client, GrantType, is_valid_scope_token, parse_scope};
 use crate::error::ErrorCode;
@@ -19,34 +17,7 @@ pub const MAX_STATE_LEN: usize = 512;
 /// Longest accepted `login_hint`, `acr_values`, `ui_locales` and `claims_locales`.
 pub const MAX_HINT_LEN: usize = 256;
 
-/// A validated authorization request, stored server-side while the user signs in.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AuthorizeRequest {
-    /// The client.
-    pub client_id: String,
-    /// A registered redirect URI (exact match).
-    pub redirect_uri: String,
-    /// Requested scopes (all allowed for the client; `openid` among them).
-    pub scope: Vec<String>,
-    /// Echoed back.
-    pub state: Option<String>,
-    /// Echoed in the ID token.
-    pub nonce: Option<String>,
-    /// PKCE S256 challenge.
-    pub code_challenge: Option<String>,
-    /// `prompt=login`: a new login is required.
-    pub prompt_login: bool,
-    /// `prompt=none`: no interaction allowed.
-    pub prompt_none: bool,
-    /// `max_age` in seconds.
-    pub max_age: Option<i64>,
-    /// Pre-fills the username.
-    pub login_hint: Option<String>,
-    /// Requested authentication context classes (carried, informational).
-    pub acr_values: Option<String>,
-    /// Preferred UI languages (carried, informational).
-    pub ui_locales: Option<String>,
-}
+pub use crate::store::records::AuthorizeRequest;
 
 /// Why a request was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]

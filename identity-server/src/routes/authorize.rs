@@ -7,14 +7,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::error::{AppError, ErrorCode};
 use crate::oidc::authorize::{self, AuthorizeError, Next, code_redirect, error_redirect};
 use crate::oidc::{now, random_token};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::Full;
 
 /// `GET /connect/authorize`.
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let params = super::query_params(&req)
         .map_err(|m| AppError::BadRequest(format!("The request is malformed: {m}.")))?;
-    handle(&state, &req, &params, false)
+    handle(&state, &req, &params, false).await
 }
 
 /// `POST /connect/authorize` (form-encoded).
@@ -24,7 +24,7 @@ pub async fn post(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let params = super::read_form(&req, payload, state.settings.max_body_bytes).await?;
-    handle(&state, &req, &params, true)
+    handle(&state, &req, &params, true).await
 }
 
 fn redirect(location: &str, after_post: bool) -> HttpResponse {
@@ -39,7 +39,7 @@ fn redirect(location: &str, after_post: bool) -> HttpResponse {
         .finish()
 }
 
-fn handle(
+async fn handle(
     state: &AppState,
     req: &HttpRequest,
     params: &[(String, String)],
@@ -61,7 +61,7 @@ fn handle(
             ));
         }
     };
-    let session = crate::signin::load_session(state, req);
+    let session = crate::signin::load_session(state, req).await?;
     match authorize::decide(&request, session.as_ref(), now()) {
         Next::IssueCode => {
             let Some(session) = session else {
@@ -69,7 +69,7 @@ fn handle(
                     "decided to issue a code without a session",
                 ));
             };
-            let location = match crate::tokens::issue_code(state, &request, &session) {
+            let location = match crate::tokens::issue_code(state, &request, &session).await? {
                 Some(code) => code_redirect(
                     &request.redirect_uri,
                     &code,
@@ -94,9 +94,24 @@ fn handle(
             let id = random_token();
             let expires_at = now() + state.settings.tokens.authorize_request_lifetime_secs;
             let network = crate::throttle::peer_key(req);
+            let max = u32::try_from(
+                state
+                    .settings
+                    .limits
+                    .max_pending_authorize_requests_per_network,
+            )
+            .unwrap_or(u32::MAX);
             match state
+                .stores
                 .authorize_requests
-                .put(&id, request, expires_at, &network)
+                .put(
+                    &crate::store::digest(&id),
+                    &request,
+                    expires_at,
+                    &network,
+                    max,
+                )
+                .await?
             {
                 Ok(()) => {}
                 Err(Full::Owner) => {

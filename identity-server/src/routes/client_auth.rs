@@ -11,7 +11,7 @@
 //! time; when no permit is free within 2 s the request gets 503 `temporarily_unavailable`.
 //!
 //! Wrong secrets are counted per client id and per network (IPv4 address, IPv6 /64) in a fixed
-//! window ([`ClientAuthThrottle`], `limits.client_auth_*`). Over either limit the request is
+//! window (the [`crate::store::QuotaStore`], shared by every replica; `limits.client_auth_*`). Over either limit the request is
 //! refused with 429 `invalid_client` BEFORE any hashing. The attempt is reserved before the hash
 //! (so a parallel burst cannot pass a check none of it has counted yet) and given back when the
 //! secret was right. The digest cache is consulted first: the real client, once verified, keeps
@@ -30,53 +30,25 @@ use crate::domain::{Client, Secret};
 use crate::error::OAuthError;
 use crate::hashing::run_limited;
 use crate::oidc::param;
-use crate::startup::AppState;
-use crate::throttle::{FailureCounter, peer_key};
+use crate::state::AppState;
+use crate::store::QuotaKey;
+use crate::throttle::peer_key;
 
-/// Most client ids and networks tracked at once by [`ClientAuthThrottle`].
-const MAX_TRACKED_KEYS: usize = 100_000;
-
-/// Failed client authentications per client id and per network.
-#[derive(Debug)]
-pub struct ClientAuthThrottle {
-    per_client: FailureCounter,
-    per_network: FailureCounter,
-}
-
-impl ClientAuthThrottle {
-    /// The throttle configured by `limits`.
-    pub fn new(limits: &crate::configuration::LimitSettings) -> Self {
-        Self {
-            per_client: FailureCounter::new(
-                limits.client_auth_max_failures_per_client,
-                limits.client_auth_window_secs,
-                MAX_TRACKED_KEYS,
-            ),
-            per_network: FailureCounter::new(
-                limits.client_auth_max_failures_per_network,
-                limits.client_auth_window_secs,
-                MAX_TRACKED_KEYS,
-            ),
-        }
-    }
-
-    /// Reserves an attempt for both keys; `false` when either is at its limit.
-    fn begin(&self, client_id: &str, network: &str) -> bool {
-        if !self.per_network.begin(network) {
-            return false;
-        }
-        if !self.per_client.begin(client_id) {
-            self.per_network.forgive(network);
-            return false;
-        }
-        true
-    }
-
-    /// Gives back an attempt that was not a failure.
-    fn forgive(&self, client_id: &str, network: &str) {
-        self.per_client.forgive(client_id);
-        self.per_network.forgive(network);
-    }
+/// The two counters of a client authentication: per client id and per network.
+fn throttle_keys(state: &AppState, client_id: &str, network: &str) -> [QuotaKey; 2] {
+    let limits = &state.settings.limits;
+    [
+        QuotaKey {
+            key: format!("ca:n:{network}"),
+            max: limits.client_auth_max_failures_per_network,
+            window_secs: limits.client_auth_window_secs,
+        },
+        QuotaKey {
+            key: format!("ca:c:{client_id}"),
+            max: limits.client_auth_max_failures_per_client,
+            window_secs: limits.client_auth_window_secs,
+        },
+    ]
 }
 
 fn throttled() -> OAuthError {
@@ -170,14 +142,15 @@ pub async fn authenticate(
                 return Ok(client.clone());
             }
             let network = peer_key(req);
-            let throttle = &state.client_auth_failures;
-            if !throttle.begin(&client.client_id, &network) {
+            let keys = throttle_keys(state, &client.client_id, &network);
+            let quotas = state.stores.quotas.as_ref();
+            if quotas.reserve(&keys).await?.is_err() {
                 tracing::warn!(client_id = %client.client_id, network = %network, "client authentication throttled");
                 return Err(throttled());
             }
             match verify_secret(state, &client.client_id, hash, secret, digest).await {
                 Ok(true) => {
-                    throttle.forgive(&client.client_id, &network);
+                    quotas.give_back(&keys).await?;
                     Ok(client.clone())
                 }
                 Ok(false) => {
@@ -186,7 +159,7 @@ pub async fn authenticate(
                 }
                 Err(busy) => {
                     // Not a failure of the client: nothing was checked.
-                    throttle.forgive(&client.client_id, &network);
+                    quotas.give_back(&keys).await?;
                     Err(busy)
                 }
             }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::KeySet;
 use crate::oidc::claims::CLAIMS_SUPPORTED;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Registered metadata that `CoreProviderMetadata` has no field for.
 #[derive(Clone, Debug, Deserialize, Serialize)]

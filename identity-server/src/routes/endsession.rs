@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::error::AppError;
 use crate::oidc::authorize::append_query;
 use crate::oidc::{jwt, param};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 struct Hint {
     client_id: String,
@@ -51,9 +51,9 @@ struct LoggedOutPage {
 }
 
 /// The confirmation page (a POST form to `/Account/Logout`).
-fn confirm(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, AppError> {
+async fn confirm(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, AppError> {
     let csrf = crate::csrf::issue(state, req);
-    let signed_in = crate::signin::load_session(state, req).is_some();
+    let signed_in = crate::signin::load_session(state, req).await?.is_some();
     let mut response = crate::render(
         state,
         "logout.html",
@@ -68,12 +68,12 @@ fn confirm(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, AppError
     Ok(response)
 }
 
-fn logged_out(
+async fn logged_out(
     state: &AppState,
     req: &HttpRequest,
     client_id: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
-    crate::signin::end_session(state, req);
+    crate::signin::end_session(state, req).await?;
     let client = client_id.and_then(|id| state.clients.get(id));
     let page = LoggedOutPage {
         client_name: client.map(|c| c.client_name.clone()),
@@ -90,7 +90,7 @@ fn logged_out(
     Ok(response)
 }
 
-fn handle(
+async fn handle(
     state: &AppState,
     req: &HttpRequest,
     params: &[(String, String)],
@@ -106,10 +106,10 @@ fn handle(
         ));
     }
     let Some(hint) = hint else {
-        return confirm(state, req);
+        return confirm(state, req).await;
     };
     let Some(client) = state.clients.get(&hint.client_id) else {
-        return confirm(state, req);
+        return confirm(state, req).await;
     };
     if let Some(uri) = uri
         && !client.post_logout_redirect_uris.iter().any(|u| u == uri)
@@ -120,13 +120,13 @@ fn handle(
             client.client_id
         )));
     }
-    let session = crate::signin::load_session(state, req);
+    let session = crate::signin::load_session(state, req).await?;
     if session.as_ref().is_some_and(|s| s.subject != hint.subject) {
-        return confirm(state, req);
+        return confirm(state, req).await;
     }
     match uri {
         Some(uri) => {
-            crate::signin::end_session(state, req);
+            crate::signin::end_session(state, req).await?;
             let location = match param(params, "state") {
                 Some(st) => append_query(
                     uri,
@@ -147,7 +147,7 @@ fn handle(
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish())
         }
-        None => logged_out(state, req, Some(&client.client_id)),
+        None => logged_out(state, req, Some(&client.client_id)).await,
     }
 }
 
@@ -155,7 +155,7 @@ fn handle(
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let params = super::query_params(&req)
         .map_err(|m| AppError::BadRequest(format!("The request is malformed: {m}.")))?;
-    handle(&state, &req, &params, false)
+    handle(&state, &req, &params, false).await
 }
 
 /// `POST /connect/endsession` (form-encoded).
@@ -165,7 +165,7 @@ pub async fn post(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let params = super::read_form(&req, payload, state.settings.max_body_bytes).await?;
-    handle(&state, &req, &params, true)
+    handle(&state, &req, &params, true).await
 }
 
 /// `GET /Account/Logout`: the confirmation page.
@@ -173,7 +173,7 @@ pub async fn confirm_page(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    confirm(&state, &req)
+    confirm(&state, &req).await
 }
 
 /// `POST /Account/Logout`: ends the session (CSRF checked) and shows the logged-out page.
@@ -188,5 +188,5 @@ pub async fn logout(
             "The form has expired. Please go back, reload the page and try again.".into(),
         ));
     }
-    logged_out(&state, &req, None)
+    logged_out(&state, &req, None).await
 }

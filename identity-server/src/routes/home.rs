@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Serialize)]
 struct HomePage {
@@ -21,10 +21,11 @@ struct HomePage {
 
 /// `GET /`.
 pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let session = crate::signin::load_session(&state, &req);
-    let user = session
-        .as_ref()
-        .and_then(|s| state.users.find_by_subject(&s.subject));
+    let session = crate::signin::load_session(&state, &req).await?;
+    let user = match &session {
+        Some(s) => state.users.find_by_subject(&s.subject).await?,
+        None => None,
+    };
     let csrf = crate::csrf::issue(&state, &req);
     let page = HomePage {
         signed_in: user.is_some(),

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::error::OAuthError;
 use crate::oidc::{now, param, sha256_b64};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `POST /connect/introspect`.
 pub async fn introspect(
@@ -24,7 +24,7 @@ pub async fn introspect(
     }
     let token =
         param(&params, "token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    if let Some((jti, r)) = super::userinfo::validate_access_token(&state, token)
+    if let Some((jti, r)) = super::userinfo::validate_access_token(&state, token).await?
         && (r.client_id == client.client_id || r.aud.contains(&client.client_id))
     {
         return Ok(super::no_store_json(&json!({
@@ -40,10 +40,15 @@ pub async fn introspect(
             "jti": jti,
         })));
     }
-    if let Some(g) = state.grants.find_by_refresh(&sha256_b64(token))
+    if let Some(g) = state
+        .stores
+        .grants
+        .find_by_refresh(&sha256_b64(token))
+        .await?
         && g.client_id == client.client_id
         && g.refresh_hash.as_deref() == Some(sha256_b64(token).as_str())
-        && state.grants.is_active(&g.id, now())
+        && !g.revoked
+        && g.expires_at > now()
     {
         return Ok(super::no_store_json(&json!({
             "active": true,

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::OAuthError;
 use crate::oidc::{param, sha256_b64};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `POST /connect/revocation`.
 pub async fn revoke(
@@ -20,17 +20,18 @@ pub async fn revoke(
         param(&params, "token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     // token_type_hint is advisory (RFC 7009 2.1): both kinds are looked up whatever it says, and
     // an unknown value is ignored rather than refused.
-    if let Some((jti, record)) = super::userinfo::validate_access_token(&state, token) {
+    if let Some((jti, record)) = super::userinfo::validate_access_token(&state, token).await? {
         if record.client_id == client.client_id {
-            state.access_tokens.revoke(&jti);
+            state.stores.access_tokens.revoke(&jti).await?;
         }
-    } else if let Some(grant) = state.grants.find_by_refresh(&sha256_b64(token))
+    } else if let Some(grant) = state
+        .stores
+        .grants
+        .find_by_refresh(&sha256_b64(token))
+        .await?
         && grant.client_id == client.client_id
     {
-        state
-            .grants
-            .revoke(&grant.id)
-            .map_err(OAuthError::server_error)?;
+        state.stores.grants.revoke(&grant.id).await?;
     }
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

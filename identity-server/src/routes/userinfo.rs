@@ -7,12 +7,42 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::oidc::{claims, jwt, now, param};
-use crate::startup::AppState;
-use crate::store::AccessTokenRecord;
+use crate::state::AppState;
+use crate::store::{AccessTokenRecord, StoreError, grant_is_active};
 
 /// Validates one of our access tokens: RS256 by a published key, `typ` `at+jwt`, our issuer,
-/// not expired, known, not revoked, its grant still active. Returns the `jti` and the record.
-pub fn validate_access_token(state: &AppState, token: &str) -> Option<(String, AccessTokenRecord)> {
+/// not expired, known, not revoked, its grant still active. Returns the `jti` and the record;
+/// `Ok(None)` for a token that is not valid, `Err` when the store cannot tell.
+pub async fn validate_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<(String, AccessTokenRecord)>, StoreError> {
+    let Some(claims) = verified_claims(state, token) else {
+        return Ok(None);
+    };
+    let Some(jti) = claims.get("jti").and_then(|v| v.as_str()) else {
+        return Ok(None);
+    };
+    let t = now();
+    let Some(record) = state.stores.access_tokens.get(jti).await? else {
+        return Ok(None);
+    };
+    if record.revoked || record.exp <= t {
+        return Ok(None);
+    }
+    if let Some(grant_id) = &record.grant_id
+        && !grant_is_active(state.stores.grants.as_ref(), grant_id, t).await?
+    {
+        return Ok(None);
+    }
+    Ok(Some((jti.to_owned(), record)))
+}
+
+/// The claims of a token signed by one of our keys with `typ` `at+jwt`, our issuer, unexpired.
+fn verified_claims(
+    state: &AppState,
+    token: &str,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
     let (header, claims) = jwt::decode(&state.keys, token).ok()?;
     if header.typ.as_deref() != Some("at+jwt") {
         return None;
@@ -28,17 +58,7 @@ pub fn validate_access_token(state: &AppState, token: &str) -> Option<(String, A
     {
         return None;
     }
-    let jti = claims.get("jti").and_then(|v| v.as_str())?.to_owned();
-    let record = state.access_tokens.get(&jti)?;
-    if record.revoked || record.exp <= t {
-        return None;
-    }
-    if let Some(grant_id) = &record.grant_id
-        && !state.grants.is_active(grant_id, t)
-    {
-        return None;
-    }
-    Some((jti, record))
+    Some(claims)
 }
 
 fn challenge(state: &AppState, error: Option<(&str, &str)>) -> String {
@@ -66,7 +86,7 @@ fn bearer(req: &HttpRequest) -> Option<Result<String, ()>> {
     }))
 }
 
-fn answer(state: &AppState, token: Option<String>) -> Result<HttpResponse, OAuthError> {
+async fn answer(state: &AppState, token: Option<String>) -> Result<HttpResponse, OAuthError> {
     let Some(token) = token else {
         return Err(OAuthError::invalid_request("an access token is required")
             .with_status(StatusCode::UNAUTHORIZED)
@@ -85,7 +105,9 @@ fn answer(state: &AppState, token: Option<String>) -> Result<HttpResponse, OAuth
             )),
         ))
     };
-    let (_, record) = validate_access_token(state, &token).ok_or_else(invalid)?;
+    let (_, record) = validate_access_token(state, &token)
+        .await?
+        .ok_or_else(invalid)?;
     if !record.scope.iter().any(|s| s == "openid") {
         return Err(OAuthError::new(
             ErrorCode::InsufficientScope,
@@ -99,6 +121,7 @@ fn answer(state: &AppState, token: Option<String>) -> Result<HttpResponse, OAuth
     let user = state
         .users
         .find_by_subject(&record.subject)
+        .await?
         .ok_or_else(invalid)?;
     Ok(super::no_store_json(&claims::user_claims(
         &user,
@@ -118,7 +141,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
             .with_status(StatusCode::BAD_REQUEST));
         }
     };
-    answer(&state, token)
+    answer(&state, token).await
 }
 
 /// `POST /connect/userinfo`: the header, or an `access_token` form field (not both).
@@ -151,5 +174,5 @@ pub async fn post(
         }
         (a, b) => a.or(b),
     };
-    answer(&state, token)
+    answer(&state, token).await
 }

@@ -1,53 +1,71 @@
-//! Server-side state behind small traits, so that a shared store (Redis) can replace the
-//! embedded one for several replicas.
+//! Server-side state of the identity server behind async, fallible traits, with two backends
+//! that run one conformance suite: [`embedded`] (one redb database file in the data directory,
+//! the default: `cargo run` needs nothing) and [`redis`] (N replicas on one shared Redis).
 //!
-//! The embedded default ([`memory`] and [`mod@file`]) keeps short-lived state (pending authorize
-//! requests, sessions, codes, access-token records) in memory and durable state (accounts created
-//! at run time, refresh-token grants) in the data directory, written atomically and synced
-//! before a write is acknowledged. Signing keys are kept by [`crate::keys`].
+//! The traits own every piece of state a handler needs beyond the request: pending authorize
+//! requests, login transactions, browser sessions, authorization codes (with reuse detection),
+//! grants with refresh rotation, access-token records, created user accounts, failed-login
+//! counters (reserved before the hash) and fixed-window quotas (account creation, client
+//! authentication). Records are in [`records`]; the counting rules both backends follow are in
+//! [`rules`].
 //!
-//! The traits are synchronous with internal locks: every operation is a map lookup or a short
-//! append. [`UserStore::verify_password`] and [`UserStore::create`] run Argon2id (about 12 ms,
-//! 19 MiB): call them through [`crate::hashing::run_limited`].
+//! Invariants every implementation keeps:
+//! - **Every single-use step is one atomic operation** (a redb write transaction, or one Redis
+//!   command or Lua script): `take` of an authorize request or a login transaction, `redeem` of a
+//!   code, `rotate` of a refresh token, `begin_attempt` of a lockout counter, `reserve` of a
+//!   quota. Of N concurrent callers exactly one wins.
+//! - **Secrets are keys only as SHA-256 digests** ([`digest`]): callers pass the digest of a
+//!   session handle, code, refresh token, login-transaction id or authorize-request id, never the
+//!   secret itself. `jti`, `sid` and grant ids are not bearer secrets.
+//! - **A failure is an error, never a guess**: an unreachable or corrupt store answers
+//!   [`StoreError`], which handlers turn into 503 / `temporarily_unavailable` with nothing issued.
+//! - Records carry their own expiry and are re-checked on read (defence in depth next to TTLs).
 
-pub mod file;
-pub mod memory;
+pub mod embedded;
+pub mod records;
+pub mod redis;
+pub mod rules;
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
-use crate::domain::{NewUser, User};
-use crate::oidc::authorize::AuthorizeRequest;
+pub use records::{
+    AccessTokenRecord, AuthorizeRequest, CodeRecord, CodeUse, Grant, LockoutKey, LoginTransaction,
+    Purpose, RefreshUse, Session, StoredUser, TransactionId,
+};
 
-/// Why an account could not be created.
+/// A boxed future, so that store traits stay object safe and can be backed by network stores.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Why a store operation failed. Handlers answer 503 / `temporarily_unavailable`: nothing may
+/// be issued on a failed store call.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CreateUserError {
-    /// Another account has this username.
-    #[error("the username is taken")]
-    UsernameTaken,
-    /// The account could not be written.
-    #[error("storage: {0}")]
-    Storage(String),
+pub enum StoreError {
+    /// The backend could not be reached or did not answer in time (Redis down, timeout).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The backend answered, but the operation failed (a full disk, a refused write, a bug).
+    #[error("store failed: {0}")]
+    Backend(String),
+    /// A stored record could not be decoded.
+    #[error("store record undecodable: {0}")]
+    Corrupt(String),
 }
 
-/// A durable-store failure.
-#[derive(Debug, thiserror::Error)]
-#[error("storage: {0}")]
-pub struct StoreError(pub String);
+impl StoreError {
+    /// A backend failure with context.
+    pub fn backend(context: &str, e: impl fmt::Display) -> Self {
+        Self::Backend(format!("{context}: {e}"))
+    }
+}
 
-/// User accounts.
-pub trait UserStore: Send + Sync {
-    /// The account with this username (case-insensitive).
-    fn find_by_username(&self, username: &str) -> Option<User>;
-    /// The account with this subject.
-    fn find_by_subject(&self, subject: &str) -> Option<User>;
-    /// The account when the password matches. For an unknown user a dummy hash is verified so
-    /// that both failures take about the same time. CPU-heavy: call through
-    /// [`crate::hashing::run_limited`].
-    fn verify_password(&self, username: &str, password: &str) -> Option<User>;
-    /// Creates an account with a fresh subject id (UUID v4). CPU-heavy: call through
-    /// [`crate::hashing::run_limited`].
-    fn create(&self, new_user: NewUser) -> Result<User, CreateUserError>;
+/// The store key of a secret: base64url (no padding) of its SHA-256. 256-bit random secrets need
+/// no salt or slow hash.
+pub fn digest(secret: &str) -> String {
+    crate::oidc::sha256_b64(secret)
 }
 
 /// Why a bounded store refused an entry.
@@ -59,194 +77,224 @@ pub enum Full {
     Owner,
 }
 
-/// Pending authorize requests, waiting for a sign-in under a random id.
-pub trait AuthorizeRequestStore: Send + Sync {
-    /// Stores `request` under `id` until `expires_at` (unix seconds), counted against the
-    /// caller's `network` (see [`crate::throttle::network_key`]). Anyone can create pending
-    /// requests, so the store is bounded in total and per network (answer 429).
-    fn put(
-        &self,
-        id: &str,
-        request: AuthorizeRequest,
+/// Pending authorize requests, waiting for a sign-in, keyed by the digest of a random id.
+pub trait AuthorizeRequestStore: Send + Sync + fmt::Debug {
+    /// Stores `request` under `key` until `expires_at` (unix seconds), counted against the
+    /// caller's `network` (see [`crate::throttle::network_key`]): at most `max_per_network` live
+    /// requests per network, and a bounded total. `Ok(Err(_))` says which bound refused it.
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        request: &'a AuthorizeRequest,
         expires_at: i64,
-        network: &str,
-    ) -> Result<(), Full>;
+        network: &'a str,
+        max_per_network: u32,
+    ) -> StoreFuture<'a, Result<(), Full>>;
     /// The request, if present and not expired.
-    fn get(&self, id: &str) -> Option<AuthorizeRequest>;
-    /// Removes and returns the request (single use).
-    fn take(&self, id: &str) -> Option<AuthorizeRequest>;
+    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<AuthorizeRequest>>;
+    /// Removes and returns the request (single use, atomic).
+    fn take<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<AuthorizeRequest>>;
 }
 
-/// A signed-in browser session of the identity server.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Session {
-    /// Public session id (the `sid` claim of ID tokens); 256 random bits, base64url. It is NOT
-    /// the cookie: the store key is the SHA-256 of the cookie's separate secret handle.
-    pub sid: String,
-    /// The user.
-    pub subject: String,
-    /// When the user authenticated (unix seconds).
-    pub auth_time: i64,
-    /// Authentication methods (RFC 8176).
-    pub amr: Vec<String>,
-    /// Persistent cookie.
-    pub remember: bool,
-    /// Created (unix seconds): the absolute timeout counts from here.
-    pub created: i64,
-    /// Last use (unix seconds): the idle timeout counts from here.
-    pub last_seen: i64,
+/// Login transactions (the MFA step), keyed by the digest of the transaction id.
+pub trait LoginTransactionStore: Send + Sync + fmt::Debug {
+    /// Stores a new transaction until its `expires`.
+    fn insert<'a>(&'a self, transaction: &'a LoginTransaction) -> StoreFuture<'a, ()>;
+    /// Removes the transaction with this id and returns it, unless it is unknown or expired.
+    /// Atomic: of concurrent takes of one id, at most one gets it.
+    fn take<'a>(&'a self, id: &'a TransactionId) -> StoreFuture<'a, Option<LoginTransaction>>;
 }
 
-/// Sessions.
-pub trait SessionStore: Send + Sync {
-    /// Stores a new session under `key` (the SHA-256 of the cookie handle, see
-    /// [`crate::signin::session_key`]) until its absolute expiry `expires_at` (unix seconds),
-    /// after which the store may drop it.
-    fn put(&self, key: &str, session: Session, expires_at: i64);
-    /// The session if it exists and neither timeout has passed; refreshes `last_seen`.
-    fn touch(&self, key: &str, now: i64, idle_secs: i64, absolute_secs: i64) -> Option<Session>;
+/// Signed-in browser sessions, keyed by the digest of the cookie's secret handle.
+pub trait SessionStore: Send + Sync + fmt::Debug {
+    /// Stores a new session until its absolute expiry `expires_at` (unix seconds).
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        session: &'a Session,
+        expires_at: i64,
+    ) -> StoreFuture<'a, ()>;
+    /// The session if it exists and neither timeout has passed at `now`; bumps `last_seen` in
+    /// the same step. An expired session is removed.
+    fn touch<'a>(
+        &'a self,
+        key: &'a str,
+        now: i64,
+        idle_secs: i64,
+        absolute_secs: i64,
+    ) -> StoreFuture<'a, Option<Session>>;
     /// Ends a session.
-    fn remove(&self, key: &str);
+    fn remove<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
 }
 
-/// What an authorization code is bound to.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CodeRecord {
-    /// The client it was issued to.
-    pub client_id: String,
-    /// The redirect URI of the authorize request.
-    pub redirect_uri: String,
-    /// PKCE S256 challenge, if one was sent.
-    pub code_challenge: Option<String>,
-    /// The nonce, echoed in the ID token.
-    pub nonce: Option<String>,
-    /// The user.
-    pub subject: String,
-    /// Authentication time.
-    pub auth_time: i64,
-    /// Authentication methods.
-    pub amr: Vec<String>,
-    /// Session id.
-    pub sid: String,
-    /// Granted scopes.
-    pub scope: Vec<String>,
-    /// Expiry (unix seconds).
-    pub expires_at: i64,
-    /// The grant created when the code was redeemed.
-    pub grant_id: Option<String>,
+/// Authorization codes, keyed by the digest of the code.
+pub trait CodeStore: Send + Sync + fmt::Debug {
+    /// Stores a new code; `false` when the code's session (`record.sid`) holds `max_per_session`
+    /// unredeemed codes or the store is full (answer `temporarily_unavailable`). The record is
+    /// kept for [`records::CODE_REUSE_MEMORY_SECS`] past its expiry for reuse detection.
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        record: &'a CodeRecord,
+        max_per_session: u32,
+    ) -> StoreFuture<'a, bool>;
+    /// Marks the code used, atomically, returning what it was bound to: the first caller gets
+    /// [`CodeUse::First`], every later one [`CodeUse::Reused`].
+    fn redeem<'a>(&'a self, key: &'a str) -> StoreFuture<'a, CodeUse>;
+    /// Remembers which grant the code's redemption created (so that a replay revokes it).
+    fn set_grant<'a>(&'a self, key: &'a str, grant_id: &'a str) -> StoreFuture<'a, ()>;
 }
 
-/// Result of redeeming a code.
-#[derive(Debug)]
-pub enum CodeUse {
-    /// First use: the record.
-    First(CodeRecord),
-    /// Second use: the record as stored (its `grant_id` names what must be revoked).
-    Reused(CodeRecord),
-    /// Unknown or long gone.
-    Unknown,
-}
-
-/// Authorization codes, keyed by a SHA-256 of the code.
-pub trait CodeStore: Send + Sync {
-    /// Stores a new code; `false` when the store or the code's session (`record.sid`) holds its
-    /// maximum of codes (answer `temporarily_unavailable`).
-    fn put(&self, code_hash: &str, record: CodeRecord) -> bool;
-    /// Marks the code used, returning what it was bound to. A used code is remembered (for
-    /// reuse detection) for a while after its expiry.
-    fn redeem(&self, code_hash: &str) -> CodeUse;
-    /// Remembers which grant the code's redemption created.
-    fn set_grant(&self, code_hash: &str, grant_id: &str);
-}
-
-/// A grant: what a user allowed a client, with its refresh-token chain.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Grant {
-    /// Random id.
-    pub id: String,
-    /// The client.
-    pub client_id: String,
-    /// The user.
-    pub subject: String,
-    /// Granted scopes.
-    pub scope: Vec<String>,
-    /// Authentication time.
-    pub auth_time: i64,
-    /// Authentication methods.
-    pub amr: Vec<String>,
-    /// Session id at sign-in.
-    pub sid: String,
-    /// Created (unix seconds).
-    pub created: i64,
-    /// Absolute end of the grant (unix seconds).
-    pub expires_at: i64,
-    /// SHA-256 of the current refresh token, if the grant has one.
-    pub refresh_hash: Option<String>,
-    /// SHA-256 of every refresh token already rotated away (reuse revokes the grant).
-    pub rotated: Vec<String>,
-    /// Revoked grants stay until they expire, so that reuse keeps being detected.
-    pub revoked: bool,
-}
-
-/// Result of presenting a refresh token.
-#[derive(Debug)]
-pub enum RefreshUse {
-    /// The current token: the grant, now carrying `new_hash`.
-    Rotated(Grant),
-    /// A token already rotated away: the grant has been revoked.
-    Reused(Grant),
-    /// Unknown, expired or revoked.
-    Invalid,
-}
-
-/// Grants (durable in the embedded store).
-pub trait GrantStore: Send + Sync {
-    /// Stores a new grant.
-    fn create(&self, grant: Grant) -> Result<(), StoreError>;
-    /// The grant by id.
-    fn get(&self, id: &str) -> Option<Grant>;
-    /// The grant whose current or rotated refresh token has this hash.
-    fn find_by_refresh(&self, refresh_hash: &str) -> Option<Grant>;
-    /// Atomically replaces the current refresh token `old_hash` by `new_hash`; a rotated-away
-    /// `old_hash` revokes the grant.
-    fn rotate(&self, old_hash: &str, new_hash: &str, now: i64) -> Result<RefreshUse, StoreError>;
+/// Grants and their refresh-token chains (durable before acknowledged).
+pub trait GrantStore: Send + Sync + fmt::Debug {
+    /// Stores a new grant (with its current refresh-token digest, if any).
+    fn create<'a>(&'a self, grant: &'a Grant) -> StoreFuture<'a, ()>;
+    /// The grant by id (revoked ones too, until they expire).
+    fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>>;
+    /// The grant that issued the refresh token with this digest (current or rotated away).
+    fn find_by_refresh<'a>(&'a self, refresh_hash: &'a str) -> StoreFuture<'a, Option<Grant>>;
+    /// Atomically replaces the current refresh token `old_hash` by `new_hash` at `now`.
+    /// The previous token presented within `reuse_interval_secs` of its rotation also rotates
+    /// (its answer may have been lost); any other rotated-away token revokes the grant
+    /// ([`RefreshUse::Reused`]). See [`rules::rotate`].
+    fn rotate<'a>(
+        &'a self,
+        old_hash: &'a str,
+        new_hash: &'a str,
+        now: i64,
+        reuse_interval_secs: i64,
+    ) -> StoreFuture<'a, RefreshUse>;
     /// Revokes a grant (and with it its refresh and access tokens).
-    fn revoke(&self, id: &str) -> Result<(), StoreError>;
-    /// Whether the grant exists, is not revoked and has not expired.
-    fn is_active(&self, id: &str, now: i64) -> bool {
-        self.get(id)
-            .is_some_and(|g| !g.revoked && g.expires_at > now)
-    }
+    fn revoke<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
 }
 
-/// What the provider remembers of an issued access token.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct AccessTokenRecord {
-    /// The client.
-    pub client_id: String,
-    /// The user (or the client id for client credentials).
-    pub subject: String,
-    /// Scopes.
-    pub scope: Vec<String>,
-    /// Audiences.
-    pub aud: Vec<String>,
-    /// Issued at.
-    pub iat: i64,
-    /// Expiry.
-    pub exp: i64,
-    /// The grant it belongs to (code and refresh flows).
-    pub grant_id: Option<String>,
-    /// Revoked by RFC 7009 revocation.
-    pub revoked: bool,
+/// Whether grant `id` exists, is not revoked and has not expired at `now`.
+pub async fn grant_is_active(
+    grants: &dyn GrantStore,
+    id: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    Ok(grants
+        .get(id)
+        .await?
+        .is_some_and(|g| !g.revoked && g.expires_at > now))
 }
 
 /// Access-token records keyed by `jti`.
-pub trait AccessTokenStore: Send + Sync {
+pub trait AccessTokenStore: Send + Sync + fmt::Debug {
     /// Stores a record until its expiry; `false` when the store is full (the token must not be
     /// issued: introspection could not answer for it).
-    fn put(&self, jti: &str, record: AccessTokenRecord) -> bool;
+    fn put<'a>(&'a self, jti: &'a str, record: &'a AccessTokenRecord) -> StoreFuture<'a, bool>;
     /// The record, if present and not expired.
-    fn get(&self, jti: &str) -> Option<AccessTokenRecord>;
+    fn get<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, Option<AccessTokenRecord>>;
     /// Marks the token revoked.
-    fn revoke(&self, jti: &str);
+    fn revoke<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, ()>;
+}
+
+/// Accounts created at run time (configured accounts live in the settings; see
+/// [`crate::users::Users`], which combines both).
+pub trait UserStore: Send + Sync + fmt::Debug {
+    /// The account whose lowercased username is `username_lower`.
+    fn find_by_username<'a>(
+        &'a self,
+        username_lower: &'a str,
+    ) -> StoreFuture<'a, Option<StoredUser>>;
+    /// The account with this subject.
+    fn find_by_subject<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, Option<StoredUser>>;
+    /// Creates the account unless its lowercased username is taken (`Ok(false)`), atomically:
+    /// of two concurrent creations of one name, one wins. Durable before it answers.
+    fn create<'a>(&'a self, user: &'a StoredUser) -> StoreFuture<'a, bool>;
+}
+
+/// Failed-login counters with lockout (see [`rules::LockoutCounter`] for the rules).
+pub trait FailedLoginStore: Send + Sync + fmt::Debug {
+    /// Whether the key is locked at the moment.
+    fn is_locked<'a>(&'a self, key: &'a LockoutKey) -> StoreFuture<'a, bool>;
+    /// Reserves one password check for the key, atomically: refuses (`false`) while the key is
+    /// locked or its failures plus the attempts in flight have reached `max`; otherwise counts
+    /// the attempt as in flight. With `count_in_flight = false` only the lock and the failures
+    /// are checked and nothing is reserved (the per-address key: parallel correct logins from one
+    /// address must not refuse each other). Every reserved attempt ends with
+    /// [`FailedLoginStore::fail_attempt`] or [`FailedLoginStore::forgive`].
+    fn begin_attempt<'a>(
+        &'a self,
+        key: &'a LockoutKey,
+        max: u32,
+        count_in_flight: bool,
+    ) -> StoreFuture<'a, bool>;
+    /// Counts a failure (ending a reserved attempt when `reserved`); returns whether the key is
+    /// now locked.
+    fn fail_attempt<'a>(
+        &'a self,
+        key: &'a LockoutKey,
+        max: u32,
+        reserved: bool,
+    ) -> StoreFuture<'a, bool>;
+    /// Ends a reserved attempt without counting it.
+    fn forgive<'a>(&'a self, key: &'a LockoutKey) -> StoreFuture<'a, ()>;
+    /// Forgets the failures of a key (after a complete sign-in of that user). An active lockout
+    /// and attempts in flight stay.
+    fn reset<'a>(&'a self, key: &'a LockoutKey) -> StoreFuture<'a, ()>;
+}
+
+/// One counter of a [`QuotaStore`] reservation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuotaKey {
+    /// What is counted, e.g. `cq:n:203.0.113.7` (never a secret or a raw username).
+    pub key: String,
+    /// At most this many per window.
+    pub max: u32,
+    /// The window, in seconds, starting at the key's first count.
+    pub window_secs: i64,
+}
+
+/// A reservation refused by the counter at `index` of the request; retry after `retry_after_secs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuotaRefused {
+    /// Which of the requested keys was at its maximum.
+    pub index: usize,
+    /// Seconds until that key's window ends (at least 1).
+    pub retry_after_secs: u64,
+}
+
+/// Fixed-window counters for throttles that must act before expensive work (account creation
+/// per network and globally; failed client authentication per client and per network).
+pub trait QuotaStore: Send + Sync + fmt::Debug {
+    /// Counts one for every key, or for none when any key is at its maximum (atomic).
+    fn reserve<'a>(&'a self, keys: &'a [QuotaKey]) -> StoreFuture<'a, Result<(), QuotaRefused>>;
+    /// Gives one back to every key (the reserved work turned out not to count).
+    fn give_back<'a>(&'a self, keys: &'a [QuotaKey]) -> StoreFuture<'a, ()>;
+}
+
+/// Every store of the identity server, on one backend.
+#[derive(Clone, Debug)]
+pub struct Stores {
+    /// Pending authorize requests.
+    pub authorize_requests: Arc<dyn AuthorizeRequestStore>,
+    /// Login transactions.
+    pub transactions: Arc<dyn LoginTransactionStore>,
+    /// Browser sessions.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Authorization codes.
+    pub codes: Arc<dyn CodeStore>,
+    /// Grants and refresh tokens.
+    pub grants: Arc<dyn GrantStore>,
+    /// Access-token records.
+    pub access_tokens: Arc<dyn AccessTokenStore>,
+    /// Created accounts.
+    pub users: Arc<dyn UserStore>,
+    /// Failed-login counters.
+    pub failed_logins: Arc<dyn FailedLoginStore>,
+    /// Fixed-window quotas.
+    pub quotas: Arc<dyn QuotaStore>,
+    /// Whether the backend answers (readiness).
+    pub health: Arc<dyn StoreHealth>,
+}
+
+/// Readiness of a backend.
+pub trait StoreHealth: Send + Sync + fmt::Debug {
+    /// `Ok` when the backend answers.
+    fn check(&self) -> StoreFuture<'_, ()>;
+    /// A short name of the backend for logs (`"embedded"`, `"redis"`).
+    fn name(&self) -> &'static str;
 }

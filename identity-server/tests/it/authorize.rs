@@ -16,6 +16,7 @@ async fn authorize_sends_a_browser_without_session_to_the_login_page_with_only_a
     );
     let pending = identity_server::signin::pending_request(&app.state, &id)
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(pending.client_id, "web");
 }
@@ -256,6 +257,7 @@ async fn hints_locales_and_unknown_parameters_do_not_break_the_request() {
     let id = TestApp::request_id(&location.unwrap());
     let pending = identity_server::signin::pending_request(&app.state, &id)
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(pending.login_hint.as_deref(), Some("alice"));
     assert_eq!(pending.acr_values.as_deref(), Some("urn:mfa"));
@@ -298,6 +300,7 @@ async fn prompt_login_forces_a_new_login_despite_a_session() {
     assert!(
         identity_server::signin::pending_request(&app.state, &id)
             .await
+            .unwrap()
             .unwrap()
             .prompt_login
     );
@@ -414,12 +417,26 @@ async fn a_new_sign_in_ends_the_previous_session_server_side() {
         .next()
         .unwrap()
         .to_owned();
+    let old_key = identity_server::signin::session_key(&old_sid);
+    let live = |key: String| {
+        let state = app.state.clone();
+        async move {
+            state
+                .stores
+                .sessions
+                .touch(&key, identity_server::oidc::now(), 3600, 3600)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        live(old_key.clone()).await.is_some(),
+        "the old session is live before"
+    );
     app.code_for("web", REDIRECT, &[("prompt", "login")]).await;
     assert!(
-        app.state
-            .sessions
-            .touch(&old_sid, identity_server::oidc::now(), 3600, 3600)
-            .is_none()
+        live(old_key).await.is_none(),
+        "the new sign-in ended the old session"
     );
 }
 

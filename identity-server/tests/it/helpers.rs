@@ -234,7 +234,13 @@ impl TestApp {
     /// password and MFA checks), stores the session cookie in the browser jar, and returns the
     /// redirect to the client.
     pub async fn sign_in(&self, request_id: &str, username: &str, amr: &[&str]) -> String {
-        let user = self.state.users.find_by_username(username).unwrap();
+        let user = self
+            .state
+            .users
+            .find_by_username(username)
+            .await
+            .unwrap()
+            .unwrap();
         let mut req = actix_web::test::TestRequest::default();
         let url: url::Url = self.base_url.parse().unwrap();
         if let Some(cookies) = self.jar.cookies(&url) {

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use authsignal_sdk::types::{
-    BatchEnrollFailure, BatchEnrollRequest, BatchEnrollResponse,
+    AaguidMapping, BatchEnrollFailure, BatchEnrollRequest, BatchEnrollResponse,
     EnrollVerifiedAuthenticatorRequest, EnrollVerifiedAuthenticatorResponse, SuccessResponse,
     UserAuthenticator, VerificationMethod, WebauthnCredential,
 };
@@ -14,6 +14,7 @@ use crate::domain::action_code::parse_user_id;
 use crate::domain::codes::{hash_recovery_code, recovery_codes};
 use crate::domain::contact::{is_e164, looks_like_email};
 use crate::domain::totp;
+use crate::domain::{aaguid, user_agent};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{Authenticator, PasskeyCredential};
@@ -33,17 +34,40 @@ pub fn to_wire(a: &Authenticator) -> UserAuthenticator {
         username: None,
         display_name: None,
         previous_sms_channel: None,
-        webauthn_credential: a.passkey.as_ref().map(|p| WebauthnCredential {
-            credential_id: p.credential_id.clone(),
-            device_id: None,
-            name: p.name.clone(),
-            aaguid: p.aaguid.clone(),
-            aaguid_mapping: None,
-            credential_backed_up: None,
-            credential_device_type: None,
-            authenticator_attachment: None,
-            parsed_user_agent: None,
+        webauthn_credential: a.passkey.as_ref().map(|p| webauthn_credential(a, p)),
+    }
+}
+
+/// The `webauthnCredential` of a passkey, with the fields the official SDKs declare. Fields
+/// the emulator does not know (an imported passkey's device) are left out, never `null`.
+fn webauthn_credential(a: &Authenticator, p: &PasskeyCredential) -> WebauthnCredential {
+    let provider = p.aaguid.as_deref().and_then(aaguid::provider);
+    WebauthnCredential {
+        credential_id: p.credential_id.clone(),
+        device_id: p.device_id.clone(),
+        name: Some(
+            p.name
+                .clone()
+                .unwrap_or_else(|| aaguid::passkey_name(p.aaguid.as_deref())),
+        ),
+        aaguid: p.aaguid.clone(),
+        aaguid_mapping: provider.map(|provider| AaguidMapping {
+            name: Some(provider.name.to_owned()),
+            svg_icon_light: Some(aaguid::ICON_LIGHT.to_owned()),
+            svg_icon_dark: Some(aaguid::ICON_DARK.to_owned()),
         }),
+        credential_backed_up: Some(p.backup_state),
+        credential_device_type: Some(
+            if p.backup_eligible {
+                "multiDevice"
+            } else {
+                "singleDevice"
+            }
+            .to_owned(),
+        ),
+        authenticator_attachment: p.authenticator_attachment.clone(),
+        parsed_user_agent: p.user_agent.as_deref().map(user_agent::parse),
+        verified_at: Some(iso(a.verified_at)),
     }
 }
 
@@ -86,8 +110,10 @@ pub fn issue_first_recovery_codes(
 }
 
 /// Sends `authenticator.created` (asynchronous at the service: retried, never blocking).
+/// Absent fields are left out of the event.
 pub fn announce_authenticator(state: &AppState, a: &Authenticator) {
     if let Some(webhooks) = &state.webhooks {
+        let passkey = a.passkey.as_ref();
         webhooks.send_in_background(
             "authenticator.created",
             serde_json::json!({
@@ -97,6 +123,10 @@ pub fn announce_authenticator(state: &AppState, a: &Authenticator) {
                 "userAuthenticatorId": a.user_authenticator_id,
                 "email": a.email,
                 "phoneNumber": a.phone_number,
+                "credentialId": passkey.map(|p| &p.credential_id),
+                "credentialPublicKey": passkey.map(|p| &p.credential_public_key),
+                "aaguid": passkey.and_then(|p| p.aaguid.as_ref()),
+                "credentialName": passkey.and_then(|p| p.name.as_ref()),
             }),
         );
     }
@@ -258,6 +288,13 @@ pub async fn batch_enroll(
                 name: item.name.clone(),
                 aaguid: item.aaguid.clone(),
                 transports: item.transports.clone(),
+                sign_count: 0,
+                backup_eligible: false,
+                backup_state: false,
+                algorithm: None,
+                authenticator_attachment: None,
+                device_id: None,
+                user_agent: None,
             }),
         };
         state

@@ -849,31 +849,16 @@ async fn notify_verified(
     method: &str,
     authenticator_id: Option<&str>,
 ) -> Result<(), PageError> {
-    let now = Utc::now();
-    if let Some(webhooks) = &state.webhooks {
-        webhooks
-            .send(
-                "action.verify",
-                serde_json::json!({
-                    "userId": session.action.user_id,
-                    "action": session.action.action_code,
-                    "idempotencyKey": session.action.idempotency_key,
-                    "verifiedAt": iso(now),
-                    "state": "CHALLENGE_SUCCEEDED",
-                    "verificationMethod": method,
-                    "userAuthenticatorId": authenticator_id,
-                }),
+    state
+        .notify_action_verified(&session.action, method, authenticator_id)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "action.verify webhook refused the verification");
+            PageError::refused(
+                StatusCode::BAD_GATEWAY,
+                "The verification could not be completed. Try again later.",
             )
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "action.verify webhook refused the verification");
-                PageError::refused(
-                    StatusCode::BAD_GATEWAY,
-                    "The verification could not be completed. Try again later.",
-                )
-            })?;
-    }
-    Ok(())
+        })
 }
 
 /// Records the success on the action and the session.

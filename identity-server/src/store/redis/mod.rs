@@ -125,15 +125,29 @@ pub struct RedisTrust<'a> {
     pub system_roots: bool,
 }
 
+/// Connects to the Redis named by `settings.url` and returns every store on it; a `rediss://`
+/// connection trusts `ca_pem` (the identity server's CA) only. See [`open_with_trust`].
+pub async fn open(
+    settings: &StoreSettings,
+    policy: LockoutPolicy,
+    ca_pem: &str,
+) -> Result<Stores, StoreError> {
+    let trust = RedisTrust {
+        ca_pem,
+        system_roots: false,
+    };
+    open_with_trust(settings, policy, trust).await
+}
+
 /// Connects to the Redis named by `settings.url` and returns every store on it.
 ///
 /// Fails when the URL is not a Redis URL, asks for unchecked TLS (`#insecure`), or when Redis
 /// does not answer `PING` within `settings.timeout_ms` (a wrong URL, password or certificate
 /// shows at start-up rather than at the first sign-in). `policy` is the lockout's durations.
-pub async fn open(
+pub async fn open_with_trust(
     settings: &StoreSettings,
-    trust: RedisTrust<'_>,
     policy: LockoutPolicy,
+    trust: RedisTrust<'_>,
 ) -> Result<Stores, StoreError> {
     let url = settings
         .redis_url()

@@ -9,6 +9,7 @@ mod failures;
 mod lockout;
 mod login;
 mod manage_mfa;
+mod unavailable;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -34,9 +34,10 @@ struct Backend {
 }
 
 impl Backend {
-    fn embedded(policy: LockoutPolicy) -> Self {
+    async fn embedded(policy: LockoutPolicy) -> Self {
         let stores =
             store::embedded::open(None, policy, store::embedded::EmbeddedLimits::default())
+                .await
                 .expect("the in-memory embedded database opens");
         Self {
             stores,
@@ -64,11 +65,7 @@ async fn open_redis(
     policy: LockoutPolicy,
 ) -> Stores {
     let settings = store_settings(server.url(), prefix, timeout_ms);
-    let trust = store::redis::RedisTrust {
-        ca_pem: "",
-        system_roots: false,
-    };
-    store::redis::open(&settings, trust, policy)
+    store::redis::open(&settings, policy, "")
         .await
         .expect("the redis stores open")
 }
@@ -90,7 +87,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let backend = super::Backend::embedded($policy);
+                    let backend = super::Backend::embedded($policy).await;
                     super::behaviour::$name(&backend.stores).await;
                 }
             )*

@@ -218,11 +218,6 @@ async fn pump(from: &UnixStream, to: &UnixStream, silent: &AtomicBool) -> io::Re
     }
 }
 
-const NO_TLS: store::redis::RedisTrust<'static> = store::redis::RedisTrust {
-    ca_pem: "",
-    system_roots: false,
-};
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_redis_that_stops_answering_fails_every_call_within_its_deadline_until_it_answers_again()
 {
@@ -233,8 +228,8 @@ async fn a_redis_that_stops_answering_fails_every_call_within_its_deadline_until
     let silencer = Silencer::start(dir.path(), server.socket_path());
     let stores = store::redis::open(
         &store_settings(silencer.url(), "idsrv:v1:", deadline_ms()),
-        NO_TLS,
         POLICY,
+        "",
     )
     .await
     .expect("the redis stores open through the forwarder");
@@ -262,12 +257,8 @@ async fn open_fails_unavailable_within_its_deadline_when_redis_accepts_but_never
     });
     let started = Instant::now();
     let url = format!("redis+unix://{}", path.display());
-    let result = store::redis::open(
-        &store_settings(url, "idsrv:v1:", deadline_ms()),
-        NO_TLS,
-        POLICY,
-    )
-    .await;
+    let result =
+        store::redis::open(&store_settings(url, "idsrv:v1:", deadline_ms()), POLICY, "").await;
     let took = started.elapsed();
     held.abort();
     assert!(
@@ -287,8 +278,8 @@ async fn open_refuses_unchecked_tls_and_urls_that_are_not_redis() {
     ] {
         match store::redis::open(
             &store_settings(url.to_owned(), "idsrv:v1:", 300),
-            NO_TLS,
             POLICY,
+            "",
         )
         .await
         {
@@ -527,14 +518,10 @@ async fn a_rediss_connection_trusts_the_configured_ca_and_no_other() {
     let tls = dev_certs::TlsMaterial::generate_ephemeral().expect("test certificates");
     let server = TlsRedis::start(&tls);
     let url = format!("rediss://127.0.0.1:{}", server.port);
-    let trust = store::redis::RedisTrust {
-        ca_pem: tls.ca_pem(),
-        system_roots: false,
-    };
     let settings = store_settings(url.clone(), "idsrv:v1:", 1000);
     let deadline = Instant::now() + Duration::from_secs(5);
     let stores = loop {
-        match store::redis::open(&settings, trust, POLICY).await {
+        match store::redis::open(&settings, POLICY, tls.ca_pem()).await {
             Ok(stores) => break stores,
             Err(e) if Instant::now() < deadline => {
                 let _ = e;
@@ -560,11 +547,7 @@ async fn a_rediss_connection_trusts_the_configured_ca_and_no_other() {
     );
 
     let stranger = dev_certs::TlsMaterial::generate_ephemeral().expect("other certificates");
-    let wrong = store::redis::RedisTrust {
-        ca_pem: stranger.ca_pem(),
-        system_roots: false,
-    };
-    match store::redis::open(&settings, wrong, POLICY).await {
+    match store::redis::open(&settings, POLICY, stranger.ca_pem()).await {
         Err(StoreError::Unavailable(message)) => {
             assert!(message.contains("certificate"), "{message}");
         }
@@ -793,7 +776,7 @@ async fn a_redis_user_with_only_the_documented_acl_rules_can_make_every_store_ca
         .await
         .expect("the documented rules are valid ACL rules");
     let url = format!("{}?user=idsrv&pass={password}", server.url());
-    let stores = store::redis::open(&store_settings(url, "idsrv:v1:", 2000), NO_TLS, POLICY)
+    let stores = store::redis::open(&store_settings(url, "idsrv:v1:", 2000), POLICY, "")
         .await
         .expect("the ACL user connects");
     assert_all_succeeded(&behaviour::every_call_once(&stores, &Secrets::new()).await);

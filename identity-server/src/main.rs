@@ -1,5 +1,7 @@
 //! `identity-server`: serves the OpenID Connect provider; `identity-server rotate-key` adds a
-//! new signing key (see `identity_server::keys`).
+//! new signing key (see `identity_server::keys`); `identity-server migrate-data` moves accounts
+//! and grants of the old journal files into the embedded database (see
+//! `identity_server::store::migrate`).
 
 use identity_server::configuration::Settings;
 use identity_server::startup::Application;
@@ -21,8 +23,40 @@ async fn main() -> anyhow::Result<()> {
         println!("new signing key '{kid}' published now, signing in one hour; restart the server");
         return Ok(());
     }
+    if std::env::args().nth(1).as_deref() == Some("migrate-data") {
+        return migrate_data(&settings).await;
+    }
     let app = Application::build(settings).await?;
     tracing::info!(url = %app.base_url(), "identity server listening");
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn migrate_data(settings: &Settings) -> anyhow::Result<()> {
+    use identity_server::store::{embedded, migrate};
+    if settings.store.redis_url().is_some() {
+        anyhow::bail!("migrate-data moves old files into the embedded database; store.url is set");
+    }
+    let dir = &settings.data_dir;
+    let db = embedded::open_embedded(
+        Some(&dir.join(embedded::FILE_NAME)),
+        settings.account.lockout.policy(),
+        embedded::EmbeddedLimits::default(),
+    )
+    .await?;
+    match migrate::migrate(dir, &db, identity_server::oidc::now()).await? {
+        None => println!("nothing to migrate in '{}'", dir.display()),
+        Some(report) => {
+            for torn in &report.torn {
+                println!("skipped a torn last line (never acknowledged) of '{torn}'");
+            }
+            println!(
+                "migrated {} accounts and {} grants into '{}'; the old files are renamed to *.migrated",
+                report.users,
+                report.grants,
+                dir.join(embedded::FILE_NAME).display()
+            );
+        }
+    }
     Ok(())
 }

@@ -107,6 +107,15 @@ pub async fn open(
     policy: LockoutPolicy,
     limits: EmbeddedLimits,
 ) -> Result<Stores, StoreError> {
+    Ok(open_embedded(path, policy, limits).await?.stores())
+}
+
+/// Like [`open`], returning the store itself (for `migrate-data` and tests).
+pub async fn open_embedded(
+    path: Option<&Path>,
+    policy: LockoutPolicy,
+    limits: EmbeddedLimits,
+) -> Result<Arc<Embedded>, StoreError> {
     let db = match path {
         Some(p) => open_file(p).await?,
         None => Database::builder()
@@ -121,25 +130,13 @@ pub async fn open(
         .name("store-writer".into())
         .spawn(move || writer(writer_db, rx))
         .map_err(|e| StoreError::backend("cannot start the store writer", e))?;
-    let inner = Arc::new(Embedded {
+    Ok(Arc::new(Embedded {
         db,
         jobs: tx,
         policy,
         limits,
         path: path.map(Path::to_path_buf),
-    });
-    Ok(Stores {
-        authorize_requests: inner.clone(),
-        transactions: inner.clone(),
-        sessions: inner.clone(),
-        codes: inner.clone(),
-        grants: inner.clone(),
-        access_tokens: inner.clone(),
-        users: inner.clone(),
-        failed_logins: inner.clone(),
-        quotas: inner.clone(),
-        health: inner,
-    })
+    }))
 }
 
 /// How long start-up waits for another holder of the database file to let go (the previous
@@ -561,6 +558,43 @@ struct StoredCode {
 }
 
 impl Embedded {
+    /// Every store trait on this database.
+    pub fn stores(self: &Arc<Self>) -> Stores {
+        Stores {
+            authorize_requests: self.clone(),
+            transactions: self.clone(),
+            sessions: self.clone(),
+            codes: self.clone(),
+            grants: self.clone(),
+            access_tokens: self.clone(),
+            users: self.clone(),
+            failed_logins: self.clone(),
+            quotas: self.clone(),
+            health: self.clone(),
+        }
+    }
+
+    /// Imports an account of the old journal format (`migrate-data`); `false` when its username
+    /// or subject exists already.
+    pub async fn import_user(&self, user: &StoredUser) -> Result<bool, StoreError> {
+        UserStore::create(self, user).await
+    }
+
+    /// Imports a grant of the old journal format with the refresh tokens it rotated away, so
+    /// that their reuse keeps revoking it.
+    pub async fn import_grant(&self, grant: &Grant, rotated: &[String]) -> Result<(), StoreError> {
+        let grant = grant.clone();
+        let rotated = rotated.to_vec();
+        self.write(move |txn| {
+            put_exp(txn, GRANTS, "g", &grant.id, grant.expires_at, &grant)?;
+            for hash in grant.refresh_hash.iter().chain(&rotated) {
+                put_exp(txn, REFRESH, "rt", hash, grant.expires_at, &grant.id)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Runs `f` in the writer thread inside a batch transaction, and waits for the commit.
     fn write<R, F>(&self, f: F) -> StoreFuture<'_, R>
     where

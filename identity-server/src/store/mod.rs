@@ -22,6 +22,7 @@
 //! - Records carry their own expiry and are re-checked on read (defence in depth next to TTLs).
 
 pub mod embedded;
+pub mod migrate;
 pub mod records;
 pub mod redis;
 pub mod rules;

@@ -4,6 +4,7 @@ mod helpers;
 
 mod authorize;
 mod discovery;
+mod durability;
 mod endsession;
 mod oidc_client;
 mod pages;

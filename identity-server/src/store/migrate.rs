@@ -65,7 +65,7 @@ struct LegacyGrant {
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum LegacyEntry {
-    Put { grant: LegacyGrant },
+    Put { grant: Box<LegacyGrant> },
     Rotate { id: String, new_hash: String },
     Revoke { id: String },
 }
@@ -143,7 +143,7 @@ pub async fn migrate(dir: &Path, db: &Embedded, now: i64) -> Result<Option<Repor
                 .map_err(|e| parse_err(&grants_path, n, e))?
             {
                 LegacyEntry::Put { grant } => {
-                    grants.insert(grant.grant.id.clone(), grant);
+                    grants.insert(grant.grant.id.clone(), *grant);
                 }
                 LegacyEntry::Rotate { id, new_hash } => {
                     if let Some(g) = grants.get_mut(&id) {

@@ -9,6 +9,7 @@ mod endsession;
 mod oidc_client;
 mod pages;
 mod revocation_introspection;
+mod store;
 mod token;
 mod userinfo;
 

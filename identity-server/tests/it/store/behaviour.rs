@@ -1,0 +1,1183 @@
+//! What every backend must do, as one function per behaviour taking the [`Stores`] under test.
+//! `mod.rs` runs each against the embedded database and against a real Redis.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use identity_server::domain::{User, UserClaims};
+use identity_server::oidc::{now, random_token};
+use identity_server::store::{
+    AccessTokenRecord, AuthorizeRequest, CodeRecord, CodeUse, Full, Grant, LockoutKey,
+    LoginTransaction, Purpose, QuotaKey, QuotaRefused, RefreshUse, Session, StoreError, StoredUser,
+    Stores, digest,
+};
+use tokio::sync::Barrier;
+
+/// How many callers race in the concurrency tests.
+const RACERS: usize = 20;
+
+/// How long the expiry tests wait for a record of a 2 s lifetime (whole seconds count, so a
+/// record stored late in a second may live almost 3 s by the clock).
+const EXPIRED: Duration = Duration::from_millis(3100);
+
+/// Runs `RACERS` copies of `f` at once (all released by one barrier) and returns their answers.
+async fn race<T, F, Fut>(stores: &Stores, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(Stores, usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let mut tasks = Vec::with_capacity(RACERS);
+    for i in 0..RACERS {
+        let barrier = barrier.clone();
+        let run = f(stores.clone(), i);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            run.await
+        }));
+    }
+    let mut answers = Vec::with_capacity(RACERS);
+    for task in tasks {
+        answers.push(task.await.expect("a racing task panicked"));
+    }
+    answers
+}
+
+pub fn authorize_request() -> AuthorizeRequest {
+    AuthorizeRequest {
+        client_id: "web".into(),
+        redirect_uri: "https://localhost:5002/signin-oidc".into(),
+        scope: vec!["openid".into(), "profile".into()],
+        state: Some("state".into()),
+        nonce: Some("nonce".into()),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        prompt_login: false,
+        prompt_none: false,
+        max_age: None,
+        login_hint: None,
+        acr_values: None,
+        ui_locales: None,
+    }
+}
+
+pub fn transaction(lifetime: Duration) -> LoginTransaction {
+    LoginTransaction::new(
+        "subject-1".into(),
+        "identity-server-login".into(),
+        random_token(),
+        Purpose::Login {
+            authorize_request_id: random_token(),
+            remember: false,
+            lockout_keys: vec![LockoutKey::user("Alice"), LockoutKey::unknown_ip()],
+        },
+        lifetime,
+    )
+}
+
+pub fn session(created: i64) -> Session {
+    Session {
+        sid: random_token(),
+        subject: "subject-1".into(),
+        auth_time: created,
+        amr: vec!["pwd".into(), "mfa".into()],
+        remember: false,
+        created,
+        last_seen: created,
+    }
+}
+
+pub fn code(sid: &str, expires_at: i64) -> CodeRecord {
+    CodeRecord {
+        client_id: "web".into(),
+        redirect_uri: "https://localhost:5002/signin-oidc".into(),
+        code_challenge: None,
+        nonce: Some("nonce".into()),
+        subject: "subject-1".into(),
+        auth_time: now(),
+        amr: vec!["pwd".into()],
+        sid: sid.into(),
+        scope: vec!["openid".into()],
+        expires_at,
+        grant_id: None,
+    }
+}
+
+pub fn grant(refresh_hash: &str, expires_at: i64) -> Grant {
+    Grant {
+        id: random_token(),
+        client_id: "web".into(),
+        subject: "subject-1".into(),
+        scope: vec!["openid".into(), "offline_access".into()],
+        auth_time: now(),
+        amr: vec!["pwd".into()],
+        sid: random_token(),
+        created: now(),
+        expires_at,
+        refresh_hash: Some(refresh_hash.into()),
+        previous_hash: None,
+        rotated_at: 0,
+        revoked: false,
+    }
+}
+
+pub fn access_token(exp: i64, grant_id: Option<String>) -> AccessTokenRecord {
+    AccessTokenRecord {
+        client_id: "web".into(),
+        subject: "subject-1".into(),
+        scope: vec!["openid".into()],
+        aud: vec!["api1".into()],
+        iat: now(),
+        exp,
+        grant_id,
+        revoked: false,
+    }
+}
+
+pub fn user(subject: &str, username: &str) -> StoredUser {
+    StoredUser {
+        user: User {
+            subject: subject.into(),
+            username: username.into(),
+            email: Some(format!("{}@example.com", username.to_lowercase())),
+            name: Some(username.into()),
+            claims: UserClaims::default(),
+        },
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization codes.
+
+pub async fn a_code_is_redeemed_by_exactly_one_of_twenty_concurrent_callers(stores: &Stores) {
+    let key = digest(&random_token());
+    assert!(
+        stores
+            .codes
+            .put(&key, &code("sid-1", now() + 60), 10)
+            .await
+            .unwrap()
+    );
+    let answers = race(stores, |s, _| {
+        let key = key.clone();
+        async move { s.codes.redeem(&key).await.unwrap() }
+    })
+    .await;
+    let first = answers
+        .iter()
+        .filter(|a| matches!(a, CodeUse::First(_)))
+        .count();
+    let reused = answers
+        .iter()
+        .filter(|a| matches!(a, CodeUse::Reused(_)))
+        .count();
+    assert_eq!((first, reused), (1, RACERS - 1), "{answers:?}");
+}
+
+pub async fn a_reused_code_reports_the_grant_its_first_redemption_created(stores: &Stores) {
+    let key = digest(&random_token());
+    let record = code("sid-1", now() + 60);
+    assert!(stores.codes.put(&key, &record, 10).await.unwrap());
+    match stores.codes.redeem(&key).await.unwrap() {
+        CodeUse::First(found) => assert_eq!(found, record),
+        other => panic!("first redemption answered {other:?}"),
+    }
+    stores.codes.set_grant(&key, "grant-7").await.unwrap();
+    match stores.codes.redeem(&key).await.unwrap() {
+        CodeUse::Reused(found) => assert_eq!(found.grant_id.as_deref(), Some("grant-7")),
+        other => panic!("second redemption answered {other:?}"),
+    }
+    assert_eq!(
+        stores.codes.redeem(&digest(&random_token())).await.unwrap(),
+        CodeUse::Unknown
+    );
+    // Binding a grant to an unknown code creates nothing.
+    let unknown = digest(&random_token());
+    stores.codes.set_grant(&unknown, "grant-8").await.unwrap();
+    assert_eq!(
+        stores.codes.redeem(&unknown).await.unwrap(),
+        CodeUse::Unknown
+    );
+}
+
+pub async fn a_session_holds_at_most_its_cap_of_unredeemed_codes(stores: &Stores) {
+    let sid = random_token();
+    let keys: Vec<String> = (0..3).map(|_| digest(&random_token())).collect();
+    for key in &keys {
+        assert!(
+            stores
+                .codes
+                .put(key, &code(&sid, now() + 60), 3)
+                .await
+                .unwrap()
+        );
+    }
+    let extra = digest(&random_token());
+    assert!(
+        !stores
+            .codes
+            .put(&extra, &code(&sid, now() + 60), 3)
+            .await
+            .unwrap(),
+        "a fourth unredeemed code was accepted"
+    );
+    assert_eq!(stores.codes.redeem(&extra).await.unwrap(), CodeUse::Unknown);
+    // Another session is not affected.
+    assert!(
+        stores
+            .codes
+            .put(
+                &digest(&random_token()),
+                &code(&random_token(), now() + 60),
+                3
+            )
+            .await
+            .unwrap()
+    );
+    // A redeemed code no longer counts.
+    assert!(matches!(
+        stores.codes.redeem(&keys[0]).await.unwrap(),
+        CodeUse::First(_)
+    ));
+    assert!(
+        stores
+            .codes
+            .put(&extra, &code(&sid, now() + 60), 3)
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn a_code_is_forgotten_once_its_reuse_memory_has_passed(stores: &Stores) {
+    let key = digest(&random_token());
+    // Expired 598 s ago: remembered for two more seconds.
+    let expires_at = now() - identity_server::store::records::CODE_REUSE_MEMORY_SECS + 2;
+    assert!(
+        stores
+            .codes
+            .put(&key, &code("sid-1", expires_at), 10)
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(EXPIRED).await;
+    assert_eq!(stores.codes.redeem(&key).await.unwrap(), CodeUse::Unknown);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grants and refresh rotation.
+
+pub async fn a_refresh_token_rotates_for_exactly_one_of_twenty_concurrent_callers(stores: &Stores) {
+    let old = digest(&random_token());
+    let g = grant(&old, now() + 3600);
+    stores.grants.create(&g).await.unwrap();
+    let news: Vec<String> = (0..RACERS).map(|_| digest(&random_token())).collect();
+    let answers = race(stores, |s, i| {
+        let (old, new) = (old.clone(), news[i].clone());
+        async move { s.grants.rotate(&old, &new, now(), 0).await.unwrap() }
+    })
+    .await;
+    let winners: Vec<&Grant> = answers
+        .iter()
+        .filter_map(|a| match a {
+            RefreshUse::Rotated(g) => Some(g),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(winners.len(), 1, "{answers:?}");
+    // The first replay revoked the grant; later ones found it revoked.
+    assert!(
+        answers.iter().any(|a| matches!(a, RefreshUse::Reused(_))),
+        "{answers:?}"
+    );
+    let stored = stores.grants.get(&g.id).await.unwrap().unwrap();
+    assert!(
+        stored.revoked,
+        "a replayed refresh token left the grant active"
+    );
+    let winner_new = winners[0].refresh_hash.clone().unwrap();
+    assert_eq!(
+        stores
+            .grants
+            .rotate(&winner_new, &digest(&random_token()), now(), 0)
+            .await
+            .unwrap(),
+        RefreshUse::Invalid
+    );
+}
+
+pub async fn a_rotated_away_refresh_token_revokes_its_grant(stores: &Stores) {
+    let (r1, r2) = (digest(&random_token()), digest(&random_token()));
+    let g = grant(&r1, now() + 3600);
+    stores.grants.create(&g).await.unwrap();
+    let t = now();
+    match stores.grants.rotate(&r1, &r2, t, 0).await.unwrap() {
+        RefreshUse::Rotated(rotated) => {
+            assert_eq!(rotated.id, g.id);
+            assert_eq!(rotated.refresh_hash.as_deref(), Some(r2.as_str()));
+            assert_eq!(rotated.previous_hash.as_deref(), Some(r1.as_str()));
+            assert_eq!(rotated.rotated_at, t);
+            assert!(!rotated.revoked);
+        }
+        other => panic!("rotation answered {other:?}"),
+    }
+    let found = stores.grants.find_by_refresh(&r2).await.unwrap().unwrap();
+    assert_eq!(found.refresh_hash.as_deref(), Some(r2.as_str()));
+    match stores
+        .grants
+        .rotate(&r1, &digest(&random_token()), t + 1, 0)
+        .await
+        .unwrap()
+    {
+        RefreshUse::Reused(reused) => assert!(reused.revoked),
+        other => panic!("a replay answered {other:?}"),
+    }
+    // The current token died with the grant; the old one still finds the (revoked) grant.
+    assert_eq!(
+        stores
+            .grants
+            .rotate(&r2, &digest(&random_token()), t + 2, 0)
+            .await
+            .unwrap(),
+        RefreshUse::Invalid
+    );
+    assert!(
+        stores
+            .grants
+            .find_by_refresh(&r1)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert!(
+        !identity_server::store::grant_is_active(stores.grants.as_ref(), &g.id, now())
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn the_previous_refresh_token_rotates_again_within_the_reuse_interval_only(
+    stores: &Stores,
+) {
+    let (r1, r2, r3) = (
+        digest(&random_token()),
+        digest(&random_token()),
+        digest(&random_token()),
+    );
+    let g = grant(&r1, now() + 3600);
+    stores.grants.create(&g).await.unwrap();
+    let t = now();
+    assert!(matches!(
+        stores.grants.rotate(&r1, &r2, t, 30).await.unwrap(),
+        RefreshUse::Rotated(_)
+    ));
+    match stores.grants.rotate(&r1, &r3, t + 20, 30).await.unwrap() {
+        RefreshUse::Rotated(again) => {
+            assert_eq!(again.refresh_hash.as_deref(), Some(r3.as_str()));
+            assert_eq!(again.rotated_at, t, "a retry extended the interval");
+        }
+        other => panic!("a retry within the interval answered {other:?}"),
+    }
+    // Past the interval (counted from the first rotation), the previous token is a replay.
+    assert!(matches!(
+        stores
+            .grants
+            .rotate(&r1, &digest(&random_token()), t + 31, 30)
+            .await
+            .unwrap(),
+        RefreshUse::Reused(_)
+    ));
+    assert!(stores.grants.get(&g.id).await.unwrap().unwrap().revoked);
+}
+
+pub async fn an_expired_or_revoked_grant_does_not_rotate(stores: &Stores) {
+    let r1 = digest(&random_token());
+    let g = grant(&r1, now() + 3600);
+    stores.grants.create(&g).await.unwrap();
+    assert_eq!(
+        stores
+            .grants
+            .rotate(&r1, &digest(&random_token()), g.expires_at, 0)
+            .await
+            .unwrap(),
+        RefreshUse::Invalid
+    );
+    assert!(!stores.grants.get(&g.id).await.unwrap().unwrap().revoked);
+    stores.grants.revoke(&g.id).await.unwrap();
+    assert_eq!(
+        stores
+            .grants
+            .rotate(&r1, &digest(&random_token()), now(), 0)
+            .await
+            .unwrap(),
+        RefreshUse::Invalid
+    );
+    assert_eq!(
+        stores
+            .grants
+            .rotate(&digest(&random_token()), &digest(&random_token()), now(), 0)
+            .await
+            .unwrap(),
+        RefreshUse::Invalid
+    );
+    // Revoking an unknown grant creates nothing.
+    let unknown = random_token();
+    stores.grants.revoke(&unknown).await.unwrap();
+    assert_eq!(stores.grants.get(&unknown).await.unwrap(), None);
+}
+
+pub async fn a_grant_is_gone_once_it_expires(stores: &Stores) {
+    let r1 = digest(&random_token());
+    let g = grant(&r1, now() + 2);
+    stores.grants.create(&g).await.unwrap();
+    assert_eq!(stores.grants.get(&g.id).await.unwrap().as_ref(), Some(&g));
+    tokio::time::sleep(EXPIRED).await;
+    assert_eq!(stores.grants.get(&g.id).await.unwrap(), None);
+    assert_eq!(stores.grants.find_by_refresh(&r1).await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login transactions and authorize requests.
+
+pub async fn a_login_transaction_is_taken_by_exactly_one_of_twenty_concurrent_callers(
+    stores: &Stores,
+) {
+    let tx = transaction(Duration::from_secs(600));
+    stores.transactions.insert(&tx).await.unwrap();
+    let answers = race(stores, |s, _| {
+        let id = tx.id.clone();
+        async move { s.transactions.take(&id).await.unwrap() }
+    })
+    .await;
+    let taken: Vec<&LoginTransaction> = answers.iter().flatten().collect();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        taken[0], &tx,
+        "the taken transaction differs from the stored one"
+    );
+    assert!(taken[0].id.ct_eq(&tx.id));
+}
+
+pub async fn a_login_transaction_is_gone_once_it_expires(stores: &Stores) {
+    let short = transaction(Duration::from_secs(2));
+    let long = transaction(Duration::from_secs(600));
+    stores.transactions.insert(&short).await.unwrap();
+    stores.transactions.insert(&long).await.unwrap();
+    tokio::time::sleep(EXPIRED).await;
+    assert_eq!(stores.transactions.take(&short.id).await.unwrap(), None);
+    assert_eq!(
+        stores.transactions.take(&long.id).await.unwrap(),
+        Some(long)
+    );
+}
+
+pub async fn an_authorize_request_is_taken_by_exactly_one_of_twenty_concurrent_callers(
+    stores: &Stores,
+) {
+    let key = digest(&random_token());
+    let request = authorize_request();
+    stores
+        .authorize_requests
+        .put(&key, &request, now() + 900, "203.0.113.7", 20)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stores.authorize_requests.get(&key).await.unwrap().as_ref(),
+        Some(&request)
+    );
+    let answers = race(stores, |s, _| {
+        let key = key.clone();
+        async move { s.authorize_requests.take(&key).await.unwrap() }
+    })
+    .await;
+    let taken: Vec<&AuthorizeRequest> = answers.iter().flatten().collect();
+    assert_eq!(taken, vec![&request]);
+    assert_eq!(stores.authorize_requests.get(&key).await.unwrap(), None);
+}
+
+pub async fn a_network_holds_at_most_its_cap_of_pending_authorize_requests(stores: &Stores) {
+    let network = "198.51.100.7";
+    let request = authorize_request();
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        let key = digest(&random_token());
+        stores
+            .authorize_requests
+            .put(&key, &request, now() + 900, network, 3)
+            .await
+            .unwrap()
+            .unwrap();
+        keys.push(key);
+    }
+    let extra = digest(&random_token());
+    assert_eq!(
+        stores
+            .authorize_requests
+            .put(&extra, &request, now() + 900, network, 3)
+            .await
+            .unwrap(),
+        Err(Full::Owner)
+    );
+    assert_eq!(stores.authorize_requests.get(&extra).await.unwrap(), None);
+    stores
+        .authorize_requests
+        .put(&extra, &request, now() + 900, "2001:db8:1:2::/64", 3)
+        .await
+        .unwrap()
+        .unwrap();
+    // A taken request no longer counts against its network.
+    assert!(
+        stores
+            .authorize_requests
+            .take(&keys[0])
+            .await
+            .unwrap()
+            .is_some()
+    );
+    stores
+        .authorize_requests
+        .put(&digest(&random_token()), &request, now() + 900, network, 3)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+pub async fn an_authorize_request_is_gone_once_it_expires(stores: &Stores) {
+    let key = digest(&random_token());
+    stores
+        .authorize_requests
+        .put(&key, &authorize_request(), now() + 2, "203.0.113.8", 20)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stores.authorize_requests.get(&key).await.unwrap().is_some());
+    tokio::time::sleep(EXPIRED).await;
+    assert_eq!(stores.authorize_requests.get(&key).await.unwrap(), None);
+    assert_eq!(stores.authorize_requests.take(&key).await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions.
+
+pub async fn a_session_ends_after_its_idle_timeout_counted_from_its_last_use(stores: &Stores) {
+    let (idle, absolute) = (100, 1000);
+    let t = now();
+    let key = digest(&random_token());
+    let s = session(t);
+    stores.sessions.put(&key, &s, t + absolute).await.unwrap();
+    let touched = stores
+        .sessions
+        .touch(&key, t + idle - 1, idle, absolute)
+        .await
+        .unwrap();
+    let touched = touched.expect("a session in use was dropped");
+    assert_eq!(
+        (touched.sid.as_str(), touched.subject.as_str()),
+        (s.sid.as_str(), s.subject.as_str())
+    );
+    // Idle counts from the last use, not from the sign-in.
+    assert!(
+        stores
+            .sessions
+            .touch(&key, t + 2 * idle - 2, idle, absolute)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        stores
+            .sessions
+            .touch(&key, t + 4 * idle, idle, absolute)
+            .await
+            .unwrap(),
+        None
+    );
+    // An expired session is removed, not just hidden.
+    assert_eq!(
+        stores
+            .sessions
+            .touch(&key, t + 2 * idle - 1, idle, absolute)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn a_session_ends_at_its_absolute_timeout_however_often_it_is_used(stores: &Stores) {
+    let (idle, absolute) = (100, 250);
+    let t = now();
+    let key = digest(&random_token());
+    stores
+        .sessions
+        .put(&key, &session(t), t + absolute)
+        .await
+        .unwrap();
+    for step in [90, 180, 240] {
+        assert!(
+            stores
+                .sessions
+                .touch(&key, t + step, idle, absolute)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    assert_eq!(
+        stores
+            .sessions
+            .touch(&key, t + absolute, idle, absolute)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        stores
+            .sessions
+            .touch(&key, t + absolute + 1, idle, absolute)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn a_removed_session_is_gone(stores: &Stores) {
+    let t = now();
+    let key = digest(&random_token());
+    stores
+        .sessions
+        .put(&key, &session(t), t + 1000)
+        .await
+        .unwrap();
+    stores.sessions.remove(&key).await.unwrap();
+    assert_eq!(
+        stores.sessions.touch(&key, t, 100, 1000).await.unwrap(),
+        None
+    );
+    // Removing an unknown session is not an error.
+    stores
+        .sessions
+        .remove(&digest(&random_token()))
+        .await
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access tokens.
+
+pub async fn an_access_token_record_is_kept_until_it_expires_and_can_be_revoked(stores: &Stores) {
+    let jti = random_token();
+    let record = access_token(now() + 3600, Some("grant-1".into()));
+    assert!(stores.access_tokens.put(&jti, &record).await.unwrap());
+    assert_eq!(
+        stores.access_tokens.get(&jti).await.unwrap().as_ref(),
+        Some(&record)
+    );
+    stores.access_tokens.revoke(&jti).await.unwrap();
+    assert!(
+        stores
+            .access_tokens
+            .get(&jti)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    let short = random_token();
+    assert!(
+        stores
+            .access_tokens
+            .put(&short, &access_token(now() + 2, None))
+            .await
+            .unwrap()
+    );
+    assert!(stores.access_tokens.get(&short).await.unwrap().is_some());
+    tokio::time::sleep(EXPIRED).await;
+    assert_eq!(stores.access_tokens.get(&short).await.unwrap(), None);
+    // Revoking an unknown or expired record creates nothing.
+    stores.access_tokens.revoke(&short).await.unwrap();
+    assert_eq!(stores.access_tokens.get(&short).await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts.
+
+pub async fn of_twenty_concurrent_creations_of_one_username_exactly_one_succeeds(stores: &Stores) {
+    let name = "Carol".to_owned();
+    let subjects: Vec<String> = (0..RACERS).map(|_| random_token()).collect();
+    let answers = race(stores, |s, i| {
+        // The same name in different cases: usernames are unique case-insensitively.
+        let name = if i % 2 == 0 {
+            name.clone()
+        } else {
+            name.to_lowercase()
+        };
+        let u = user(&subjects[i], &name);
+        async move { s.users.create(&u).await.unwrap() }
+    })
+    .await;
+    let winners: Vec<usize> = (0..RACERS).filter(|i| answers[*i]).collect();
+    assert_eq!(winners.len(), 1, "{answers:?}");
+    let winner = &subjects[winners[0]];
+    let found = stores
+        .users
+        .find_by_username(&name.to_lowercase())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&found.user.subject, winner);
+    assert_eq!(
+        stores.users.find_by_subject(winner).await.unwrap(),
+        Some(found)
+    );
+    for (i, subject) in subjects.iter().enumerate() {
+        if i != winners[0] {
+            assert_eq!(stores.users.find_by_subject(subject).await.unwrap(), None);
+        }
+    }
+}
+
+pub async fn an_account_is_found_by_subject_and_lowercased_username_and_its_subject_is_unique(
+    stores: &Stores,
+) {
+    let subject = random_token();
+    let u = user(&subject, "Dave");
+    assert!(stores.users.create(&u).await.unwrap());
+    assert_eq!(
+        stores
+            .users
+            .find_by_username("dave")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&u)
+    );
+    assert_eq!(
+        stores
+            .users
+            .find_by_subject(&subject)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&u)
+    );
+    assert_eq!(
+        stores.users.find_by_username("Dave").await.unwrap(),
+        None,
+        "lookups take the lowercased name"
+    );
+    // Another name under a taken subject is refused and leaves nothing behind.
+    assert!(!stores.users.create(&user(&subject, "Eve")).await.unwrap());
+    assert_eq!(stores.users.find_by_username("eve").await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failed-login counters.
+
+pub async fn of_twenty_concurrent_password_checks_at_most_the_maximum_are_reserved(
+    stores: &Stores,
+) {
+    let key = LockoutKey::user(&format!("frank{}", random_token()));
+    let answers = race(stores, |s, _| {
+        let key = key.clone();
+        async move { s.failed_logins.begin_attempt(&key, 5, true).await.unwrap() }
+    })
+    .await;
+    assert_eq!(answers.iter().filter(|a| **a).count(), 5, "{answers:?}");
+    // All five fail: the key locks, and nothing more is reserved.
+    let mut locked = Vec::new();
+    for _ in 0..5 {
+        locked.push(
+            stores
+                .failed_logins
+                .fail_attempt(&key, 5, true)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(locked, [false, false, false, false, true]);
+    assert!(stores.failed_logins.is_locked(&key).await.unwrap());
+    assert!(
+        !stores
+            .failed_logins
+            .begin_attempt(&key, 5, true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !stores
+            .failed_logins
+            .begin_attempt(&key, 5, false)
+            .await
+            .unwrap()
+    );
+    // Failures while locked do not unlock or reset it; a reset keeps the lockout.
+    assert!(
+        stores
+            .failed_logins
+            .fail_attempt(&key, 5, false)
+            .await
+            .unwrap()
+    );
+    stores.failed_logins.reset(&key).await.unwrap();
+    assert!(stores.failed_logins.is_locked(&key).await.unwrap());
+}
+
+pub async fn a_check_only_attempt_reserves_nothing(stores: &Stores) {
+    let key = LockoutKey::ip("203.0.113.9".parse().unwrap());
+    let answers = race(stores, |s, _| {
+        let key = key.clone();
+        async move { s.failed_logins.begin_attempt(&key, 5, false).await.unwrap() }
+    })
+    .await;
+    assert!(answers.iter().all(|a| *a), "{answers:?}");
+    assert!(
+        stores
+            .failed_logins
+            .begin_attempt(&key, 1, true)
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn a_forgiven_attempt_frees_its_reservation_and_a_reset_forgets_failures(
+    stores: &Stores,
+) {
+    let key = LockoutKey::user(&format!("grace{}", random_token()));
+    assert!(
+        stores
+            .failed_logins
+            .begin_attempt(&key, 2, true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .failed_logins
+            .begin_attempt(&key, 2, true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !stores
+            .failed_logins
+            .begin_attempt(&key, 2, true)
+            .await
+            .unwrap()
+    );
+    stores.failed_logins.forgive(&key).await.unwrap();
+    assert!(
+        stores
+            .failed_logins
+            .begin_attempt(&key, 2, true)
+            .await
+            .unwrap()
+    );
+    stores.failed_logins.forgive(&key).await.unwrap();
+    stores.failed_logins.forgive(&key).await.unwrap();
+    // One failure counted; a reset forgets it.
+    assert!(
+        !stores
+            .failed_logins
+            .fail_attempt(&key, 2, false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .failed_logins
+            .begin_attempt(&key, 2, true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !stores
+            .failed_logins
+            .begin_attempt(&key, 2, true)
+            .await
+            .unwrap()
+    );
+    stores.failed_logins.forgive(&key).await.unwrap();
+    stores.failed_logins.reset(&key).await.unwrap();
+    assert!(
+        stores
+            .failed_logins
+            .begin_attempt(&key, 2, true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .failed_logins
+            .begin_attempt(&key, 2, true)
+            .await
+            .unwrap()
+    );
+    assert!(!stores.failed_logins.is_locked(&key).await.unwrap());
+}
+
+/// Runs with the short policy of `mod.rs` (window and lockout of [`super::SHORT_SECS`]).
+pub async fn a_lockout_ends_after_its_duration(stores: &Stores) {
+    let key = LockoutKey::user(&format!("heidi{}", random_token()));
+    assert!(
+        !stores
+            .failed_logins
+            .fail_attempt(&key, 2, false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .failed_logins
+            .fail_attempt(&key, 2, false)
+            .await
+            .unwrap()
+    );
+    assert!(stores.failed_logins.is_locked(&key).await.unwrap());
+    tokio::time::sleep(Duration::from_secs(super::SHORT_SECS as u64 + 1)).await;
+    assert!(!stores.failed_logins.is_locked(&key).await.unwrap());
+    assert!(
+        stores
+            .failed_logins
+            .begin_attempt(&key, 2, true)
+            .await
+            .unwrap()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quotas.
+
+fn quota(name: &str, max: u32) -> QuotaKey {
+    QuotaKey {
+        key: format!("cq:n:{name}"),
+        max,
+        window_secs: 3600,
+    }
+}
+
+pub async fn a_quota_reservation_counts_every_key_or_none(stores: &Stores) {
+    let tag = random_token();
+    let (a, b) = (quota(&format!("a{tag}"), 2), quota(&format!("b{tag}"), 1));
+    let both = [a.clone(), b.clone()];
+    assert_eq!(stores.quotas.reserve(&both).await.unwrap(), Ok(()));
+    match stores.quotas.reserve(&both).await.unwrap() {
+        Err(QuotaRefused {
+            index: 1,
+            retry_after_secs,
+        }) => {
+            assert!((1..=3600).contains(&retry_after_secs), "{retry_after_secs}");
+        }
+        other => panic!("a reservation past b's maximum answered {other:?}"),
+    }
+    // The refused reservation did not count for `a`: it has exactly one left.
+    assert_eq!(
+        stores
+            .quotas
+            .reserve(std::slice::from_ref(&a))
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert!(matches!(
+        stores
+            .quotas
+            .reserve(std::slice::from_ref(&a))
+            .await
+            .unwrap(),
+        Err(QuotaRefused { index: 0, .. })
+    ));
+    // Giving back makes room again, on every key.
+    stores.quotas.give_back(&both).await.unwrap();
+    assert_eq!(stores.quotas.reserve(&both).await.unwrap(), Ok(()));
+    assert_eq!(stores.quotas.reserve(&[]).await.unwrap(), Ok(()));
+}
+
+pub async fn of_twenty_concurrent_quota_reservations_exactly_the_maximum_succeed(stores: &Stores) {
+    let tag = random_token();
+    let keys = vec![
+        quota(&format!("n{tag}"), 5),
+        quota(&format!("all{tag}"), 100),
+    ];
+    let answers = race(stores, |s, _| {
+        let keys = keys.clone();
+        async move { s.quotas.reserve(&keys).await.unwrap() }
+    })
+    .await;
+    assert_eq!(
+        answers.iter().filter(|a| a.is_ok()).count(),
+        5,
+        "{answers:?}"
+    );
+}
+
+pub async fn a_quota_window_starts_again_once_it_is_over(stores: &Stores) {
+    let key = QuotaKey {
+        key: format!("ca:c:{}", random_token()),
+        max: 1,
+        window_secs: 1,
+    };
+    let keys = std::slice::from_ref(&key);
+    assert_eq!(stores.quotas.reserve(keys).await.unwrap(), Ok(()));
+    assert!(stores.quotas.reserve(keys).await.unwrap().is_err());
+    tokio::time::sleep(EXPIRED).await;
+    assert_eq!(stores.quotas.reserve(keys).await.unwrap(), Ok(()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Health.
+
+pub async fn a_reachable_backend_reports_healthy(stores: &Stores) {
+    stores.health.check().await.unwrap();
+    assert!(matches!(stores.health.name(), "embedded" | "redis"));
+}
+
+/// One store call's name, how long it took, and its outcome.
+pub type Outcome = (&'static str, Duration, Result<(), StoreError>);
+
+/// Every store call once (for the outage test and the key census of `redis.rs`), with the raw
+/// `secrets` as codes, refresh tokens, handles and ids.
+pub async fn every_call_once(stores: &Stores, secrets: &Secrets) -> Vec<Outcome> {
+    let mut out: Vec<Outcome> = Vec::new();
+    macro_rules! call {
+        ($name:literal, $call:expr) => {{
+            let started = std::time::Instant::now();
+            let result = $call.await.map(drop);
+            out.push(($name, started.elapsed(), result));
+        }};
+    }
+    let t = now();
+    let ar = digest(&secrets.authorize_request_id);
+    let request = authorize_request();
+    call!(
+        "authorize put",
+        stores
+            .authorize_requests
+            .put(&ar, &request, t + 900, "203.0.113.50", 20)
+    );
+    call!("authorize get", stores.authorize_requests.get(&ar));
+    call!(
+        "transaction insert",
+        stores.transactions.insert(&secrets.transaction)
+    );
+    let session_key = digest(&secrets.session_handle);
+    let s = session(t);
+    call!(
+        "session put",
+        stores.sessions.put(&session_key, &s, t + 1000)
+    );
+    call!(
+        "session touch",
+        stores.sessions.touch(&session_key, t, 100, 1000)
+    );
+    let code_key = digest(&secrets.code);
+    let c = code("sid-census", t + 60);
+    call!("code put", stores.codes.put(&code_key, &c, 10));
+    call!("code redeem", stores.codes.redeem(&code_key));
+    let unredeemed = digest(&random_token());
+    call!(
+        "code put (kept unredeemed)",
+        stores.codes.put(&unredeemed, &c, 10)
+    );
+    let refresh = digest(&secrets.refresh_token);
+    let next = digest(&secrets.next_refresh_token);
+    let g = grant(&refresh, t + 3600);
+    call!("grant create", stores.grants.create(&g));
+    call!("code set_grant", stores.codes.set_grant(&code_key, &g.id));
+    call!("grant get", stores.grants.get(&g.id));
+    call!(
+        "grant find_by_refresh",
+        stores.grants.find_by_refresh(&refresh)
+    );
+    call!("grant rotate", stores.grants.rotate(&refresh, &next, t, 0));
+    let jti = random_token();
+    let at = access_token(t + 3600, Some(g.id.clone()));
+    call!("access token put", stores.access_tokens.put(&jti, &at));
+    call!("access token get", stores.access_tokens.get(&jti));
+    call!("access token revoke", stores.access_tokens.revoke(&jti));
+    let account = user(&random_token(), &secrets.username);
+    call!("user create", stores.users.create(&account));
+    let lower = secrets.username.to_lowercase();
+    call!(
+        "user find_by_username",
+        stores.users.find_by_username(&lower)
+    );
+    call!(
+        "user find_by_subject",
+        stores.users.find_by_subject("nobody")
+    );
+    let lockout = LockoutKey::user(&secrets.username);
+    call!(
+        "lockout is_locked",
+        stores.failed_logins.is_locked(&lockout)
+    );
+    call!(
+        "lockout begin",
+        stores.failed_logins.begin_attempt(&lockout, 5, true)
+    );
+    call!(
+        "lockout fail",
+        stores.failed_logins.fail_attempt(&lockout, 5, true)
+    );
+    let ip = LockoutKey::ip("203.0.113.51".parse().expect("an address"));
+    call!(
+        "lockout begin (check only)",
+        stores.failed_logins.begin_attempt(&ip, 50, false)
+    );
+    let nobody = LockoutKey::user("nobody");
+    call!("lockout forgive", stores.failed_logins.forgive(&nobody));
+    call!("lockout reset", stores.failed_logins.reset(&nobody));
+    let q = [quota("203.0.113.52", 3), quota("all", 1000)];
+    call!("quota reserve", stores.quotas.reserve(&q));
+    call!("quota give_back", stores.quotas.give_back(&q));
+    // Takes and removals of other records, so that the census still sees the keys above.
+    let other = transaction(Duration::from_secs(60));
+    call!("transaction take", stores.transactions.take(&other.id));
+    let other_ar = digest(&random_token());
+    call!("authorize take", stores.authorize_requests.take(&other_ar));
+    let other_session = digest(&random_token());
+    call!("session remove", stores.sessions.remove(&other_session));
+    let other_grant = random_token();
+    call!("grant revoke", stores.grants.revoke(&other_grant));
+    call!("health check", stores.health.check());
+    out
+}
+
+/// The raw secrets [`every_call_once`] uses; none may appear in a Redis key or value.
+pub struct Secrets {
+    pub authorize_request_id: String,
+    pub transaction: LoginTransaction,
+    pub session_handle: String,
+    pub code: String,
+    pub refresh_token: String,
+    pub next_refresh_token: String,
+    pub username: String,
+}
+
+impl Secrets {
+    pub fn new() -> Self {
+        Self {
+            authorize_request_id: random_token(),
+            transaction: transaction(Duration::from_secs(600)),
+            session_handle: random_token(),
+            code: random_token(),
+            refresh_token: random_token(),
+            next_refresh_token: random_token(),
+            username: format!("Ivan{}", &random_token()[..8]),
+        }
+    }
+
+    /// The values that must never be stored in the clear.
+    pub fn raw(&self) -> Vec<String> {
+        vec![
+            self.authorize_request_id.clone(),
+            self.transaction.id.as_str().to_owned(),
+            self.session_handle.clone(),
+            self.code.clone(),
+            self.refresh_token.clone(),
+            self.next_refresh_token.clone(),
+        ]
+    }
+}

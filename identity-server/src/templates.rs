@@ -20,8 +20,15 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The stylesheet served at `/static/site.css`.
-pub const SITE_CSS: &str = include_str!("../static/site.css");
+/// The stylesheet served at `/static/site.css`: the design shared by the three apps (each keeps
+/// its own copy of `design.css`), then this server's own rules.
+pub const SITE_CSS: &str = concat!(
+    include_str!("../static/design.css"),
+    include_str!("../static/site.css")
+);
+
+/// The icon served at `/static/favicon.svg` (the same mark in every app of the demo).
+pub const FAVICON_SVG: &str = include_str!("../static/favicon.svg");
 
 /// Builds the Tera instance once: these templates plus `extra`.
 pub fn build(extra: Vec<(&'static str, &'static str)>) -> Result<tera::Tera, tera::Error> {

@@ -16,8 +16,16 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The stylesheet served at `/static/site.css` (no inline styles: the CSP forbids them).
-pub const SITE_CSS: &str = include_str!("../static/site.css");
+/// The stylesheet served at `/static/site.css` (no inline styles: the CSP forbids them): the
+/// design shared by the three apps of the demo (each keeps its own copy of `design.css`), then
+/// this app's own rules.
+pub const SITE_CSS: &str = concat!(
+    include_str!("../static/design.css"),
+    include_str!("../static/site.css")
+);
+
+/// The icon served at `/static/favicon.svg` (the same mark in every app of the demo).
+pub const FAVICON_SVG: &str = include_str!("../static/favicon.svg");
 
 /// Builds the template set (autoescape on for `.html`).
 pub fn build() -> Result<Tera, tera::Error> {

@@ -236,7 +236,7 @@ mod tests {
             .unwrap();
         assert!(html.contains("Sign-in refused"));
         assert!(html.contains("req-1"));
-        assert!(html.contains("alert-danger"));
+        assert!(html.contains("alert-error"));
     }
 
     #[test]

@@ -47,6 +47,14 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     Ok(response)
 }
 
+/// `GET /static/favicon.svg`.
+pub async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .content_type("image/svg+xml")
+        .body(crate::templates::FAVICON_SVG)
+}
+
 /// `GET /static/site.css`.
 pub async fn site_css() -> HttpResponse {
     HttpResponse::Ok()

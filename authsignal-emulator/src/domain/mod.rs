@@ -11,3 +11,4 @@ pub mod secret;
 pub mod token;
 pub mod totp;
 pub mod webhook;
+pub mod words;

@@ -86,7 +86,20 @@ pub enum Purpose {
         lockout_keys: Vec<LockoutKey>,
     },
     /// Opening the Authsignal settings page for a signed-in user.
-    ManageMfa,
+    ManageMfa {
+        /// The user's authenticators when the settings were opened (`None`: they could not be
+        /// read), so that the page after the settings can say what changed. Display only.
+        before: Option<Vec<KnownAuthenticator>>,
+    },
+}
+
+/// An authenticator as the "Manage MFA" page saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownAuthenticator {
+    /// Its id at Authsignal.
+    pub id: String,
+    /// Its verification method (wire name).
+    pub method: String,
 }
 
 /// One pending second-factor step.

@@ -182,6 +182,24 @@ mod tests {
             TEMPLATES.len() - 1,
             "every page template is rendered here"
         );
+        let home = render(
+            &tera,
+            "home.html",
+            &HomePage {
+                issuer: "https://idp.example/".into(),
+                display_name: "Alice".into(),
+                claims: Vec::new(),
+                properties: Vec::new(),
+                csrf: "tok".into(),
+            },
+        )
+        .unwrap();
+        assert!(
+            // Tera escapes '/' in the issuer; the browser reads it back.
+            home.contains("href=\"https:&#x2F;&#x2F;idp.example/Account/Mfa\""),
+            "the claims page links to Manage MFA at the identity server: {home}"
+        );
+        assert!(home.contains("<title>Your claims · Authsignal MFA Demo</title>"));
         for page in pages {
             let html = page.unwrap();
             assert!(html.contains("&lt;script&gt;"), "{html}");

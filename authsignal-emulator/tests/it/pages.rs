@@ -805,7 +805,7 @@ async fn ten_wrong_codes_across_actions_lock_the_user_out_for_a_while() {
     assert!(
         element_text(&refused.body, "error")
             .unwrap()
-            .contains("Too many incorrect codes")
+            .contains("Too many incorrect codes. Wait 5 minutes and try again.")
     );
     assert_eq!(
         validate(&app, &decision.token).await.state,

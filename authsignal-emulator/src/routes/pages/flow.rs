@@ -26,7 +26,7 @@ use crate::domain::words;
 use crate::error::PageError;
 use crate::routes::api::actions::iso;
 use crate::routes::api::authenticators::announce_authenticator;
-use crate::state::{AppState, MAX_FAILED_ATTEMPTS, OTP_LIFETIME_SECS};
+use crate::state::{AppState, MAX_FAILED_ATTEMPTS, OTP_LIFETIME_SECS, WRONG_CODE_WINDOW_SECS};
 use crate::store::{
     Action, Authenticator, HostedSession, HostedStep, HostedUi, PendingEmailCode, RemoveOutcome,
 };
@@ -183,6 +183,14 @@ pub async fn back(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         Some(url) => Ok(see_other(url.as_str())),
         None => ended_page(&state, false),
     }
+}
+
+/// The refusal while the user's wrong-code budget is used up: how long to wait, in words.
+fn too_many_wrong_codes() -> String {
+    format!(
+        "Too many incorrect codes. Wait {} and try again.",
+        words::duration(WRONG_CODE_WINDOW_SECS)
+    )
 }
 
 /// Seconds until another code may go to `to` in this session (0: now).
@@ -761,11 +769,7 @@ pub async fn enroll_totp_confirm(
     };
     let now = Utc::now();
     if state.wrong_codes_exhausted(&session.action.user_id, now) {
-        return flash(
-            &state,
-            &session,
-            "Too many incorrect codes. Wait a few minutes and try again.",
-        );
+        return flash(&state, &session, &too_many_wrong_codes());
     }
     let code = strip_separators(form.code.as_deref().unwrap_or_default());
     let Some(step) = totp::verify(&secret, &code, now.timestamp() as u64, None) else {
@@ -970,11 +974,7 @@ pub async fn enroll_email_confirm(
     }
     let now = Utc::now();
     if state.wrong_codes_exhausted(&session.action.user_id, now) {
-        return flash(
-            &state,
-            &session,
-            "Too many incorrect codes. Wait a few minutes and try again.",
-        );
+        return flash(&state, &session, &too_many_wrong_codes());
     }
     let code = strip_separators(form.code.as_deref().unwrap_or_default());
     if !check_pending_code(&session, &code) {
@@ -1046,11 +1046,7 @@ pub async fn verify_code(
     let now = Utc::now();
     let user_id = session.action.user_id.clone();
     if state.wrong_codes_exhausted(&user_id, now) {
-        return flash(
-            &state,
-            &session,
-            "Too many incorrect codes. Wait a few minutes and try again.",
-        );
+        return flash(&state, &session, &too_many_wrong_codes());
     }
     let code = strip_separators(form.code.as_deref().unwrap_or_default());
     let authenticators = state.stores.authenticators.list_authenticators(&user_id)?;

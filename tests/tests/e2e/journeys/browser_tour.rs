@@ -23,15 +23,27 @@ async fn page(chrome: &Chrome, axe: Option<&str>, label: &str, title: &str) {
     chrome.shoot(label).await;
 }
 
-/// The element with the focus (its id).
-async fn focused(chrome: &Chrome) -> String {
-    chrome
-        .page()
-        .evaluate_expression("document.activeElement ? document.activeElement.id : ''")
-        .await
-        .ok()
-        .and_then(|v| v.into_value::<String>().ok())
-        .unwrap_or_default()
+/// Waits (a few seconds at most: `autofocus` applies once the page has loaded) until the
+/// element with id `id` has the focus; panics naming the element that has it instead.
+async fn assert_focus_on(chrome: &Chrome, id: &str, why: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let focused = chrome
+            .page()
+            .evaluate_expression("document.activeElement ? document.activeElement.id : ''")
+            .await
+            .ok()
+            .and_then(|v| v.into_value::<String>().ok())
+            .unwrap_or_default();
+        if focused == id {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{why}: the focus is on '{focused}', not on '{id}'"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// Asserts that the page has no horizontal scrolling on a phone.
@@ -78,7 +90,7 @@ async fn in_chromium_every_page_of_the_journeys_is_accessible_titled_and_leads_s
         chrome.type_into("#password", "not her password").await;
         chrome.click("#login").await;
         chrome.wait_for("#error").await;
-        assert_eq!(focused(&chrome).await, "password", "after a wrong password");
+        assert_focus_on(&chrome, "password", "after a wrong password").await;
         page(&chrome, axe, "login-wrong-password", "Sign-in failed").await;
 
         // The hosted method choice, and Cancel: the client says so and offers to start again.
@@ -301,11 +313,7 @@ async fn in_chromium_every_page_of_the_journeys_is_accessible_titled_and_leads_s
         chrome.type_into("#email", "not-an-address").await;
         chrome.click("#create").await;
         chrome.wait_for("#password-error").await;
-        assert_eq!(
-            focused(&chrome).await,
-            "password",
-            "the first field in error"
-        );
+        assert_focus_on(&chrome, "password", "the first field in error").await;
         assert_eq!(
             property(&chrome, "#password", "ariaInvalid").await,
             serde_json::json!("true")

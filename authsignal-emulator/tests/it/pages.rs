@@ -914,8 +914,12 @@ async fn during_enrollment_the_person_can_switch_method_change_the_address_and_a
     );
     // A new code at once is refused with the wait shown; nothing is sent.
     let too_soon = browser.submit_then_page(&sent, "resend", &[]).await;
-    let error = element_text(&too_soon.body, "error").unwrap();
-    assert!(error.contains("seconds"), "{error}");
+    let notice = element_text(&too_soon.body, "notice").unwrap();
+    assert!(notice.contains("seconds"), "{notice}");
+    assert!(
+        element_text(&too_soon.body, "error").is_none(),
+        "not a wrong code"
+    );
     assert!(
         too_soon.body.contains("id=\"resend-wait\""),
         "the wait is shown"

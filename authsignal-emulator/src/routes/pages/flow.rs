@@ -159,7 +159,10 @@ fn ended_page(state: &AppState, succeeded: bool) -> Result<HttpResponse, PageErr
 }
 
 /// `POST /cancel` (`cancel` on the method choice, every enrollment and every challenge): the
-/// person leaves; back to the relying party without a token.
+/// person leaves; back to the relying party without a token. What the service's pre-built UI
+/// sends when a person leaves is UNVERIFIED; no token is the conservative choice (it proves
+/// nothing, and the guide's sample treats a missing token as "the user exited"). The action's
+/// state is left as it is.
 pub async fn cancel(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -173,6 +176,8 @@ pub async fn cancel(
 
 /// `GET /back` (the primary action of every error page): back to the relying party of this
 /// browser's flow, or of the last flow it started here; the "ended" page when none is known.
+/// A live flow of this browser ends here like a Cancel: a link to this page can end it, which is
+/// no more than a link to the relying party's callback could do.
 pub async fn back(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     if let Ok(session) = load_session(&state, &req)
         && let Ok(action) = load_action(&state, &session)
@@ -233,14 +238,13 @@ pub async fn resend(
     }
     let wait = resend_wait(&session, &pending.to, Utc::now());
     if wait > 0 {
-        return flash(
-            &state,
-            &session,
-            &format!(
-                "A code was sent moments ago. You can ask for a new one in {}.",
-                words::duration(wait)
-            ),
+        // Not a mistake in the code field: a notice, and the code sent stays valid.
+        let message = format!(
+            "A code was sent moments ago. You can ask for a new one in {}.",
+            words::duration(wait)
         );
+        update(&state, &session, |s| s.ui.flash_notice = Some(message))?;
+        return Ok(see_other("/flow"));
     }
     send_code(&state, &session, &pending.to, channel).await?;
     update(&state, &session, |s| {

@@ -5,15 +5,26 @@
 //! scrolling on a phone; and a screenshot of each page at 1280x800 and 390x844 under
 //! `<target dir>/screenshots/` (see `helpers::chrome`).
 
+use authsignal_emulator::Outcome;
+
 use crate::helpers::chrome::{Chrome, axe_source, catching};
 use crate::helpers::flows::ALICE;
-use crate::helpers::system::TestSystem;
+use crate::helpers::system::{LOGIN_ACTION, TestSystem};
 use crate::helpers::tls;
 use crate::helpers::totp::Authenticator;
 
 /// The product name every title ends with ("<page> · <product>"; the emulator's tenant has the
 /// same name by default).
 const PRODUCT: &str = " · Authsignal MFA Demo";
+
+/// From the client's home, the password step of a fresh sign-in.
+async fn sign_in_with_password(chrome: &Chrome, sys: &TestSystem) {
+    chrome.open(&format!("{}/", sys.client_url)).await;
+    chrome.wait_for("#login-form").await;
+    chrome.type_into("#username", ALICE.username).await;
+    chrome.type_into("#password", ALICE.password).await;
+    chrome.click("#login").await;
+}
 
 /// One page of the tour: its title, axe in light and dark, the screenshots.
 async fn page(chrome: &Chrome, axe: Option<&str>, label: &str, title: &str) {
@@ -320,6 +331,48 @@ async fn in_chromium_every_page_of_the_journeys_is_accessible_titled_and_leads_s
         );
         chrome.wait_for("#email-error").await;
         page(&chrome, axe, "create-account-errors", "Check the form").await;
+
+        // Refusals: each says so and leads back to the client.
+        for (outcome, label, title) in [
+            (Outcome::Block, "sign-in-refused", "Sign-in refused"),
+            (
+                Outcome::Review,
+                "sign-in-under-review",
+                "Sign-in under review",
+            ),
+        ] {
+            sys.emulator.set_action_outcome(LOGIN_ACTION, outcome);
+            sign_in_with_password(&chrome, &sys).await;
+            chrome.wait_for("#reference").await;
+            assert_eq!(chrome.text_of("#continue").await, "Back to Web client");
+            page(&chrome, axe, label, title).await;
+        }
+        sys.emulator
+            .set_action_outcome(LOGIN_ACTION, Outcome::Challenge);
+
+        // The next login's challenge by email (enrolled above) and by recovery code.
+        sign_in_with_password(&chrome, &sys).await;
+        chrome.wait_for("#verify-code").await;
+        chrome.click("#choose-email button").await;
+        chrome.wait_for("#resend").await;
+        assert_eq!(chrome.text_of("#code-destination").await, ALICE.email);
+        page(&chrome, axe, "challenge-email", "Verify it's you").await;
+        chrome.wait_for("#resend-wait").await;
+        chrome.click("#resend button").await;
+        chrome.wait_for_text("You can ask for a new one in").await;
+        page(
+            &chrome,
+            axe,
+            "challenge-email-resend-too-soon",
+            "Verify it's you",
+        )
+        .await;
+        chrome.click("#use-recovery-code button").await;
+        chrome.wait_for("#code-hint").await;
+        page(&chrome, axe, "challenge-recovery-code", "Verify it's you").await;
+        chrome.click("#cancel button").await;
+        chrome.wait_for("#error-title").await;
+        assert!(chrome.text().await.contains("Sign-in cancelled"));
     })
     .await;
     chrome.finish(outcome).await;

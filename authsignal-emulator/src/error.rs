@@ -133,10 +133,22 @@ pub enum PageError {
         /// What the person sees.
         message: String,
     },
+    /// The flow of this browser has ended (or was already complete): the browser is sent on to
+    /// `location` (303) instead of being shown an error. Not a failure: the Back button after a
+    /// finished sign-in lands here.
+    #[error("the flow has ended; sending the browser to {location}")]
+    SendOn {
+        /// Where the browser goes.
+        location: String,
+    },
     /// Something broke inside the emulator.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
+
+/// Where an error page's primary action leads: back to the relying party through `/back`
+/// (which knows this browser's flow, or the last relying party it came from).
+pub const BACK_PATH: &str = "/back";
 
 impl PageError {
     /// A refusal with a status and a message for the person.
@@ -173,24 +185,48 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             PageError::Refused { status, .. } => *status,
+            PageError::SendOn { .. } => StatusCode::SEE_OTHER,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let message = match self {
-            PageError::Refused { message, .. } => message.as_str(),
+        let (title, message) = match self {
+            PageError::Refused { status, message } if *status == StatusCode::NOT_FOUND => {
+                ("Page not found", message.as_str())
+            }
+            PageError::Refused { message, .. } => ("Verification not possible", message.as_str()),
+            PageError::SendOn { location } => {
+                return HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, location.as_str()))
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .insert_header((header::REFERRER_POLICY, "no-referrer"))
+                    .finish();
+            }
             PageError::Internal(cause) => {
                 tracing::error!(error = %cause, "hosted page failed");
-                "Something went wrong. Please try again."
+                (
+                    "Something went wrong",
+                    "Something went wrong. Please try again.",
+                )
             }
         };
+        // The same frame as templates/base.html (this runs without the app state, so the
+        // tenant's name is not known here).
         let html = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>Verification error</title><link rel=\"stylesheet\" href=\"/static/style.css\">\
-             </head><body><main class=\"card\"><h1>Verification error</h1>\
-             <p id=\"error\" class=\"error\">{}</p></main></body></html>",
+             <meta name=\"referrer\" content=\"no-referrer\">\
+             <title>{title} · Authsignal emulator</title>\
+             <link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">\
+             <link rel=\"stylesheet\" href=\"/static/style.css\"></head><body>\
+             <p class=\"dev-marker\" id=\"dev-marker\">Authsignal development emulator: for development and tests only</p>\
+             <header class=\"site-header\"><span class=\"brand\"><img src=\"/static/favicon.svg\" alt=\"\" width=\"24\" height=\"24\">\
+             <span class=\"product\">Authsignal emulator</span><span class=\"app\">Verification</span></span></header>\
+             <main class=\"page\" id=\"main\"><div class=\"card\"><h1 id=\"title\">{title}</h1>\
+             <p id=\"error\" class=\"alert alert-error\" role=\"alert\">{}</p>\
+             <div class=\"actions\"><a class=\"btn btn-primary\" href=\"{BACK_PATH}\" id=\"continue\">Back to the application</a></div>\
+             </div></main><footer class=\"site-footer\">Hosted verification pages of the Authsignal emulator</footer></body></html>",
             escape_html(message)
         );
         HttpResponse::build(self.status_code())

@@ -20,8 +20,93 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The stylesheet served at `/static/site.css`.
-pub const SITE_CSS: &str = include_str!("../static/site.css");
+/// The stylesheet served at `/static/site.css`: the design shared by the three apps (each keeps
+/// its own copy of `design.css`), then this server's own rules.
+pub const SITE_CSS: &str = concat!(
+    include_str!("../static/design.css"),
+    include_str!("../static/site.css")
+);
+
+/// The icon served at `/static/favicon.svg` (the same mark in every app of the demo).
+pub const FAVICON_SVG: &str = include_str!("../static/favicon.svg");
+
+/// A registered client with a home page (`client_uri`), offered as a way forward on pages that
+/// do not know which client the person came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AppLink {
+    /// The client's display name.
+    pub name: String,
+    /// Its `client_uri`.
+    pub url: String,
+}
+
+/// Every client with a `client_uri`, by name.
+pub fn app_links(
+    clients: &std::collections::HashMap<String, crate::domain::Client>,
+) -> Vec<AppLink> {
+    let mut links: Vec<AppLink> = clients
+        .values()
+        .filter_map(|c| {
+            c.client_uri.as_ref().map(|url| AppLink {
+                name: c.client_name.clone(),
+                url: url.clone(),
+            })
+        })
+        .collect();
+    links.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.url.cmp(&b.url)));
+    links
+}
+
+/// Where "Start again" leads when the client is not known: the one client with a home page,
+/// else this server's home page (which lists them all).
+pub fn start_again(
+    clients: &std::collections::HashMap<String, crate::domain::Client>,
+) -> (String, String) {
+    match app_links(clients).as_slice() {
+        [only] => (only.url.clone(), format!("Start again at {}", only.name)),
+        _ => ("/".to_owned(), "Start again".to_owned()),
+    }
+}
+
+/// A duration in words, rounded up to the largest whole unit ("45 seconds", "15 minutes",
+/// "2 hours"), for messages such as the lockout's.
+pub fn duration_in_words(secs: u64) -> String {
+    let plural = |n: u64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
+    let up = |s: u64, unit: u64| s.div_ceil(unit);
+    match secs {
+        s if s < 60 => plural(s, "second"),
+        s if s < 3600 => plural(up(s, 60), "minute"),
+        s if s < 86_400 => plural(up(s, 3600), "hour"),
+        s => plural(up(s, 86_400), "day"),
+    }
+}
+
+/// How long ago `then` was at `now` (unix seconds): "just now", "5 minutes ago", "yesterday",
+/// "3 days ago", then the date ("on 1 December 2026").
+pub fn ago_in_words(then: i64, now: i64) -> String {
+    let plural = |n: i64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
+    match now - then {
+        s if s < 60 => "just now".to_owned(),
+        s if s < 3600 => format!("{} ago", plural(s / 60, "minute")),
+        s if s < 86_400 => format!("{} ago", plural(s / 3600, "hour")),
+        s if s < 2 * 86_400 => "yesterday".to_owned(),
+        s if s < 30 * 86_400 => format!("{} ago", plural(s / 86_400, "day")),
+        _ => chrono::DateTime::from_timestamp(then, 0)
+            .map_or_else(String::new, |d| format!("on {}", d.format("%-d %B %Y"))),
+    }
+}
 
 /// Builds the Tera instance once: these templates plus `extra`.
 pub fn build(extra: Vec<(&'static str, &'static str)>) -> Result<tera::Tera, tera::Error> {
@@ -117,6 +202,69 @@ mod tests {
             );
             assert!(!html.contains("<script"), "{name} escapes request data");
         }
+    }
+
+    #[test]
+    fn durations_and_times_read_as_words() {
+        assert_eq!(duration_in_words(900), "15 minutes");
+        assert_eq!(duration_in_words(61), "2 minutes");
+        assert_eq!(duration_in_words(1), "1 second");
+        assert_eq!(duration_in_words(7200), "2 hours");
+        let now = 1_764_590_400; // 2025-12-01 12:00:00 UTC
+        assert_eq!(ago_in_words(now - 10, now), "just now");
+        assert_eq!(ago_in_words(now - 120, now), "2 minutes ago");
+        assert_eq!(ago_in_words(now - 3 * 3600, now), "3 hours ago");
+        assert_eq!(ago_in_words(now - 30 * 3600, now), "yesterday");
+        assert_eq!(ago_in_words(now - 5 * 86_400, now), "5 days ago");
+        assert_eq!(ago_in_words(now - 100 * 86_400, now), "on 23 August 2025");
+    }
+
+    #[test]
+    fn start_again_names_the_one_client_with_a_home_page() {
+        let settings = crate::configuration::Settings::default();
+        let clients: std::collections::HashMap<String, crate::domain::Client> = settings
+            .clients
+            .iter()
+            .map(|c| (c.client_id.clone(), crate::domain::Client::from(c)))
+            .collect();
+        let links = app_links(&clients);
+        assert_eq!(links.len(), 1, "{links:?}");
+        assert_eq!(
+            start_again(&clients),
+            (
+                links[0].url.clone(),
+                format!("Start again at {}", links[0].name)
+            )
+        );
+        assert_eq!(
+            start_again(&std::collections::HashMap::new()),
+            ("/".to_owned(), "Start again".to_owned())
+        );
+    }
+
+    #[test]
+    fn every_page_title_names_the_product() {
+        let tera = build(crate::account::templates()).unwrap();
+        for name in tera.get_template_names() {
+            if name == "base.html" {
+                continue;
+            }
+            let source = TEMPLATES
+                .iter()
+                .copied()
+                .chain(crate::account::templates())
+                .find(|(n, _)| *n == name)
+                .map(|(_, s)| s)
+                .unwrap_or_default();
+            assert!(source.contains("{% extends \"base.html\" %}"), "{name}");
+            assert!(
+                source.contains("{% block title %}"),
+                "{name} has its own title"
+            );
+        }
+        let base = TEMPLATES[0].1;
+        assert!(base.contains("{% endblock title %} · Authsignal MFA Demo</title>"));
+        assert!(base.contains("rel=\"icon\" href=\"/static/favicon.svg\""));
     }
 
     #[test]

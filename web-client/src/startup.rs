@@ -174,6 +174,10 @@ impl Application {
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
                 .route("/static/site.css", web::get().to(routes::assets::site_css))
+                .route(
+                    "/static/favicon.svg",
+                    web::get().to(routes::assets::favicon),
+                )
                 .default_service(web::to(routes::not_found))
         })
         .workers(settings.workers)

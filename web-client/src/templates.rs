@@ -16,8 +16,16 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The stylesheet served at `/static/site.css` (no inline styles: the CSP forbids them).
-pub const SITE_CSS: &str = include_str!("../static/site.css");
+/// The stylesheet served at `/static/site.css` (no inline styles: the CSP forbids them): the
+/// design shared by the three apps of the demo (each keeps its own copy of `design.css`), then
+/// this app's own rules.
+pub const SITE_CSS: &str = concat!(
+    include_str!("../static/design.css"),
+    include_str!("../static/site.css")
+);
+
+/// The icon served at `/static/favicon.svg` (the same mark in every app of the demo).
+pub const FAVICON_SVG: &str = include_str!("../static/favicon.svg");
 
 /// Builds the template set (autoescape on for `.html`).
 pub fn build() -> Result<Tera, tera::Error> {
@@ -174,6 +182,24 @@ mod tests {
             TEMPLATES.len() - 1,
             "every page template is rendered here"
         );
+        let home = render(
+            &tera,
+            "home.html",
+            &HomePage {
+                issuer: "https://idp.example/".into(),
+                display_name: "Alice".into(),
+                claims: Vec::new(),
+                properties: Vec::new(),
+                csrf: "tok".into(),
+            },
+        )
+        .unwrap();
+        assert!(
+            // Tera escapes '/' in the issuer; the browser reads it back.
+            home.contains("href=\"https:&#x2F;&#x2F;idp.example/Account/Mfa\""),
+            "the claims page links to Manage MFA at the identity server: {home}"
+        );
+        assert!(home.contains("<title>Your claims · Authsignal MFA Demo</title>"));
         for page in pages {
             let html = page.unwrap();
             assert!(html.contains("&lt;script&gt;"), "{html}");

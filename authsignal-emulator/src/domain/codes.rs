@@ -18,6 +18,15 @@ pub fn is_six_digits(value: &str) -> bool {
     value.len() == 6 && value.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A code as a person typed or pasted it, without the spaces and dashes people put inside
+/// ("123 456", "123-456"); nothing else is changed.
+pub fn strip_separators(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect()
+}
+
 const RECOVERY_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 
 /// Ten recovery codes like `k7m2q-x9p4r-h3t8w` (75 bits each, no look-alike characters).
@@ -65,6 +74,15 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), 10);
         assert_eq!(codes[0].len(), 17);
+    }
+
+    #[test]
+    fn pasted_codes_lose_their_spaces_and_dashes_only() {
+        assert_eq!(strip_separators(" 123 456 "), "123456");
+        assert_eq!(strip_separators("123-456"), "123456");
+        assert_eq!(strip_separators("12\t34\u{a0}56"), "123456");
+        assert_eq!(strip_separators("12a456"), "12a456");
+        assert!(is_six_digits(&strip_separators("123 456")));
     }
 
     #[test]

@@ -15,3 +15,4 @@ pub mod totp;
 pub mod user_agent;
 pub mod webauthn;
 pub mod webhook;
+pub mod words;

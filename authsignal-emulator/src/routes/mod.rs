@@ -16,4 +16,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     api::configure(cfg);
     dev::configure(cfg);
     pages::configure(cfg);
+    // Any other path: an HTML page with a way back (the Server API has its own JSON 404).
+    cfg.default_service(web::to(pages::not_found));
 }

@@ -244,6 +244,19 @@ pub struct PendingEmailCode {
     pub code: String,
     /// When it stops working.
     pub expires_at: DateTime<Utc>,
+    /// When it was sent (a new one may be asked for after a wait).
+    pub sent_at: DateTime<Utc>,
+}
+
+/// What the hosted pages keep for the person between two pages of one session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostedUi {
+    /// A confirmation to show on the next page (one shot).
+    pub flash_notice: Option<String>,
+    /// Email or SMS codes sent in this session (bounded: resending is rate limited).
+    pub codes_sent: u32,
+    /// What the person changed on the settings page, in their words, in order.
+    pub changes: Vec<String>,
 }
 
 /// The step a hosted session is at.
@@ -273,6 +286,14 @@ pub enum HostedStep {
     },
     /// Managing authenticators after the challenge (`redirectToSettings`).
     Settings,
+    /// Asking "remove this authenticator?" before removing it (from the settings).
+    ConfirmRemove {
+        /// The authenticator to remove.
+        authenticator_id: String,
+    },
+    /// The flow ended (the browser went back to the relying party); kept until the session
+    /// expires so that the browser's Back button sends the person on instead of to an error.
+    Finished,
 }
 
 /// The server side of the browser's session on the hosted pages, bound to one action.
@@ -302,6 +323,8 @@ pub struct HostedSession {
     pub expires_at: DateTime<Utc>,
     /// An error to show on the next page (one shot).
     pub flash_error: Option<String>,
+    /// Notices, counters and the change list of the pages.
+    pub ui: HostedUi,
 }
 
 /// An OTP challenge started through the Server API (`POST /challenge`).
@@ -421,6 +444,8 @@ impl std::fmt::Debug for HostedStep {
             HostedStep::Challenge { method } => return write!(f, "Challenge({method})"),
             HostedStep::RecoveryCodes { .. } => "RecoveryCodes",
             HostedStep::Settings => "Settings",
+            HostedStep::ConfirmRemove { .. } => "ConfirmRemove",
+            HostedStep::Finished => "Finished",
         };
         f.write_str(name)
     }
@@ -501,10 +526,12 @@ mod tests {
                 to: "a@b.c".into(),
                 code: "123456".into(),
                 expires_at: now,
+                sent_at: now,
             }),
             pending_email: None,
             expires_at: now,
             flash_error: None,
+            ui: HostedUi::default(),
         };
         let debug = format!("{session:?}");
         for secret in ["session-id-secret", "csrf-secret", "TOTPSECRET", "123456"] {

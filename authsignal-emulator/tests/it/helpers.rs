@@ -173,8 +173,9 @@ pub fn recovery_codes(html: &str) -> Vec<String> {
 }
 
 /// The current TOTP code for a base32 secret, `offset` seconds from now.
+/// The secret may be given as the page shows it, in groups of four.
 pub fn totp_code(secret: &str, offset: i64) -> String {
-    let bytes = totp_rs::Secret::Encoded(secret.to_owned())
+    let bytes = totp_rs::Secret::Encoded(secret.replace(' ', ""))
         .to_bytes()
         .unwrap();
     let totp = totp_rs::TOTP::new(
@@ -290,7 +291,9 @@ impl Browser {
     /// Enrols an authenticator app from the enrollment page; returns (secret, recovery page).
     pub async fn enroll_totp(&self, enroll_page: &Page) -> (String, Page) {
         let page = self.submit_then_page(enroll_page, "choose-totp", &[]).await;
-        let secret = element_text(&page.body, "totp-secret").expect("the key is shown");
+        let secret = element_text(&page.body, "totp-secret")
+            .expect("the key is shown")
+            .replace(' ', "");
         let code = totp_code(&secret, 0);
         let next = self
             .submit_then_page(&page, "confirm-totp", &[("code", &code)])
@@ -326,7 +329,7 @@ pub async fn enrolled_user(app: &TestApp, user: &str) -> String {
     let page = browser.open(&decision.url).await;
     let (secret, codes_page) = browser.enroll_totp(&page).await;
     let done = browser
-        .submit(&codes_page, "recovery-codes-continue", &[])
+        .submit(&codes_page, "recovery-codes-continue", &[("saved", "yes")])
         .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
     secret

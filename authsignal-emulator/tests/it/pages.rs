@@ -52,13 +52,25 @@ async fn a_new_user_enrols_an_authenticator_app_and_returns_with_a_valid_token()
         .to_str()
         .unwrap();
     assert!(
-        csp.contains("default-src 'none'") && !csp.contains("script-src"),
-        "{csp}"
+        csp.contains("default-src 'none'")
+            && csp.contains("script-src 'self';")
+            && !csp.contains("unsafe-inline"),
+        "only same-origin scripts: {csp}"
     );
     assert!(form(&page.body, "choose-email").is_some());
 
     let totp_page = browser.submit_then_page(&page, "choose-totp", &[]).await;
-    let secret = element_text(&totp_page.body, "totp-secret").unwrap();
+    let shown = element_text(&totp_page.body, "totp-secret").unwrap();
+    assert!(
+        shown.split(' ').all(|group| group.len() <= 4) && shown.contains(' '),
+        "the key is shown in groups of four: {shown}"
+    );
+    let secret = shown.replace(' ', "");
+    assert_eq!(
+        element_text(&totp_page.body, "totp-account").as_deref(),
+        Some("alice"),
+        "the account is named"
+    );
     let uri = element_text(&totp_page.body, "otpauth-uri").unwrap();
     assert!(
         uri.starts_with("otpauth://totp/Authsignal%20MFA%20Demo:alice?secret="),
@@ -77,12 +89,36 @@ async fn a_new_user_enrols_an_authenticator_app_and_returns_with_a_valid_token()
     let codes = recovery_codes(&codes_page.body);
     assert_eq!(codes.len(), 10);
     let again = browser.get("/flow").await;
-    assert!(
-        recovery_codes(&again.body).is_empty(),
-        "recovery codes are shown once"
+    assert_eq!(
+        recovery_codes(&again.body),
+        codes,
+        "the codes stay on screen until the person confirms they saved them"
     );
+    let download = browser.get("/recovery-codes.txt").await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert!(
+        download
+            .headers
+            .get("content-disposition")
+            .is_some_and(|v| v.to_str().unwrap().starts_with("attachment")),
+        "a download"
+    );
+    assert!(codes.iter().all(|c| download.body.contains(c.as_str())));
+    let unticked = browser
+        .submit_then_page(&again, "recovery-codes-continue", &[])
+        .await;
+    assert!(
+        element_text(&unticked.body, "error")
+            .unwrap()
+            .contains("I have saved my recovery codes"),
+        "continuing needs the confirmation: {}",
+        unticked.body
+    );
+    assert_eq!(recovery_codes(&unticked.body), codes);
 
-    let back = browser.submit(&again, "recovery-codes-continue", &[]).await;
+    let back = browser
+        .submit(&unticked, "recovery-codes-continue", &[("saved", "yes")])
+        .await;
     assert_eq!(back.status, StatusCode::SEE_OTHER);
     let location = back.location.unwrap();
     assert!(
@@ -103,6 +139,16 @@ async fn a_new_user_enrols_an_authenticator_app_and_returns_with_a_valid_token()
     );
     let user = app.sdk.get_user("alice").await.unwrap();
     assert!(user.is_enrolled);
+
+    // Back after the sign-in: the finished flow sends the person on, without a token and
+    // without the codes.
+    let back_again = browser.get("/flow").await;
+    assert_eq!(back_again.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        back_again.location.as_deref(),
+        Some("https://localhost:5001/Account/Login/Callback?returnUrl=abc")
+    );
+    assert!(browser.get("/recovery-codes.txt").await.status == StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -245,7 +291,7 @@ async fn a_recovery_code_works_once_and_never_twice() {
     let (_, codes_page) = browser.enroll_totp(&page).await;
     let codes = recovery_codes(&codes_page.body);
     browser
-        .submit(&codes_page, "recovery-codes-continue", &[])
+        .submit(&codes_page, "recovery-codes-continue", &[("saved", "yes")])
         .await;
 
     let second = app
@@ -324,7 +370,7 @@ async fn email_otp_enrolls_through_the_outbox_and_challenges_by_email_next_time(
         .await;
     assert_eq!(recovery_codes(&codes_page.body).len(), 10);
     let back = browser
-        .submit(&codes_page, "recovery-codes-continue", &[])
+        .submit(&codes_page, "recovery-codes-continue", &[("saved", "yes")])
         .await;
     let result = validate(&app, &token_of(&back.location.unwrap())).await;
     assert_eq!(
@@ -589,18 +635,73 @@ async fn redirect_to_settings_lets_the_user_add_and_remove_but_never_the_last() 
         .submit_then_page(&sent, "confirm-email", &[("code", &code)])
         .await;
     assert_eq!(app.sdk.get_authenticators("nico").await.unwrap().len(), 2);
+    assert!(
+        element_text(&settings.body, "notice")
+            .unwrap()
+            .contains("Email code (nico@example.com) added"),
+        "{}",
+        settings.body
+    );
+    let year = chrono::Utc::now().format("%Y-").to_string();
+    assert!(
+        !settings.body.contains(&year),
+        "dates in words, not ISO timestamps: {}",
+        settings.body
+    );
+    assert!(
+        settings.body.contains("Added just now"),
+        "{}",
+        settings.body
+    );
+
+    // Removing asks first; "Keep it" keeps it.
+    let remove = format!("remove-{}", only[0].user_authenticator_id);
+    let confirm = browser.submit_then_page(&settings, &remove, &[]).await;
+    assert!(
+        form(&confirm.body, "confirm-remove").is_some(),
+        "{}",
+        confirm.body
+    );
+    assert_eq!(app.sdk.get_authenticators("nico").await.unwrap().len(), 2);
+    let settings = browser.submit_then_page(&confirm, "keep", &[]).await;
+    assert_eq!(app.sdk.get_authenticators("nico").await.unwrap().len(), 2);
+    let confirm = browser.submit_then_page(&settings, &remove, &[]).await;
     let settings = browser
-        .submit_then_page(
-            &settings,
-            &format!("remove-{}", only[0].user_authenticator_id),
-            &[],
-        )
+        .submit_then_page(&confirm, "confirm-remove", &[])
         .await;
     let remaining = app.sdk.get_authenticators("nico").await.unwrap();
     assert_eq!(remaining.len(), 1);
     assert_eq!(
         remaining[0].verification_method,
         VerificationMethod::EmailOtp
+    );
+    assert!(
+        element_text(&settings.body, "notice")
+            .unwrap()
+            .contains("removed")
+    );
+
+    // New recovery codes, shown like the first ones; then back to the settings, which list
+    // what changed in this visit.
+    let codes = browser
+        .submit_then_page(&settings, "regenerate-codes", &[])
+        .await;
+    let new_codes = recovery_codes(&codes.body);
+    assert_eq!(new_codes.len(), 10, "{}", codes.body);
+    let settings = browser
+        .submit_then_page(&codes, "recovery-codes-continue", &[("saved", "yes")])
+        .await;
+    let changes = settings
+        .body
+        .split("id=\"changes\"")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        changes.contains("Added Email code (nico@example.com)")
+            && changes.contains("Removed Authenticator app")
+            && changes.contains("New recovery codes"),
+        "{}",
+        settings.body
     );
     let done = browser.submit(&settings, "settings-done", &[]).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
@@ -704,10 +805,187 @@ async fn ten_wrong_codes_across_actions_lock_the_user_out_for_a_while() {
     assert!(
         element_text(&refused.body, "error")
             .unwrap()
-            .contains("Too many incorrect codes")
+            .contains("Too many incorrect codes. Wait 5 minutes and try again.")
     );
     assert_eq!(
         validate(&app, &decision.token).await.state,
         Some(UserActionState::ChallengeRequired)
     );
+}
+
+#[tokio::test]
+async fn a_pasted_code_with_spaces_passes_the_challenge_and_opening_the_link_again_sends_the_person_on()
+ {
+    let app = spawn().await;
+    let secret = enrolled_user(&app, "paula").await;
+    let decision = app
+        .track("paula", "login", with_redirect("https://rp.example/cb"))
+        .await;
+    let browser = app.browser();
+    let page = browser.open(&decision.url).await;
+    let code = totp_code(&secret, 30);
+    let pasted = format!(" {} {} ", &code[..3], &code[3..]);
+    let done = browser
+        .submit(&page, "verify-code", &[("code", &pasted)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(
+        done.location
+            .unwrap()
+            .starts_with("https://rp.example/cb?token=")
+    );
+
+    // Back, or the link again: no error, the person goes on to the relying party (no token).
+    for again in ["/flow", decision.url.as_str()] {
+        let page = browser.get(again).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{again}: {}", page.body);
+        assert_eq!(
+            page.location.as_deref(),
+            Some("https://rp.example/cb"),
+            "{again}"
+        );
+    }
+    // A form of the finished flow sent again does nothing but send the person on.
+    let resent = browser
+        .submit(&page, "verify-code", &[("code", &totp_code(&secret, 60))])
+        .await;
+    assert_eq!(resent.location.as_deref(), Some("https://rp.example/cb"));
+}
+
+#[tokio::test]
+async fn cancel_on_the_method_choice_and_on_a_challenge_returns_without_a_token() {
+    let app = spawn().await;
+    let decision = app
+        .track("quinn", "login", with_redirect("https://rp.example/cb?x=1"))
+        .await;
+    let browser = app.browser();
+    let page = browser.open(&decision.url).await;
+    let left = browser.submit(&page, "cancel", &[]).await;
+    assert_eq!(left.status, StatusCode::SEE_OTHER);
+    assert_eq!(left.location.as_deref(), Some("https://rp.example/cb?x=1"));
+    let state = validate(&app, &decision.token).await;
+    assert!(!state.is_valid, "cancelling proves nothing");
+    assert!(
+        app.sdk
+            .get_authenticators("quinn")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let secret = enrolled_user(&app, "quinn").await;
+    let decision = app
+        .track("quinn", "login", with_redirect("https://rp.example/cb"))
+        .await;
+    let page = browser.open(&decision.url).await;
+    let left = browser.submit(&page, "cancel", &[]).await;
+    assert_eq!(left.location.as_deref(), Some("https://rp.example/cb"));
+    // The challenge is over in this browser: a code afterwards is not taken.
+    let late = browser
+        .submit(&page, "verify-code", &[("code", &totp_code(&secret, 30))])
+        .await;
+    assert_eq!(late.location.as_deref(), Some("https://rp.example/cb"));
+    assert!(!validate(&app, &decision.token).await.is_valid);
+}
+
+#[tokio::test]
+async fn during_enrollment_the_person_can_switch_method_change_the_address_and_ask_for_a_new_code()
+{
+    let app = spawn().await;
+    let decision = app
+        .track("rosa", "login", with_redirect("https://rp.example/cb"))
+        .await;
+    let browser = app.browser();
+    let page = browser.open(&decision.url).await;
+    let totp = browser.submit_then_page(&page, "choose-totp", &[]).await;
+    assert!(
+        form(&totp.body, "cancel").is_some(),
+        "a way out of the setup"
+    );
+    let ask = browser
+        .submit_then_page(&totp, "switch-to-email", &[])
+        .await;
+    let sent = browser
+        .submit_then_page(&ask, "enroll-email", &[("email", "rosa@old.example")])
+        .await;
+    assert_eq!(
+        element_text(&sent.body, "code-destination").as_deref(),
+        Some("rosa@old.example")
+    );
+    // A new code at once is refused with the wait shown; nothing is sent.
+    let too_soon = browser.submit_then_page(&sent, "resend", &[]).await;
+    let notice = element_text(&too_soon.body, "notice").unwrap();
+    assert!(notice.contains("seconds"), "{notice}");
+    assert!(
+        element_text(&too_soon.body, "error").is_none(),
+        "not a wrong code"
+    );
+    assert!(
+        too_soon.body.contains("id=\"resend-wait\""),
+        "the wait is shown"
+    );
+    assert_eq!(app.handle.outbox().len(), 1);
+
+    // Another address.
+    let ask = browser
+        .submit_then_page(&too_soon, "change-address", &[])
+        .await;
+    assert!(form(&ask.body, "enroll-email").is_some(), "{}", ask.body);
+    let sent = browser
+        .submit_then_page(&ask, "enroll-email", &[("email", "rosa@new.example")])
+        .await;
+    assert!(app.handle.latest_code_for("rosa@new.example").is_some());
+    let old = app.handle.latest_code_for("rosa@old.example").unwrap();
+    let new = app.handle.latest_code_for("rosa@new.example").unwrap();
+    if old != new {
+        let refused = browser
+            .submit_then_page(&sent, "confirm-email", &[("code", &old)])
+            .await;
+        assert!(
+            element_text(&refused.body, "error").is_some(),
+            "the old code is void"
+        );
+    }
+    let pasted = format!("{} {}", &new[..3], &new[3..]);
+    let page = browser.get("/flow").await;
+    let codes = browser
+        .submit_then_page(&page, "confirm-email", &[("code", &pasted)])
+        .await;
+    assert_eq!(recovery_codes(&codes.body).len(), 10, "{}", codes.body);
+    let authenticators = app.sdk.get_authenticators("rosa").await.unwrap();
+    assert_eq!(authenticators.len(), 1);
+    assert_eq!(authenticators[0].email.as_deref(), Some("rosa@new.example"));
+}
+
+#[tokio::test]
+async fn unknown_pages_and_errors_have_a_body_and_a_way_back_to_the_application() {
+    let app = spawn().await;
+    let browser = app.browser();
+    let missing = browser.get("/no/such/page").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        element_text(&missing.body, "error").is_some(),
+        "{}",
+        missing.body
+    );
+    assert!(missing.body.contains("<title>Page not found · "));
+    assert!(missing.body.contains("href=\"/back\""), "{}", missing.body);
+    // Without any flow in this browser, "back" can only say where to go.
+    let nowhere = browser.get("/back").await;
+    assert_eq!(nowhere.status, StatusCode::OK);
+    assert!(nowhere.body.contains("start again from the application"));
+
+    // After a flow started here, "back" leads to its relying party, even once the session is
+    // gone.
+    let decision = app
+        .track("sam", "login", with_redirect("https://rp.example/cb"))
+        .await;
+    browser.open(&decision.url).await;
+    let stranger = app.browser();
+    assert_eq!(stranger.get("/flow").await.status, StatusCode::BAD_REQUEST);
+    let back = browser.get("/back").await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER);
+    assert_eq!(back.location.as_deref(), Some("https://rp.example/cb"));
+    let back = browser.get("/back").await;
+    assert_eq!(back.location.as_deref(), Some("https://rp.example/cb"));
 }

@@ -12,6 +12,12 @@
 //! resets the username's failures. Every answer is a redirect (or, for an authorize request that
 //! expired meanwhile, the error page) with `Cache-Control: no-store` and
 //! `Referrer-Policy: no-referrer`; the token is neither rendered nor logged.
+//!
+//! No token at all means the person left the hosted step (Cancel): a login is refused and the
+//! client gets `access_denied` (counted like a failed second factor: an exit proves nothing), the
+//! settings lead back to the "Manage MFA" page. No transaction in a browser that is signed in
+//! (Back after signing in, the link opened again) is not an error either: the person goes on to
+//! the home page, or the "Manage MFA" page, signed in.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
@@ -21,6 +27,7 @@ use serde::Deserialize;
 use super::decision::{Expected, Rejection, amr_for, check_validation};
 use super::lockout::LockoutKey;
 use super::login::reset_user_failures;
+use super::mfa;
 use super::notice::NoticeReason;
 use super::pages::{LoginNotice, login_url};
 use super::transaction::{self, LoginTransaction, Purpose, TransactionId};
@@ -103,10 +110,18 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         }
     };
     let Some(transaction) = taken else {
+        if matches!(signin::current_session(state, req).await, Ok(Some(_))) {
+            tracing::info!(callback = ?kind, "second-factor callback without a transaction in a signed-in browser: sent on");
+            return see_other(match kind {
+                Kind::Login => "/",
+                Kind::ManageMfa => mfa::PAGE_PATH,
+            });
+        }
         tracing::warn!(callback = ?kind, "second-factor callback without a live login transaction");
         return see_other(&NoticeReason::Expired.url());
     };
-    let (authorize_request_id, remember, lockout_keys) = match (&transaction.purpose, kind) {
+    let (authorize_request_id, remember, lockout_keys, before) = match (&transaction.purpose, kind)
+    {
         (
             Purpose::Login {
                 authorize_request_id,
@@ -118,13 +133,32 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
             Some(authorize_request_id.clone()),
             *remember,
             lockout_keys.as_slice(),
+            None,
         ),
-        (Purpose::ManageMfa, Kind::ManageMfa) => (None, false, &[][..]),
+        (Purpose::ManageMfa { before }, Kind::ManageMfa) => (None, false, &[][..], before.as_ref()),
         _ => {
             tracing::warn!(callback = ?kind, subject = %transaction.subject, "login transaction used at the wrong callback");
             return see_other(&NoticeReason::Expired.url());
         }
     };
+
+    if token.is_empty() {
+        return match authorize_request_id {
+            Some(ar) => {
+                tracing::info!(subject = %transaction.subject, "second factor cancelled at the hosted page: sign-in refused");
+                if let Err(e) = count_failure(state, lockout_keys).await {
+                    return e.error_response();
+                }
+                signin::deny(state, &ar)
+                    .await
+                    .unwrap_or_else(|e| e.error_response())
+            }
+            None => {
+                tracing::info!(subject = %transaction.subject, "manage-mfa settings left without a result");
+                see_other(&format!("{}?result=cancelled", mfa::PAGE_PATH))
+            }
+        };
+    }
 
     let verdict = validate(state, &transaction, token).await;
     match (verdict, authorize_request_id) {
@@ -144,7 +178,18 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         }
         (Ok(_), None) => {
             tracing::info!(subject = %transaction.subject, "manage-mfa challenge completed");
-            see_other("/")
+            let mut location = format!("{}?result=saved", mfa::PAGE_PATH);
+            if let Some(before) = before
+                && let Ok(after) = state
+                    .account
+                    .authsignal
+                    .get_authenticators(&transaction.subject)
+                    .await
+            {
+                let (added, removed) = mfa::changes(before, &after);
+                location.push_str(&format!("&added={added}&removed={removed}"));
+            }
+            see_other(&location)
         }
         (Err(rejection), Some(ar)) => {
             let notice = if rejection.is_unavailable() {
@@ -157,7 +202,11 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
                 if let Err(e) = count_failure(state, lockout_keys).await {
                     return e.error_response();
                 }
-                LoginNotice::MfaFailed
+                if rejection == Rejection::ChallengeFailed {
+                    LoginNotice::MfaAttempts
+                } else {
+                    LoginNotice::MfaFailed
+                }
             };
             see_other(&login_url(&ar, Some(notice)))
         }

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use super::lockout::record_failure;
 use super::login::BUSY_RETRY_AFTER_SECS;
 use super::pages::{
-    CreatePage, LoginNotice, NoticePage, client_key, csrf_failure, login_url, notice, parse_form,
-    parse_query, render_page,
+    CreatePage, FieldErrors, LoginNotice, NoticePage, client_key, csrf_failure, login_url, notice,
+    parse_form, parse_query, render_page,
 };
 use super::password_policy::{MAX_CHARS, MIN_CHARS, RECOMMENDED_CHARS};
 use super::throttle::Refused;
@@ -108,6 +108,7 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
             ..Default::default()
         },
         Vec::new(),
+        FieldErrors::default(),
         StatusCode::OK,
     )
 }
@@ -128,6 +129,7 @@ fn page(
     req: &HttpRequest,
     form: &CreateForm,
     errors: Vec<String>,
+    field_errors: FieldErrors,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let csrf = crate::csrf::issue(state, req);
@@ -138,6 +140,8 @@ fn page(
         name: form.name.trim().chars().take(100).collect(),
         email: form.email.trim().chars().take(254).collect(),
         errors,
+        focus: field_errors.first().unwrap_or("username"),
+        field_errors,
         min_password: MIN_CHARS,
         recommended_password: RECOMMENDED_CHARS,
         max_password: MAX_CHARS,
@@ -146,29 +150,23 @@ fn page(
     render_page(state, "account/create.html", &context, status, csrf.cookie)
 }
 
-/// Every problem of a submission, in page order.
-fn validate(state: &AppState, form: &CreateForm) -> Result<ValidAccount, Vec<String>> {
+/// Every problem of a submission, each at its field.
+fn validate(state: &AppState, form: &CreateForm) -> Result<ValidAccount, FieldErrors> {
     let username = form.username.trim();
     let name = form.name.trim();
     let email = form.email.trim();
-    let mut errors = Vec::new();
-    if let Err(e) = check_username(username) {
-        errors.push(e.to_owned());
-    }
-    if let Err(e) = state
-        .account
-        .password_policy
-        .check(username, &form.password)
-    {
-        errors.push(e.to_string());
-    }
-    if let Err(e) = check_name(name) {
-        errors.push(e.to_owned());
-    }
-    if let Err(e) = check_email(email) {
-        errors.push(e.to_owned());
-    }
-    if errors.is_empty() {
+    let errors = FieldErrors {
+        username: check_username(username).err().map(str::to_owned),
+        password: state
+            .account
+            .password_policy
+            .check(username, &form.password)
+            .err()
+            .map(|e| e.to_string()),
+        name: check_name(name).err().map(str::to_owned),
+        email: check_email(email).err().map(str::to_owned),
+    };
+    if !errors.any() {
         Ok(ValidAccount {
             username: username.to_owned(),
             name: name.to_owned(),
@@ -198,16 +196,26 @@ pub async fn post(
             &state,
             &req,
             &form,
-            vec![
-                "Too many attempts from your network. Please wait a few minutes and try again."
-                    .into(),
-            ],
+            vec![format!(
+                "Too many attempts from your network. Please wait {} and try again.",
+                crate::templates::duration_in_words(state.account.settings.lockout.lockout_secs)
+            )],
+            FieldErrors::default(),
             StatusCode::TOO_MANY_REQUESTS,
         );
     }
     let account = match validate(&state, &form) {
         Ok(account) => account,
-        Err(errors) => return page(&state, &req, &form, errors, StatusCode::BAD_REQUEST),
+        Err(errors) => {
+            return page(
+                &state,
+                &req,
+                &form,
+                Vec::new(),
+                errors,
+                StatusCode::BAD_REQUEST,
+            );
+        }
     };
 
     // Counted before the hash, for the network and globally at once (review finding 5).
@@ -229,6 +237,7 @@ pub async fn post(
             &req,
             &form,
             vec![message.into()],
+            FieldErrors::default(),
             StatusCode::TOO_MANY_REQUESTS,
         )?;
         response.headers_mut().insert(
@@ -243,7 +252,11 @@ pub async fn post(
             &state,
             &req,
             form,
-            vec!["This username is taken. Choose another one.".into()],
+            Vec::new(),
+            FieldErrors {
+                username: Some("This username is taken. Choose another one.".into()),
+                ..Default::default()
+            },
             StatusCode::CONFLICT,
         )
     };
@@ -279,6 +292,7 @@ pub async fn post(
             &req,
             &form,
             vec![BUSY_MESSAGE.into()],
+            FieldErrors::default(),
             StatusCode::SERVICE_UNAVAILABLE,
         )?;
         response.headers_mut().insert(
@@ -308,6 +322,7 @@ pub async fn post(
     tracing::info!(subject = %user.subject, "account created");
 
     if form.ar.is_empty() {
+        let (url, text) = crate::templates::start_again(&state.clients);
         return notice(
             &state,
             StatusCode::OK,
@@ -316,8 +331,8 @@ pub async fn post(
                 message: "Your account was created. Go back to the application and sign in; you will set up your second factor on your first login.".into(),
                 is_error: false,
                 reference: None,
-                link_url: None,
-                link_text: String::new(),
+                link_url: Some(url),
+                link_text: text.replace("Start again at", "Sign in at"),
             },
         );
     }

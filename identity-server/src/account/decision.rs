@@ -220,6 +220,9 @@ pub struct Expected<'a> {
 /// Why a validated challenge does not prove this login. `Display` is for the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rejection {
+    /// The challenge failed at Authsignal (`CHALLENGE_FAILED`: too many wrong codes at the
+    /// hosted page); a rejection like the others, told apart so that the person learns why.
+    ChallengeFailed,
     /// `isValid` was false.
     NotValid,
     /// The state was not `CHALLENGE_SUCCEEDED`.
@@ -247,6 +250,7 @@ impl Rejection {
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::ChallengeFailed => f.write_str("challenge failed (CHALLENGE_FAILED)"),
             Self::NotValid => f.write_str("challenge token not valid"),
             Self::WrongState(Some(s)) => {
                 write!(f, "challenge state {s:?} is not CHALLENGE_SUCCEEDED")
@@ -270,6 +274,9 @@ pub fn check_validation(
     expected: Expected<'_>,
 ) -> Result<Option<VerificationMethod>, Rejection> {
     let response = answer.map_err(|e| Rejection::Failed(e.into()))?;
+    if response.state == Some(UserActionState::ChallengeFailed) {
+        return Err(Rejection::ChallengeFailed);
+    }
     if !response.is_valid {
         return Err(Rejection::NotValid);
     }
@@ -594,6 +601,19 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_challenge_is_told_apart_whether_or_not_it_is_marked_valid() {
+        for is_valid in [false, true] {
+            let mut v = validated();
+            v.is_valid = is_valid;
+            v.state = Some(UserActionState::ChallengeFailed);
+            assert_eq!(
+                check_validation(Ok(&v), EXPECTED),
+                Err(Rejection::ChallengeFailed)
+            );
+        }
+    }
+
+    #[test]
     fn an_invalid_token_is_rejected() {
         let mut v = validated();
         v.is_valid = false;
@@ -608,10 +628,12 @@ mod tests {
         {
             let mut v = validated();
             v.state = Some(state.clone());
-            assert_eq!(
-                check_validation(Ok(&v), EXPECTED),
-                Err(Rejection::WrongState(Some(state.as_str().to_owned())))
-            );
+            let expected = if *state == UserActionState::ChallengeFailed {
+                Rejection::ChallengeFailed
+            } else {
+                Rejection::WrongState(Some(state.as_str().to_owned()))
+            };
+            assert_eq!(check_validation(Ok(&v), EXPECTED), Err(expected));
         }
         let mut v = validated();
         v.state = None;

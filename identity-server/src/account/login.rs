@@ -31,9 +31,14 @@ use crate::store::StoreError;
 
 /// Shown for a wrong password and for an unknown user alike.
 const INVALID_CREDENTIALS: &str = "Invalid username or password.";
-/// Shown while the username or the client address is locked out.
-const LOCKED_OUT: &str =
-    "Too many failed sign-in attempts. Please wait a few minutes and try again.";
+/// Shown while the username or the client address is locked out: how long, in words (the
+/// configured lockout, e.g. "15 minutes").
+fn locked_out(state: &AppState) -> String {
+    format!(
+        "Too many failed sign-in attempts. Please wait {} and try again.",
+        crate::templates::duration_in_words(state.account.settings.lockout.lockout_secs)
+    )
+}
 /// Longest username and password (bytes) that are checked at all: longer ones cannot belong to
 /// an account, and bounding them bounds the work an anonymous request can cause.
 const MAX_USERNAME_BYTES: usize = 256;
@@ -75,10 +80,50 @@ async fn pending(state: &AppState, ar: &str) -> Result<signin::PendingRequest, A
         .ok_or_else(unknown_request)
 }
 
+/// The answer to a sign-in link whose request is gone (used, expired, or never ours): a person
+/// already signed in here (Back after signing in) goes on to the home page, signed in; anyone
+/// else learns in plain words what happened and can start again.
+async fn gone(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, AppError> {
+    if signin::current_session(state, req).await?.is_some() {
+        return Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish());
+    }
+    let (url, text) = crate::templates::start_again(&state.clients);
+    notice(
+        state,
+        StatusCode::BAD_REQUEST,
+        &NoticePage {
+            title: "Sign-in link expired".into(),
+            message: "This sign-in link was already used or has expired (a sign-in must be finished within a few minutes). You are not signed in. Start again from the application.".into(),
+            is_error: true,
+            reference: None,
+            link_url: Some(url),
+            link_text: text,
+        },
+    )
+}
+
+/// "Back to <client>" for the pending request `ar`: its `client_uri`, else this server's home.
+pub(crate) async fn back_to_client(state: &AppState, ar: &str) -> (String, String) {
+    let client = match signin::pending_request(state, ar).await {
+        Ok(Some(p)) => state.clients.get(&p.client_id),
+        // Only a link back: a store failure shows the home page instead.
+        Ok(None) | Err(_) => None,
+    };
+    match client.and_then(|c| c.client_uri.clone().map(|u| (u, c.client_name.clone()))) {
+        Some((url, name)) => (url, format!("Back to {name}")),
+        None => ("/".to_owned(), "Go to the home page".to_owned()),
+    }
+}
+
 /// `GET /Account/Login?ar=<id>`: the form, for a pending authorize request only.
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, AppError> {
     let query: LoginQuery = parse_query(&req)?;
-    let pending = pending(&state, &query.ar).await?;
+    let Ok(pending) = pending(&state, &query.ar).await else {
+        return gone(&state, &req).await;
+    };
     let (notice, error) = match query.notice.as_deref().and_then(LoginNotice::parse) {
         Some(n) => match n.text() {
             (text, true) => (None, Some(text.to_owned())),
@@ -96,6 +141,7 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         client_name: Some(pending.client_name),
         error,
         notice,
+        focus_password: false,
     };
     render_page(
         &state,
@@ -130,6 +176,8 @@ fn again(
         error: Some(error.to_owned()),
         notice: None,
         create_url: create_url(&form.ar),
+        // The username is kept: the password is what to type again.
+        focus_password: !form.username.trim().is_empty(),
     };
     render_page(state, "account/login.html", &page, status, csrf.cookie)
 }
@@ -151,7 +199,9 @@ pub async fn post(
             .then(|| login_url(&form.ar, None));
         return csrf_failure(&state, back);
     }
-    let pending = pending(&state, &form.ar).await?;
+    let Ok(pending) = pending(&state, &form.ar).await else {
+        return gone(&state, &req).await;
+    };
     if form.button.as_deref() == Some("cancel") {
         return signin::deny(&state, &form.ar).await;
     }
@@ -185,7 +235,7 @@ pub async fn post(
             &req,
             &form,
             &pending,
-            LOCKED_OUT,
+            &locked_out(&state),
             StatusCode::TOO_MANY_REQUESTS,
         );
     };
@@ -223,11 +273,11 @@ pub async fn post(
         let locked = attempt.fail().await?;
         tracing::info!(client_ip = %ip, "login failed: invalid credentials");
         let (message, status) = if locked {
-            (LOCKED_OUT, StatusCode::TOO_MANY_REQUESTS)
+            (locked_out(&state), StatusCode::TOO_MANY_REQUESTS)
         } else {
-            (INVALID_CREDENTIALS, StatusCode::OK)
+            (INVALID_CREDENTIALS.to_owned(), StatusCode::OK)
         };
-        return again(&state, &req, &form, &pending, message, status);
+        return again(&state, &req, &form, &pending, &message, status);
     };
     // The right password ends the attempt without counting it, but does not yet forget the
     // username's failures: only a complete sign-in does (a failed second factor counts too).
@@ -363,13 +413,11 @@ async fn second_factor(
             )
             .await
         }
-        Decision::Block | Decision::Review | Decision::Fail(_) => refusal(
-            state,
-            req,
-            &user.subject,
-            &decision,
-            Some(login_url(ar, None)),
-        ),
+        Decision::Block | Decision::Review | Decision::Fail(_) => {
+            let back = back_to_client(state, ar).await;
+            let retry = (login_url(ar, None), "Try again".to_owned());
+            refusal(state, req, &user.subject, &decision, retry, back)
+        }
     }
 }
 
@@ -393,13 +441,15 @@ pub(crate) async fn redirect_to_challenge(
 }
 
 /// The clear page for `BLOCK`, `REVIEW_REQUIRED` and failures: no session, logged with the
-/// request id (never a token).
+/// request id (never a token). Its primary action is `retry` (url, text) for a failure that may
+/// pass later and `back` for a refusal.
 pub(crate) fn refusal(
     state: &AppState,
     req: &HttpRequest,
     subject: &str,
     decision: &Decision,
-    retry_url: Option<String>,
+    retry: (String, String),
+    back: (String, String),
 ) -> Result<HttpResponse, AppError> {
     let reference = request_id(req);
     let reference_log = reference.as_deref().unwrap_or("-");
@@ -417,8 +467,8 @@ pub(crate) fn refusal(
                     message: "This sign-in was refused by our security checks, so you are not signed in. If you think this is a mistake, contact support and quote the reference below.".into(),
                     is_error: true,
                     reference,
-                    link_url: None,
-                    link_text: String::new(),
+                    link_url: Some(back.0),
+                    link_text: back.1,
                 },
             )
         }
@@ -435,8 +485,8 @@ pub(crate) fn refusal(
                     message: "This sign-in must be reviewed before it can go ahead, so you are not signed in for now. Please try again later, or contact support and quote the reference below.".into(),
                     is_error: true,
                     reference,
-                    link_url: None,
-                    link_text: String::new(),
+                    link_url: Some(back.0),
+                    link_text: back.1,
                 },
             )
         }
@@ -453,8 +503,8 @@ pub(crate) fn refusal(
                     message: "The second-factor check could not be completed, so you are not signed in. Please try again in a few minutes.".into(),
                     is_error: true,
                     reference,
-                    link_url: retry_url,
-                    link_text: "Try again".into(),
+                    link_url: Some(retry.0),
+                    link_text: retry.1,
                 },
             )
         }

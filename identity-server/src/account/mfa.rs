@@ -1,22 +1,30 @@
-//! `POST /Account/Mfa`: "Manage MFA" for a signed-in user.
+//! `/Account/Mfa`: "Manage two-step verification" for a signed-in user.
 //!
-//! Tracks the manage-MFA action with `redirectToSettings: true`, stores a login transaction of
-//! purpose [`Purpose::ManageMfa`] and sends the browser to Authsignal, where a fresh challenge
-//! precedes the authenticator settings. The callback (`/Account/Mfa/Callback`) validates the
-//! result like the login callback and returns to the home page.
+//! `GET` shows the user's authenticators (read through the Server API, dates in words) and, after
+//! a visit to the settings, what changed. `POST` tracks the manage-MFA action with
+//! `redirectToSettings: true`, stores a login transaction of purpose [`Purpose::ManageMfa`]
+//! (with the authenticators seen before, so that the page afterwards can say what changed) and
+//! sends the browser to Authsignal, where a fresh challenge precedes the authenticator settings.
+//! The callback (`/Account/Mfa/Callback`) validates the result like the login callback and comes
+//! back here with the changes as a fixed vocabulary (`?result=saved&added=..&removed=..`, method
+//! names only), like the login page's `?notice=`: no free text from the URL reaches the page.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use authsignal_sdk::TrackAttributes;
-use serde::Deserialize;
+use authsignal_sdk::{TrackAttributes, UserAuthenticator, VerificationMethod};
+use serde::{Deserialize, Serialize};
 
 use super::decision::{Decision, decide_manage_mfa};
 use super::login::{own_url, redirect_to_challenge, refusal};
-use super::pages::{NoticePage, client_ip, csrf_failure, notice, parse_form, user_agent};
-use super::transaction::{LoginTransaction, Purpose};
+use super::pages::{
+    NoticePage, client_ip, csrf_failure, notice, parse_form, parse_query, render_page, user_agent,
+};
+use super::transaction::{KnownAuthenticator, LoginTransaction, Purpose};
 use crate::error::AppError;
 use crate::state::AppState;
 
+/// Path of the page.
+pub const PAGE_PATH: &str = "/Account/Mfa";
 /// Path of the callback after the settings.
 pub const CALLBACK_PATH: &str = "/Account/Mfa/Callback";
 
@@ -26,20 +34,182 @@ struct MfaForm {
     csrf_token: String,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MfaQuery {
+    result: String,
+    added: String,
+    removed: String,
+}
+
+/// One authenticator on the page.
+#[derive(Debug, Serialize)]
+pub struct AuthenticatorRow {
+    /// "Authenticator app", "Email code", ...
+    pub label: &'static str,
+    /// The address of an email or SMS authenticator.
+    pub detail: Option<String>,
+    /// "added 3 days ago".
+    pub added: Option<String>,
+    /// "last used just now".
+    pub last_used: Option<String>,
+}
+
+/// What the last visit to the settings did.
+#[derive(Debug, Default, Serialize)]
+pub struct MfaResult {
+    /// The settings were saved ("Done").
+    pub saved: bool,
+    /// The person left the settings without a result.
+    pub cancelled: bool,
+    /// Labels of the methods added.
+    pub added: Vec<&'static str>,
+    /// Labels of the methods removed.
+    pub removed: Vec<&'static str>,
+}
+
+/// Context of `account/mfa.html`.
+#[derive(Debug, Serialize)]
+pub struct MfaPage {
+    /// CSRF token of the "change" form.
+    pub csrf_token: String,
+    /// Who is signed in.
+    pub username: String,
+    /// The authenticators, when they could be read.
+    pub authenticators: Vec<AuthenticatorRow>,
+    /// Authsignal could not be asked.
+    pub load_failed: bool,
+    /// The outcome of the last visit to the settings, if the page follows one.
+    pub result: Option<MfaResult>,
+}
+
+/// The label of a method, for people.
+pub fn method_label(method: &VerificationMethod) -> &'static str {
+    match method {
+        VerificationMethod::AuthenticatorApp => "Authenticator app",
+        VerificationMethod::EmailOtp => "Email code",
+        VerificationMethod::EmailMagicLink => "Email link",
+        VerificationMethod::Sms => "Text message code",
+        VerificationMethod::Whatsapp => "WhatsApp code",
+        VerificationMethod::Passkey => "Passkey",
+        VerificationMethod::SecurityKey => "Security key",
+        VerificationMethod::RecoveryCode => "Recovery codes",
+        VerificationMethod::Push => "Push notification",
+        _ => "Other method",
+    }
+}
+
+/// Parses `AUTHENTICATOR_APP,EMAIL_OTP` into labels; anything unknown is dropped.
+fn labels_of(list: &str) -> Vec<&'static str> {
+    list.split(',')
+        .take(10)
+        .map(VerificationMethod::from_wire)
+        .filter(|m| !m.is_unknown())
+        .map(|m| method_label(&m))
+        .collect()
+}
+
+fn parse_result(query: &MfaQuery) -> Option<MfaResult> {
+    match query.result.as_str() {
+        "saved" => Some(MfaResult {
+            saved: true,
+            added: labels_of(&query.added),
+            removed: labels_of(&query.removed),
+            ..Default::default()
+        }),
+        "cancelled" => Some(MfaResult {
+            cancelled: true,
+            ..Default::default()
+        }),
+        _ => None,
+    }
+}
+
+/// Seconds since the epoch of an ISO-8601 time from the API.
+fn unix(iso: Option<&str>) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(iso?)
+        .ok()
+        .map(|t| t.timestamp())
+}
+
+fn row(a: &UserAuthenticator, now: i64) -> AuthenticatorRow {
+    let words = |t: Option<&str>| unix(t).map(|t| crate::templates::ago_in_words(t, now));
+    AuthenticatorRow {
+        label: method_label(&a.verification_method),
+        detail: a.email.clone().or_else(|| a.phone_number.clone()),
+        added: words(a.created_at.as_deref()),
+        last_used: words(a.last_verified_at.as_deref()),
+    }
+}
+
+/// What changed between two lists of authenticators: (added methods, removed methods), as the
+/// comma-separated wire names the page's query carries.
+pub fn changes(before: &[KnownAuthenticator], after: &[UserAuthenticator]) -> (String, String) {
+    let added: Vec<&str> = after
+        .iter()
+        .filter(|a| !before.iter().any(|b| b.id == a.user_authenticator_id))
+        .map(|a| a.verification_method.as_str())
+        .collect();
+    let removed: Vec<&str> = before
+        .iter()
+        .filter(|b| !after.iter().any(|a| a.user_authenticator_id == b.id))
+        .map(|b| b.method.as_str())
+        .collect();
+    (added.join(","), removed.join(","))
+}
+
 fn not_signed_in(state: &AppState) -> Result<HttpResponse, AppError> {
+    let (url, text) = crate::templates::start_again(&state.clients);
     notice(
         state,
         StatusCode::UNAUTHORIZED,
         &NoticePage {
-            title: "Not signed in".into(),
-            message:
-                "Sign in to an application first; then you can manage your second factor here."
-                    .into(),
+            title: "Sign in first".into(),
+            message: "Sign in to an application first; then you can manage your two-step verification here.".into(),
             is_error: true,
             reference: None,
-            link_url: Some("/".into()),
-            link_text: "Home".into(),
+            link_url: Some(url),
+            link_text: text.replace("Start again at", "Sign in at"),
         },
+    )
+}
+
+/// `GET /Account/Mfa`.
+pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let query: MfaQuery = parse_query(&req)?;
+    let Some(session) = crate::signin::current_session(&state, &req).await? else {
+        return not_signed_in(&state);
+    };
+    let Some(user) = state.users.find_by_subject(&session.subject).await? else {
+        return not_signed_in(&state);
+    };
+    let now = crate::oidc::now();
+    let (authenticators, load_failed) = match state
+        .account
+        .authsignal
+        .get_authenticators(&user.subject)
+        .await
+    {
+        Ok(list) => (list.iter().map(|a| row(a, now)).collect(), false),
+        Err(e) => {
+            tracing::warn!(error = %e, "authenticators could not be read for the manage-mfa page");
+            (Vec::new(), true)
+        }
+    };
+    let csrf = crate::csrf::issue(&state, &req);
+    let page = MfaPage {
+        csrf_token: csrf.token,
+        username: user.username.clone(),
+        authenticators,
+        load_failed,
+        result: parse_result(&query),
+    };
+    render_page(
+        &state,
+        "account/mfa.html",
+        &page,
+        StatusCode::OK,
+        csrf.cookie,
     )
 }
 
@@ -52,7 +222,7 @@ pub async fn post(
     let form: MfaForm = parse_form(&body)?;
     if !crate::csrf::verify(&state, &req, &form.csrf_token) {
         tracing::warn!("manage-mfa form rejected: missing or wrong csrf token");
-        return csrf_failure(&state, Some("/".into()));
+        return csrf_failure(&state, Some(PAGE_PATH.into()));
     }
     let Some(session) = crate::signin::current_session(&state, &req).await? else {
         return not_signed_in(&state);
@@ -63,6 +233,21 @@ pub async fn post(
 
     let settings = &state.account.settings;
     let action = &settings.authsignal.manage_mfa_action_code;
+    // Display only: without it the page afterwards just says "saved".
+    let before = state
+        .account
+        .authsignal
+        .get_authenticators(&user.subject)
+        .await
+        .ok()
+        .map(|list| {
+            list.into_iter()
+                .map(|a| KnownAuthenticator {
+                    method: a.verification_method.as_str().to_owned(),
+                    id: a.user_authenticator_id,
+                })
+                .collect()
+        });
     let attributes = TrackAttributes {
         redirect_to_settings: Some(true),
         redirect_url: Some(own_url(&state, CALLBACK_PATH)),
@@ -91,11 +276,74 @@ pub async fn post(
                 user.subject.clone(),
                 action.clone(),
                 idempotency_key,
-                Purpose::ManageMfa,
+                Purpose::ManageMfa { before },
                 settings.transaction.lifetime(),
             );
             redirect_to_challenge(&state, transaction, &url).await
         }
-        other => refusal(&state, &req, &user.subject, &other, Some("/".into())),
+        other => {
+            let back = (
+                PAGE_PATH.to_owned(),
+                "Back to two-step verification".to_owned(),
+            );
+            refusal(&state, &req, &user.subject, &other, back.clone(), back)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authenticator(id: &str, method: VerificationMethod) -> UserAuthenticator {
+        serde_json::from_value(serde_json::json!({
+            "userId": "u", "userAuthenticatorId": id, "verificationMethod": method.as_str(),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn changes_name_the_methods_added_and_removed() {
+        let before = vec![
+            KnownAuthenticator {
+                id: "a".into(),
+                method: "AUTHENTICATOR_APP".into(),
+            },
+            KnownAuthenticator {
+                id: "b".into(),
+                method: "EMAIL_OTP".into(),
+            },
+        ];
+        let after = vec![
+            authenticator("b", VerificationMethod::EmailOtp),
+            authenticator("c", VerificationMethod::AuthenticatorApp),
+        ];
+        assert_eq!(
+            changes(&before, &after),
+            (
+                "AUTHENTICATOR_APP".to_owned(),
+                "AUTHENTICATOR_APP".to_owned()
+            )
+        );
+        assert_eq!(changes(&[], &[]), (String::new(), String::new()));
+    }
+
+    #[test]
+    fn only_known_method_names_from_the_url_reach_the_page() {
+        let result = parse_result(&MfaQuery {
+            result: "saved".into(),
+            added: "AUTHENTICATOR_APP,<script>,EMAIL_OTP".into(),
+            removed: String::new(),
+        })
+        .unwrap();
+        assert_eq!(result.added, vec!["Authenticator app", "Email code"]);
+        assert!(result.removed.is_empty());
+        assert!(
+            parse_result(&MfaQuery {
+                result: "hacked".into(),
+                ..Default::default()
+            })
+            .is_none()
+        );
     }
 }

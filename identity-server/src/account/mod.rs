@@ -15,8 +15,9 @@
 //! - [`create`]: `/Account/Create` makes an account ([`password_policy`]), within a quota per
 //!   client network and a global cap per hour ([`throttle`]); its first login enrolls a second
 //!   factor like any other.
-//! - [`mfa`]: `POST /Account/Mfa` sends a signed-in user to Authsignal's settings after a fresh
-//!   challenge; `GET /Account/Mfa/Callback` validates it the same way.
+//! - [`mfa`]: `GET /Account/Mfa` lists a signed-in user's authenticators; `POST` sends the user
+//!   to Authsignal's settings after a fresh challenge; `GET /Account/Mfa/Callback` validates it
+//!   the same way and comes back saying what changed.
 //!
 //! Handlers are thin; the decisions are plain functions in [`decision`] with unit tests.
 
@@ -142,7 +143,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(create::get))
             .route(web::post().to(create::post)),
     )
-    .service(web::resource("/Account/Mfa").route(web::post().to(mfa::post)))
+    .service(
+        web::resource("/Account/Mfa")
+            .route(web::get().to(mfa::get))
+            .route(web::post().to(mfa::post)),
+    )
     .service(web::resource("/Account/Mfa/Callback").route(web::get().to(callback::manage_mfa)))
     .service(web::resource("/Account/Notice").route(web::get().to(notice::get)));
 }
@@ -163,6 +168,10 @@ pub fn templates() -> Vec<(&'static str, &'static str)> {
             "account/notice.html",
             include_str!("../../templates/account/notice.html"),
         ),
+        (
+            "account/mfa.html",
+            include_str!("../../templates/account/mfa.html"),
+        ),
     ]
 }
 
@@ -182,6 +191,7 @@ mod tests {
             error: Some("Invalid username or password.".into()),
             notice: Some("Your account was created.".into()),
             create_url: pages::create_url("ar-1"),
+            focus_password: true,
         };
         let html = tera
             .render(
@@ -193,6 +203,11 @@ mod tests {
         assert!(html.contains("&lt;alice&gt;"), "request data is escaped");
         assert!(html.contains("Web client"));
         assert!(html.contains("/static/site.css"), "extends base.html");
+        assert!(
+            html.contains("autocomplete=\"current-password\" maxlength=\"1024\" required autofocus aria-invalid=\"true\" aria-describedby=\"error\""),
+            "after a wrong password the focus is on the password, tied to the error: {html}"
+        );
+        assert!(html.contains("<title>Sign-in failed · Authsignal MFA Demo</title>"));
 
         let create = pages::CreatePage {
             ar: String::new(),
@@ -200,7 +215,13 @@ mod tests {
             username: "carol".into(),
             name: "Carol".into(),
             email: "carol@example.com".into(),
-            errors: vec!["This username is taken. Choose another one.".into()],
+            errors: vec!["Too many attempts.".into()],
+            field_errors: pages::FieldErrors {
+                username: Some("This username is taken. Choose another one.".into()),
+                email: Some("Enter a valid email <address>.".into()),
+                ..Default::default()
+            },
+            focus: "username",
             min_password: password_policy::MIN_CHARS,
             recommended_password: password_policy::RECOMMENDED_CHARS,
             max_password: password_policy::MAX_CHARS,
@@ -215,6 +236,18 @@ mod tests {
         assert!(html.contains("csrf-2"));
         assert!(html.contains("This username is taken."));
         assert!(html.contains("minlength=\"8\""));
+        assert!(html.contains(
+            "required autofocus aria-invalid=\"true\" aria-describedby=\"username-error\">"
+        ));
+        assert!(
+            html.contains("<p class=\"field-error\" id=\"username-error\">This username is taken.")
+        );
+        assert!(html.contains("aria-invalid=\"true\" aria-describedby=\"email-error\">"));
+        assert!(html.contains("Enter a valid email &lt;address&gt;."));
+        assert!(
+            html.contains("aria-describedby=\"password-help\">"),
+            "the password field in no error keeps its hint only"
+        );
 
         let notice = pages::NoticePage {
             title: "Sign-in refused".into(),
@@ -232,7 +265,7 @@ mod tests {
             .unwrap();
         assert!(html.contains("Sign-in refused"));
         assert!(html.contains("req-1"));
-        assert!(html.contains("alert-danger"));
+        assert!(html.contains("alert-error"));
     }
 
     async fn stores() -> crate::store::Stores {

@@ -40,23 +40,26 @@ impl NoticeReason {
             .find(|r| r.code() == code)
     }
 
-    fn page(self) -> NoticePage {
+    fn page(self, state: &AppState) -> NoticePage {
         match self {
-            Self::Expired => NoticePage {
-                title: "Sign-in not completed".into(),
-                message: "This second-factor step is no longer valid: it was already used, it expired, or it was started in another browser. You are not signed in. Please go back to the application and sign in again.".into(),
-                is_error: true,
-                reference: None,
-                link_url: None,
-                link_text: String::new(),
-            },
+            Self::Expired => {
+                let (url, text) = crate::templates::start_again(&state.clients);
+                NoticePage {
+                    title: "Sign-in not completed".into(),
+                    message: "This sign-in took too long, was already finished, or was started in another browser, so it cannot go on. You are not signed in. Start again from the application.".into(),
+                    is_error: true,
+                    reference: None,
+                    link_url: Some(url),
+                    link_text: text,
+                }
+            }
             Self::MfaSettings => NoticePage {
                 title: "Security settings not opened".into(),
-                message: "The second factor was not confirmed, so your security settings were not opened. You can try again from the home page.".into(),
+                message: "The second factor was not confirmed, so your security settings were not opened. Nothing was changed.".into(),
                 is_error: true,
                 reference: None,
-                link_url: Some("/".into()),
-                link_text: "Home".into(),
+                link_url: Some(super::mfa::PAGE_PATH.into()),
+                link_text: "Back to two-step verification".into(),
             },
         }
     }
@@ -72,7 +75,7 @@ struct NoticeQuery {
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, AppError> {
     let query: NoticeQuery = parse_query(&req)?;
     let reason = NoticeReason::parse(&query.reason).ok_or(AppError::NotFound)?;
-    notice(&state, StatusCode::BAD_REQUEST, &reason.page())
+    notice(&state, StatusCode::BAD_REQUEST, &reason.page(&state))
 }
 
 #[cfg(test)]

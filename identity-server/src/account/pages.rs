@@ -31,6 +31,8 @@ pub struct LoginPage {
     pub notice: Option<String>,
     /// Link to the account-creation page, carrying `ar`.
     pub create_url: String,
+    /// Put the focus on the password (after a wrong one: the username is kept).
+    pub focus_password: bool,
 }
 
 /// Context of `account/create.html`.
@@ -46,8 +48,12 @@ pub struct CreatePage {
     pub name: String,
     /// Submitted email.
     pub email: String,
-    /// What is wrong with the submission.
+    /// What is wrong with the submission as a whole (quota, busy, ...).
     pub errors: Vec<String>,
+    /// What is wrong with each field, shown at the field.
+    pub field_errors: FieldErrors,
+    /// The field that gets the focus: the first one in error, else the username.
+    pub focus: &'static str,
     /// Password length limits shown on the page.
     pub min_password: usize,
     /// Recommended password length.
@@ -56,6 +62,39 @@ pub struct CreatePage {
     pub max_password: usize,
     /// Link back to the login page, if there is one.
     pub back_url: Option<String>,
+}
+
+/// The problems of the account-creation form, each shown at its field.
+#[derive(Debug, Default, Serialize)]
+pub struct FieldErrors {
+    /// Username.
+    pub username: Option<String>,
+    /// Password.
+    pub password: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+}
+
+impl FieldErrors {
+    /// Whether any field is in error.
+    pub fn any(&self) -> bool {
+        self.first().is_some()
+    }
+
+    /// The first field in error, in page order.
+    pub fn first(&self) -> Option<&'static str> {
+        [
+            ("username", &self.username),
+            ("password", &self.password),
+            ("name", &self.name),
+            ("email", &self.email),
+        ]
+        .into_iter()
+        .find(|(_, e)| e.is_some())
+        .map(|(f, _)| f)
+    }
 }
 
 /// Context of `account/notice.html`: a clear page for refusals and failures.
@@ -81,6 +120,8 @@ pub struct NoticePage {
 pub enum LoginNotice {
     /// The second factor was not completed for this login.
     MfaFailed,
+    /// The second factor failed: too many wrong codes (Authsignal ended the challenge).
+    MfaAttempts,
     /// Authsignal could not confirm the second factor.
     MfaUnavailable,
     /// An account was just created.
@@ -92,6 +133,7 @@ impl LoginNotice {
     pub fn code(self) -> &'static str {
         match self {
             Self::MfaFailed => "mfa_failed",
+            Self::MfaAttempts => "mfa_attempts",
             Self::MfaUnavailable => "mfa_unavailable",
             Self::Created => "created",
         }
@@ -99,9 +141,14 @@ impl LoginNotice {
 
     /// Parses the value of `?notice=`; anything else is ignored.
     pub fn parse(code: &str) -> Option<Self> {
-        [Self::MfaFailed, Self::MfaUnavailable, Self::Created]
-            .into_iter()
-            .find(|n| n.code() == code)
+        [
+            Self::MfaFailed,
+            Self::MfaAttempts,
+            Self::MfaUnavailable,
+            Self::Created,
+        ]
+        .into_iter()
+        .find(|n| n.code() == code)
     }
 
     /// The text shown, and whether it is an error.
@@ -109,6 +156,10 @@ impl LoginNotice {
         match self {
             Self::MfaFailed => (
                 "The second factor was not completed, so you are not signed in. Please sign in again.",
+                true,
+            ),
+            Self::MfaAttempts => (
+                "Too many wrong codes were entered, so this sign-in was stopped and you are not signed in. Sign in again to get a new challenge.",
                 true,
             ),
             Self::MfaUnavailable => (
@@ -230,7 +281,7 @@ pub fn csrf_failure(state: &AppState, back: Option<String>) -> Result<HttpRespon
             message: "This form has expired or was not sent from this site, so nothing was done. Reload the page and try again.".into(),
             is_error: true,
             reference: None,
-            link_url: back,
+            link_url: Some(back.unwrap_or_else(|| "/".to_owned())),
             link_text: "Back".into(),
         },
     )
@@ -262,6 +313,7 @@ mod tests {
         assert_eq!(LoginNotice::parse("<script>"), None);
         for n in [
             LoginNotice::MfaFailed,
+            LoginNotice::MfaAttempts,
             LoginNotice::MfaUnavailable,
             LoginNotice::Created,
         ] {

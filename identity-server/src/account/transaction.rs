@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
 
+pub use crate::store::records::KnownAuthenticator;
 pub use crate::store::{LoginTransaction, LoginTransactionStore, Purpose, TransactionId};
 
 /// Name of the cookie that carries the transaction id (the `__Host-` prefix pins it to this

@@ -48,6 +48,8 @@ struct ConfirmPage {
 struct LoggedOutPage {
     client_name: Option<String>,
     client_link: Option<String>,
+    /// The applications to go to when the client is not known.
+    apps: Vec<crate::templates::AppLink>,
 }
 
 /// The confirmation page (a POST form to `/Account/Logout`).
@@ -82,6 +84,7 @@ async fn logged_out(
                 .clone()
                 .or_else(|| c.post_logout_redirect_uris.first().cloned())
         }),
+        apps: crate::templates::app_links(&state.clients),
     };
     let mut response = crate::render(state, "logged_out.html", &page)?;
     response

@@ -1,4 +1,5 @@
-//! The home page (`/`): who is signed in, with "Manage MFA" and "Log out"; and the stylesheet.
+//! The home page (`/`): who is signed in, the applications to continue to (clients with a
+//! `client_uri`), "Manage two-step verification" and "Log out"; the stylesheet and the icon.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -17,6 +18,7 @@ struct HomePage {
     auth_time: Option<String>,
     csrf_token: String,
     issuer: String,
+    apps: Vec<crate::templates::AppLink>,
 }
 
 /// `GET /`.
@@ -40,12 +42,21 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         }),
         csrf_token: csrf.token,
         issuer: state.settings.issuer.clone(),
+        apps: crate::templates::app_links(&state.clients),
     };
     let mut response = crate::render(&state, "home.html", &page)?;
     if let Some(cookie) = csrf.cookie {
         response.add_cookie(&cookie).map_err(AppError::internal)?;
     }
     Ok(response)
+}
+
+/// `GET /static/favicon.svg`.
+pub async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .content_type("image/svg+xml")
+        .body(crate::templates::FAVICON_SVG)
 }
 
 /// `GET /static/site.css`.

@@ -21,6 +21,7 @@ use crate::error::{AppError, OAuthError};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home::home))
         .route("/static/site.css", web::get().to(home::site_css))
+        .route("/static/favicon.svg", web::get().to(home::favicon))
         .route(
             "/.well-known/openid-configuration",
             web::get().to(discovery::configuration),

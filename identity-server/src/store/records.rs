@@ -102,7 +102,21 @@ pub enum Purpose {
         lockout_keys: Vec<LockoutKey>,
     },
     /// Opening the Authsignal settings page for a signed-in user.
-    ManageMfa,
+    ManageMfa {
+        /// The user's authenticators when the settings were opened (`None`: they could not be
+        /// read), so that the page after the settings can say what changed. Display only.
+        #[serde(default)]
+        before: Option<Vec<KnownAuthenticator>>,
+    },
+}
+
+/// An authenticator as the "Manage MFA" page saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownAuthenticator {
+    /// Its id at Authsignal.
+    pub id: String,
+    /// Its verification method (wire name).
+    pub method: String,
 }
 
 /// One pending second-factor step.

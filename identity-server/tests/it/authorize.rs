@@ -102,7 +102,12 @@ async fn assert_error_page(app: &TestApp, url: &str) {
     let (status, location, body) = app.browse(url).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(location, None, "an error page never redirects");
-    assert!(body.contains("<h1>Bad request</h1>"), "{body}");
+    assert!(body.contains(">Bad request</h1>"), "{body}");
+    assert!(
+        body.contains("<title>Bad request · Authsignal MFA Demo</title>"),
+        "{body}"
+    );
+    assert!(body.contains("id=\"continue\""), "a way forward: {body}");
 }
 
 #[tokio::test]

@@ -119,7 +119,7 @@ async fn confirming_the_logout_ends_the_session_and_needs_the_csrf_token() {
             .text()
             .await
             .unwrap()
-            .contains("You are now logged out")
+            .contains("You are logged out")
     );
     assert!(!is_signed_in(&app).await);
 }

@@ -39,8 +39,11 @@ async fn the_home_page_shows_the_signed_in_user_with_manage_mfa_and_logout() {
     let (_, _, body) = app.browse(&app.url("/")).await;
     assert!(body.contains("Alice Smith"));
     assert!(body.contains(ALICE));
-    assert!(body.contains("action=\"/Account/Mfa\""));
-    assert!(body.contains("name=\"csrf_token\""));
+    assert!(body.contains("href=\"/Account/Mfa\""));
+    assert!(
+        body.contains("Continue to Web client"),
+        "on to the client: {body}"
+    );
     assert!(body.contains("href=\"/Account/Logout\""));
 }
 
@@ -104,7 +107,7 @@ async fn the_stylesheet_is_served_from_the_binary() {
             .unwrap()
             .starts_with("text/css")
     );
-    assert!(response.text().await.unwrap().contains(".navbar"));
+    assert!(response.text().await.unwrap().contains(".site-header"));
 }
 
 #[tokio::test]

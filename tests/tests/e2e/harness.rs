@@ -203,3 +203,40 @@ async fn the_browser_trusts_the_pinned_test_certificate_and_no_other() {
     good.stop(true).await;
     bad.stop(true).await;
 }
+
+#[tokio::test]
+async fn the_accessibility_check_fails_on_a_page_with_serious_violations_and_names_them() {
+    let Some(axe) = crate::helpers::chrome::axe_source() else {
+        return;
+    };
+    let material = tls();
+    let (port, server) = serve(
+        material,
+        "<html><head><title>Bad page</title></head><body><main>\
+         <p style='color:#aaa;background:#fff'>Pale text nobody can read</p>\
+         <input type='text' id='nameless'></main></body></html>",
+    );
+    let spki = material.leaf_spki_sha256_base64().unwrap();
+    let Some(chrome) = Chrome::launch("axe-self-test", &spki).await else {
+        return;
+    };
+    let outcome = catching(async {
+        chrome.open(&format!("https://localhost:{port}/")).await;
+        chrome.wait_for("#nameless").await;
+        let failed = catching(chrome.check_accessibility(Some(&axe), "bad page")).await;
+        let message = failed
+            .expect_err("axe must refuse a page with an unlabelled field and pale text")
+            .downcast::<String>()
+            .map(|m| *m)
+            .unwrap_or_default();
+        assert!(message.contains("label"), "{message}");
+        assert!(message.contains("color-contrast"), "{message}");
+        assert!(
+            message.contains("[light]") && message.contains("[dark]"),
+            "{message}"
+        );
+    })
+    .await;
+    chrome.finish(outcome).await;
+    server.stop(true).await;
+}

@@ -1,5 +1,9 @@
 //! The hosted flow, step by step. Each POST checks the cookie session and its CSRF token, acts,
 //! and answers 303 to `/flow` (which renders the current step) or to the relying party.
+//!
+//! Codes are accepted as people paste them: spaces and dashes inside are ignored. Email and SMS
+//! codes can be sent again, at most [`MAX_CODES_PER_SESSION`] per session and one per
+//! [`RESEND_INTERVAL_SECS`] (the wait is shown).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -7,21 +11,29 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use super::{
-    FlowForm, load_checked, load_session, looks_like_email, render, see_other, session_cookie,
+    FlowForm, load_checked, load_session, looks_like_email, remembered_return, render,
+    return_cookie, see_other, session_cookie,
 };
-use crate::domain::codes::{hash_recovery_code, is_six_digits, otp_code, recovery_codes};
+use crate::domain::codes::{
+    hash_recovery_code, is_six_digits, otp_code, recovery_codes, strip_separators,
+};
 use crate::domain::decision::hosted_flow_open;
 use crate::domain::redirect::{parse_redirect_url, with_token};
 use crate::domain::secret::{ct_eq_str, random_token};
 use crate::domain::token::{TokenClaims, TokenError};
 use crate::domain::totp;
+use crate::domain::words;
 use crate::error::PageError;
-use crate::routes::api::actions::iso;
 use crate::routes::api::authenticators::announce_authenticator;
-use crate::state::{AppState, MAX_FAILED_ATTEMPTS, OTP_LIFETIME_SECS};
+use crate::state::{AppState, MAX_FAILED_ATTEMPTS, OTP_LIFETIME_SECS, WRONG_CODE_WINDOW_SECS};
 use crate::store::{
-    Action, Authenticator, HostedSession, HostedStep, PendingEmailCode, RemoveOutcome,
+    Action, Authenticator, HostedSession, HostedStep, HostedUi, PendingEmailCode, RemoveOutcome,
 };
+
+/// Email or SMS codes one hosted session may send (the first one included).
+pub const MAX_CODES_PER_SESSION: u32 = 5;
+/// Wait between two codes to the same address.
+pub const RESEND_INTERVAL_SECS: i64 = 30;
 
 const APP: &str = "AUTHENTICATOR_APP";
 const EMAIL: &str = "EMAIL_OTP";
@@ -97,6 +109,167 @@ fn flash(
     Ok(see_other("/flow"))
 }
 
+/// Where a finished (or abandoned) flow sends the browser: the relying party's `redirectUrl`
+/// without a token (the relying party learns nothing it could act on from it).
+fn return_url(action: &Action) -> Option<url::Url> {
+    action
+        .redirect_url
+        .as_deref()
+        .and_then(|u| parse_redirect_url(u).ok())
+}
+
+/// The "sent on" answer for a session whose flow has ended: its relying party, else `/back`.
+pub fn send_on_error(state: &AppState, session: &HostedSession) -> PageError {
+    let location = state
+        .stores
+        .actions
+        .get_action(&session.action)
+        .ok()
+        .flatten()
+        .and_then(|a| return_url(&a))
+        .map_or_else(|| "/back".to_owned(), |u| u.to_string());
+    PageError::SendOn { location }
+}
+
+/// Ends the flow of `session` without a result and sends the browser back to the relying party
+/// (or shows the "ended" page when the action has no `redirectUrl`).
+fn leave(
+    state: &AppState,
+    session: &HostedSession,
+    action: &Action,
+) -> Result<HttpResponse, PageError> {
+    update(state, session, |s| {
+        s.step = HostedStep::Finished;
+        s.email_code = None;
+        s.pending_email = None;
+    })?;
+    match return_url(action) {
+        Some(url) => Ok(see_other(url.as_str())),
+        None => ended_page(state, false),
+    }
+}
+
+fn ended_page(state: &AppState, succeeded: bool) -> Result<HttpResponse, PageError> {
+    let mut context = tera::Context::new();
+    context.insert("tenant_name", &state.tenant_name);
+    context.insert("error", &Option::<String>::None);
+    context.insert("succeeded", &succeeded);
+    render(state, "done.html", &context)
+}
+
+/// `POST /cancel` (`cancel` on the method choice, every enrollment and every challenge): the
+/// person leaves; back to the relying party without a token. What the service's pre-built UI
+/// sends when a person leaves is UNVERIFIED; no token is the conservative choice (it proves
+/// nothing, and the guide's sample treats a missing token as "the user exited"). The action's
+/// state is left as it is.
+pub async fn cancel(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<FlowForm>,
+) -> Result<HttpResponse, PageError> {
+    let session = load_checked(&state, &req, &form)?;
+    let action = load_action(&state, &session)?;
+    tracing::info!(user_id = %session.action.user_id, action = %session.action.action_code, "hosted flow cancelled");
+    leave(&state, &session, &action)
+}
+
+/// `GET /back` (the primary action of every error page): back to the relying party of this
+/// browser's flow, or of the last flow it started here; the "ended" page when none is known.
+/// A live flow of this browser ends here like a Cancel: a link to this page can end it, which is
+/// no more than a link to the relying party's callback could do.
+pub async fn back(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+    if let Ok(session) = load_session(&state, &req)
+        && let Ok(action) = load_action(&state, &session)
+    {
+        return leave(&state, &session, &action);
+    }
+    match remembered_return(&req) {
+        Some(url) => Ok(see_other(url.as_str())),
+        None => ended_page(&state, false),
+    }
+}
+
+/// The refusal while the user's wrong-code budget is used up: how long to wait, in words.
+fn too_many_wrong_codes() -> String {
+    format!(
+        "Too many incorrect codes. Wait {} and try again.",
+        words::duration(WRONG_CODE_WINDOW_SECS)
+    )
+}
+
+/// Seconds until another code may go to `to` in this session (0: now).
+fn resend_wait(session: &HostedSession, to: &str, now: chrono::DateTime<Utc>) -> i64 {
+    session
+        .email_code
+        .as_ref()
+        .filter(|p| p.to == to)
+        .map_or(0, |p| {
+            (p.sent_at + Duration::seconds(RESEND_INTERVAL_SECS) - now)
+                .num_seconds()
+                .max(0)
+        })
+}
+
+/// `POST /resend` (`resend` on the email code pages): a new code to the same address, within
+/// the session's limits.
+pub async fn resend(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<FlowForm>,
+) -> Result<HttpResponse, PageError> {
+    let session = load_checked(&state, &req, &form)?;
+    check_open(&state, &session)?;
+    let Some(pending) = session.email_code.clone() else {
+        return Ok(see_other("/flow"));
+    };
+    let channel = match &session.step {
+        HostedStep::EnrollEmailCode => "EMAIL",
+        HostedStep::Challenge { method } if method == EMAIL => "EMAIL",
+        HostedStep::Challenge { method } if method == SMS => "SMS",
+        _ => return Ok(see_other("/flow")),
+    };
+    if session.ui.codes_sent >= MAX_CODES_PER_SESSION {
+        return flash(
+            &state,
+            &session,
+            "No more codes can be sent for this sign-in. Cancel and start again.",
+        );
+    }
+    let wait = resend_wait(&session, &pending.to, Utc::now());
+    if wait > 0 {
+        // Not a mistake in the code field: a notice, and the code sent stays valid.
+        let message = format!(
+            "A code was sent moments ago. You can ask for a new one in {}.",
+            words::duration(wait)
+        );
+        update(&state, &session, |s| s.ui.flash_notice = Some(message))?;
+        return Ok(see_other("/flow"));
+    }
+    send_code(&state, &session, &pending.to, channel).await?;
+    update(&state, &session, |s| {
+        s.ui.flash_notice = Some(format!("We sent a new code to {}.", pending.to));
+    })?;
+    Ok(see_other("/flow"))
+}
+
+/// `POST /enroll/email/change` (`change-address`): enter another address.
+pub async fn enroll_email_change(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<FlowForm>,
+) -> Result<HttpResponse, PageError> {
+    let session = load_checked(&state, &req, &form)?;
+    check_open(&state, &session)?;
+    if session.step != HostedStep::EnrollEmailCode {
+        return Ok(see_other("/flow"));
+    }
+    update(&state, &session, |s| {
+        s.step = HostedStep::EnrollEmailAddress;
+        s.email_code = None;
+    })?;
+    Ok(see_other("/flow"))
+}
+
 /// Sends a code for an OTP method to the user's enrolled destination, recording it in the
 /// session.
 async fn send_challenge_code(
@@ -136,6 +309,14 @@ async fn send_code(
     to: &str,
     channel: &str,
 ) -> Result<(), PageError> {
+    // Re-read: the caller's copy may predate a code sent by a parallel request.
+    let current = load_session_by_id(state, &session.id)?;
+    if current.ui.codes_sent >= MAX_CODES_PER_SESSION {
+        return Err(PageError::refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "No more codes can be sent for this sign-in. Go back to the application and start again.",
+        ));
+    }
     let code = otp_code();
     state
         .send_code(to, &code, &session.action, channel)
@@ -147,13 +328,26 @@ async fn send_code(
                 "The code could not be sent. Try again later.",
             )
         })?;
+    let now = Utc::now();
     let pending = PendingEmailCode {
         to: to.to_owned(),
         code,
-        expires_at: Utc::now() + Duration::seconds(OTP_LIFETIME_SECS),
+        expires_at: now + Duration::seconds(OTP_LIFETIME_SECS),
+        sent_at: now,
     };
-    update(state, session, |s| s.email_code = Some(pending))?;
+    update(state, session, |s| {
+        s.email_code = Some(pending);
+        s.ui.codes_sent += 1;
+    })?;
     Ok(())
+}
+
+fn load_session_by_id(state: &AppState, id: &str) -> Result<HostedSession, PageError> {
+    state
+        .stores
+        .hosted
+        .get_session(id, Utc::now())
+        .ok_or_else(PageError::no_session)
 }
 
 /// `GET /challenge?token=...`: checks the token, opens a hosted session for its action and
@@ -167,10 +361,11 @@ pub async fn start(
         .track_key
         .verify(&query.token, now.timestamp())
         .map_err(|e| match e {
-            TokenError::Expired => {
-                refused("This link has expired. Go back to the application and sign in again.")
-            }
-            _ => refused("This link is not valid."),
+            TokenError::Expired => refused(
+                "This verification link has expired: it works for a few minutes only. Go back \
+                 to the application and sign in again.",
+            ),
+            _ => refused("This verification link is not valid."),
         })?;
     if claims.other.tenant_id != state.tenant_id {
         return Err(refused("This link is not valid."));
@@ -185,6 +380,12 @@ pub async fn start(
         .actions
         .get_action(&key)?
         .ok_or_else(|| refused("This verification no longer exists."))?;
+    // A link opened again after the verification (Back, a second tab) sends the person on.
+    if action.state == "CHALLENGE_SUCCEEDED"
+        && let Some(url) = return_url(&action)
+    {
+        return Ok(see_other(url.as_str()));
+    }
     if !hosted_flow_open(&action.state) {
         let message = match action.state.as_str() {
             "BLOCK" => "This action was blocked.",
@@ -223,6 +424,7 @@ pub async fn start(
         // duration" bounds its pre-built UI session.
         expires_at: chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
         flash_error: None,
+        ui: HostedUi::default(),
     };
     state.stores.hosted.create_session(session.clone());
     if let HostedStep::Challenge { method } = &session.step
@@ -234,6 +436,11 @@ pub async fn start(
     response
         .add_cookie(&session_cookie(&session.id))
         .map_err(|e| PageError::Internal(Box::new(e)))?;
+    if let Some(url) = return_url(&action) {
+        response
+            .add_cookie(&return_cookie(url.as_str()))
+            .map_err(|e| PageError::Internal(Box::new(e)))?;
+    }
     Ok(response)
 }
 
@@ -260,12 +467,78 @@ fn first_method(
     Ok(sorted.first().map(|a| a.verification_method.clone()))
 }
 
-fn base_context(state: &AppState, session: &HostedSession, error: Option<String>) -> tera::Context {
+fn base_context(
+    state: &AppState,
+    session: &HostedSession,
+    error: Option<String>,
+    notice: Option<String>,
+) -> tera::Context {
     let mut context = tera::Context::new();
     context.insert("tenant_name", &state.tenant_name);
     context.insert("csrf", &session.csrf);
     context.insert("error", &error);
+    context.insert("notice", &notice);
     context
+}
+
+/// The code field of a page (`code_field.html`).
+fn code_field(context: &mut tera::Context, label: &str, recovery: bool) {
+    context.insert("code_label", label);
+    if recovery {
+        context.insert("code_inputmode", "text");
+        context.insert("code_autocomplete", "off");
+        context.insert("code_maxlength", &64);
+        context.insert(
+            "code_hint",
+            "Like abcde-fghjk-mnpqr; spaces and dashes are optional.",
+        );
+    } else {
+        // Room for a pasted "123 456": spaces and dashes are ignored.
+        context.insert("code_inputmode", "numeric");
+        context.insert("code_autocomplete", "one-time-code");
+        context.insert("code_maxlength", &16);
+        context.insert("code_hint", &Option::<String>::None);
+    }
+}
+
+/// The "send a new code" part of a page (`resend.html`).
+fn resend_context(context: &mut tera::Context, session: &HostedSession) {
+    let now = Utc::now();
+    let wait = session
+        .email_code
+        .as_ref()
+        .map_or(0, |p| resend_wait(session, &p.to, now));
+    context.insert("resend_wait", &wait);
+    context.insert(
+        "can_resend",
+        &(session.ui.codes_sent < MAX_CODES_PER_SESSION),
+    );
+}
+
+/// The "use another method" link of an enrollment page (`other_method.html`).
+fn other_method(context: &mut tera::Context, id: &str, action: &str, label: &str) {
+    context.insert("other_id", id);
+    context.insert("other_action", action);
+    context.insert("other_label", label);
+}
+
+/// The account a person recognises: the username, else the email, else the user id.
+fn account_name(action: &Action, user_id: &str) -> String {
+    action
+        .username
+        .clone()
+        .or_else(|| action.email.clone())
+        .unwrap_or_else(|| user_id.to_owned())
+}
+
+/// A base32 key in groups of four, as authenticator apps show and accept it.
+fn grouped(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(serde::Serialize)]
@@ -280,51 +553,90 @@ struct AuthenticatorRow {
     id: String,
     label: &'static str,
     detail: String,
-    created_at: String,
+    added: String,
+    last_used: Option<String>,
+}
+
+fn authenticator_row(a: &Authenticator, now: chrono::DateTime<Utc>) -> AuthenticatorRow {
+    AuthenticatorRow {
+        id: a.user_authenticator_id.clone(),
+        label: label(&a.verification_method),
+        detail: a
+            .email
+            .clone()
+            .or_else(|| a.phone_number.clone())
+            .unwrap_or_default(),
+        added: words::ago(a.created_at, now),
+        last_used: a.last_verified_at.map(|t| words::ago(t, now)),
+    }
 }
 
 /// `GET /flow`: renders the current step.
 pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     let session = load_session(&state, &req)?;
+    if session.step == HostedStep::Finished {
+        return Err(send_on_error(&state, &session));
+    }
     let error = session.flash_error.clone();
-    let mut shown_codes = None;
+    let notice = session.ui.flash_notice.clone();
     let session = update(&state, &session, |s| {
         s.flash_error = None;
-        if let HostedStep::RecoveryCodes { codes } = &mut s.step {
-            // Shown once: the plain codes leave the session as they are rendered.
-            shown_codes = Some(std::mem::take(codes));
-        }
+        s.ui.flash_notice = None;
     })?;
     let action = load_action(&state, &session)?;
-    let mut context = base_context(&state, &session, error);
+    let mut context = base_context(&state, &session, error, notice);
     let user_id = &session.action.user_id;
+    let now = Utc::now();
     let template = match &session.step {
         HostedStep::ChooseEnrollment => {
             context.insert("adding", &session.verified);
+            context.insert("account", &account_name(&action, user_id));
             "enroll_choose.html"
         }
         HostedStep::EnrollTotp { secret } => {
-            let account = action
-                .username
-                .clone()
-                .or_else(|| action.email.clone())
-                .unwrap_or_else(|| user_id.clone());
-            let account: String = account.chars().filter(|c| *c != ':').collect();
+            let account: String = account_name(&action, user_id)
+                .chars()
+                .filter(|c| *c != ':')
+                .collect();
             let uri = totp::otpauth_uri(secret, &state.tenant_name, &account);
             let qr = totp::qr_svg_base64(&uri).map_err(|e| PageError::Internal(e.into()))?;
             context.insert("secret", secret);
+            context.insert("secret_groups", &grouped(secret));
+            context.insert("account", &account);
             context.insert("uri", &uri);
             context.insert("qr", &qr);
             context.insert("adding", &session.verified);
+            code_field(&mut context, "Code from the app", false);
+            other_method(
+                &mut context,
+                "switch-to-email",
+                "/enroll/email",
+                "Use email codes instead",
+            );
             "enroll_totp.html"
         }
         HostedStep::EnrollEmailAddress => {
             context.insert("adding", &session.verified);
+            context.insert("email", session.pending_email.as_deref().unwrap_or(""));
+            other_method(
+                &mut context,
+                "switch-to-totp",
+                "/enroll/totp",
+                "Use an authenticator app instead",
+            );
             "enroll_email_address.html"
         }
         HostedStep::EnrollEmailCode => {
             context.insert("to", &session.email_code.as_ref().map(|c| c.to.clone()));
             context.insert("adding", &session.verified);
+            code_field(&mut context, "Code from the email", false);
+            resend_context(&mut context, &session);
+            other_method(
+                &mut context,
+                "switch-to-totp",
+                "/enroll/totp",
+                "Use an authenticator app instead",
+            );
             "enroll_email_code.html"
         }
         HostedStep::Challenge { method } => {
@@ -346,6 +658,8 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
                 .remaining_recovery_codes(user_id)?;
             context.insert("method", method);
             context.insert("method_label", label(method));
+            code_field(&mut context, label(method), method == RECOVERY);
+            resend_context(&mut context, &session);
             context.insert("to", &session.email_code.as_ref().map(|c| c.to.clone()));
             context.insert("choices", &choices);
             context.insert(
@@ -354,29 +668,47 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             );
             "challenge.html"
         }
-        HostedStep::RecoveryCodes { .. } => {
-            context.insert("codes", &shown_codes.unwrap_or_default());
+        HostedStep::RecoveryCodes { codes } => {
+            // Shown until the person confirms they saved them (then they leave the session).
+            context.insert("codes", codes);
+            context.insert("codes_text", &codes.join("\n"));
             "recovery_codes.html"
         }
         HostedStep::Settings => {
             let authenticators = state.stores.authenticators.list_authenticators(user_id)?;
             let rows: Vec<AuthenticatorRow> = authenticators
                 .iter()
-                .map(|a| AuthenticatorRow {
-                    id: a.user_authenticator_id.clone(),
-                    label: label(&a.verification_method),
-                    detail: a
-                        .email
-                        .clone()
-                        .or_else(|| a.phone_number.clone())
-                        .unwrap_or_default(),
-                    created_at: iso(a.created_at),
-                })
+                .map(|a| authenticator_row(a, now))
                 .collect();
             context.insert("can_remove", &(rows.len() > 1));
             context.insert("authenticators", &rows);
+            context.insert(
+                "recovery_left",
+                &state
+                    .stores
+                    .authenticators
+                    .remaining_recovery_codes(user_id)?,
+            );
+            context.insert("changes", &session.ui.changes);
             "settings.html"
         }
+        HostedStep::ConfirmRemove { authenticator_id } => {
+            let authenticators = state.stores.authenticators.list_authenticators(user_id)?;
+            let Some(a) = authenticators
+                .iter()
+                .find(|a| &a.user_authenticator_id == authenticator_id)
+            else {
+                update(&state, &session, |s| s.step = HostedStep::Settings)?;
+                return Ok(see_other("/flow"));
+            };
+            let row = authenticator_row(a, now);
+            context.insert("id", &row.id);
+            context.insert("label", row.label);
+            context.insert("detail", &row.detail);
+            context.insert("added", &row.added);
+            "confirm_remove.html"
+        }
+        HostedStep::Finished => return Err(send_on_error(&state, &session)),
     };
     render(&state, template, &context)
 }
@@ -419,7 +751,10 @@ pub async fn enroll_totp_start(
     }
     let secret = totp::generate_secret();
     update(&state, &session, |s| {
-        s.step = HostedStep::EnrollTotp { secret }
+        s.step = HostedStep::EnrollTotp { secret };
+        // Switching from email: the code in flight is for an enrollment no longer under way.
+        s.email_code = None;
+        s.pending_email = None;
     })?;
     Ok(see_other("/flow"))
 }
@@ -437,13 +772,9 @@ pub async fn enroll_totp_confirm(
     };
     let now = Utc::now();
     if state.wrong_codes_exhausted(&session.action.user_id, now) {
-        return flash(
-            &state,
-            &session,
-            "Too many incorrect codes. Wait a few minutes and try again.",
-        );
+        return flash(&state, &session, &too_many_wrong_codes());
     }
-    let code = form.code.clone().unwrap_or_default();
+    let code = strip_separators(form.code.as_deref().unwrap_or_default());
     let Some(step) = totp::verify(&secret, &code, now.timestamp() as u64, None) else {
         return wrong_code(
             &state,
@@ -512,10 +843,16 @@ async fn enrolled(
     announce_authenticator(state, &authenticator);
     tracing::info!(user_id = %user_id, method = %authenticator.verification_method, "authenticator enrolled");
     if session.verified {
+        let what = match authenticator.email.as_deref() {
+            Some(email) => format!("{} ({email})", label(&authenticator.verification_method)),
+            None => label(&authenticator.verification_method).to_owned(),
+        };
         update(state, session, |s| {
             s.step = HostedStep::Settings;
             s.email_code = None;
             s.pending_email = None;
+            s.ui.flash_notice = Some(format!("{what} added."));
+            s.ui.changes.push(format!("Added {what}"));
         })?;
         return Ok(see_other("/flow"));
     }
@@ -621,9 +958,10 @@ pub async fn enroll_email_address(
 
 fn check_pending_code(session: &HostedSession, code: &str) -> bool {
     let now = Utc::now();
-    session.email_code.as_ref().is_some_and(|p| {
-        p.expires_at > now && is_six_digits(code.trim()) && ct_eq_str(&p.code, code.trim())
-    })
+    session
+        .email_code
+        .as_ref()
+        .is_some_and(|p| p.expires_at > now && is_six_digits(code) && ct_eq_str(&p.code, code))
 }
 
 /// `POST /enroll/email/confirm` (`confirm-email`): the code sent to the address.
@@ -639,13 +977,9 @@ pub async fn enroll_email_confirm(
     }
     let now = Utc::now();
     if state.wrong_codes_exhausted(&session.action.user_id, now) {
-        return flash(
-            &state,
-            &session,
-            "Too many incorrect codes. Wait a few minutes and try again.",
-        );
+        return flash(&state, &session, &too_many_wrong_codes());
     }
-    let code = form.code.clone().unwrap_or_default();
+    let code = strip_separators(form.code.as_deref().unwrap_or_default());
     if !check_pending_code(&session, &code) {
         return wrong_code(
             &state,
@@ -715,13 +1049,9 @@ pub async fn verify_code(
     let now = Utc::now();
     let user_id = session.action.user_id.clone();
     if state.wrong_codes_exhausted(&user_id, now) {
-        return flash(
-            &state,
-            &session,
-            "Too many incorrect codes. Wait a few minutes and try again.",
-        );
+        return flash(&state, &session, &too_many_wrong_codes());
     }
-    let code = form.code.clone().unwrap_or_default();
+    let code = strip_separators(form.code.as_deref().unwrap_or_default());
     let authenticators = state.stores.authenticators.list_authenticators(&user_id)?;
     match method.as_str() {
         APP => {
@@ -910,21 +1240,16 @@ fn finish(
     session: &HostedSession,
     action: &Action,
 ) -> Result<HttpResponse, PageError> {
-    state.stores.hosted.delete_session(&session.id);
+    // Kept (without its secrets) until it expires: Back then sends the person on.
+    update(state, session, |s| {
+        s.step = HostedStep::Finished;
+        s.email_code = None;
+        s.pending_email = None;
+    })?;
     let (token, _) = state.issue_token(&session.action, &session.scope, Utc::now());
-    match action
-        .redirect_url
-        .as_deref()
-        .and_then(|u| parse_redirect_url(u).ok())
-    {
+    match return_url(action) {
         Some(url) => Ok(see_other(with_token(&url, &token).as_str())),
-        None => {
-            let mut context = tera::Context::new();
-            context.insert("tenant_name", &state.tenant_name);
-            context.insert("error", &Option::<String>::None);
-            context.insert("succeeded", &(action.state == "CHALLENGE_SUCCEEDED"));
-            render(state, "done.html", &context)
-        }
+        None => ended_page(state, action.state == "CHALLENGE_SUCCEEDED"),
     }
 }
 
@@ -997,6 +1322,15 @@ pub async fn recovery_continue(
     if !matches!(session.step, HostedStep::RecoveryCodes { .. }) || !session.verified {
         return Ok(see_other("/flow"));
     }
+    if form.saved.as_deref() != Some("yes") {
+        return flash(
+            &state,
+            &session,
+            "Tick \"I have saved my recovery codes\" once they are somewhere safe.",
+        );
+    }
+    // The plain codes leave the session now.
+    update(&state, &session, |s| s.step = HostedStep::Settings)?;
     after_verified(&state, &session).await
 }
 
@@ -1020,12 +1354,69 @@ pub async fn settings_remove(
     let session = load_checked(&state, &req, &form)?;
     require_settings(&session)?;
     let id = form.authenticator_id.clone().unwrap_or_default();
+    let authenticators = state
+        .stores
+        .authenticators
+        .list_authenticators(&session.action.user_id)?;
+    if !authenticators.iter().any(|a| a.user_authenticator_id == id) {
+        return flash(&state, &session, "That authenticator does not exist.");
+    }
+    if authenticators.len() < 2 {
+        return flash(
+            &state,
+            &session,
+            "You cannot remove your last authenticator.",
+        );
+    }
+    update(&state, &session, |s| {
+        s.step = HostedStep::ConfirmRemove {
+            authenticator_id: id,
+        }
+    })?;
+    Ok(see_other("/flow"))
+}
+
+/// `POST /settings/remove/confirm` (`confirm-remove`): removes it, never the last one.
+pub async fn settings_remove_confirm(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<FlowForm>,
+) -> Result<HttpResponse, PageError> {
+    let session = load_checked(&state, &req, &form)?;
+    require_settings(&session)?;
+    let id = form.authenticator_id.clone().unwrap_or_default();
+    let HostedStep::ConfirmRemove { authenticator_id } = &session.step else {
+        return Ok(see_other("/flow"));
+    };
+    if !ct_eq_str(authenticator_id, &id) {
+        return Ok(see_other("/flow"));
+    }
+    let user_id = &session.action.user_id;
+    let what = state
+        .stores
+        .authenticators
+        .list_authenticators(user_id)?
+        .iter()
+        .find(|a| a.user_authenticator_id == id)
+        .map(|a| match a.email.as_deref() {
+            Some(email) => format!("{} ({email})", label(&a.verification_method)),
+            None => label(&a.verification_method).to_owned(),
+        })
+        .unwrap_or_else(|| "Authenticator".to_owned());
+    update(&state, &session, |s| s.step = HostedStep::Settings)?;
     match state
         .stores
         .authenticators
-        .delete_authenticator_unless_last(&session.action.user_id, &id)?
+        .delete_authenticator_unless_last(user_id, &id)?
     {
-        RemoveOutcome::Removed => Ok(see_other("/flow")),
+        RemoveOutcome::Removed => {
+            tracing::info!(user_id = %user_id, "authenticator removed in the hosted settings");
+            update(&state, &session, |s| {
+                s.ui.flash_notice = Some(format!("{what} removed."));
+                s.ui.changes.push(format!("Removed {what}"));
+            })?;
+            Ok(see_other("/flow"))
+        }
         RemoveOutcome::LastOne => flash(
             &state,
             &session,
@@ -1035,7 +1426,68 @@ pub async fn settings_remove(
     }
 }
 
-/// `POST /settings/back` (`back-to-settings`): abandon adding an authenticator.
+/// `POST /settings/recovery-codes` (`regenerate-codes`): new recovery codes replace the old
+/// ones (the settings are reached only after a fresh challenge); shown like the first ones.
+pub async fn settings_regenerate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<FlowForm>,
+) -> Result<HttpResponse, PageError> {
+    let session = load_checked(&state, &req, &form)?;
+    require_settings(&session)?;
+    if session.step != HostedStep::Settings {
+        return Ok(see_other("/flow"));
+    }
+    let codes = recovery_codes();
+    state.stores.authenticators.set_recovery_codes(
+        &session.action.user_id,
+        codes.iter().map(|c| hash_recovery_code(c)).collect(),
+    )?;
+    tracing::info!(user_id = %session.action.user_id, "recovery codes regenerated in the hosted settings");
+    update(&state, &session, |s| {
+        s.step = HostedStep::RecoveryCodes { codes };
+        s.ui.changes
+            .push("New recovery codes (the old ones stopped working)".to_owned());
+    })?;
+    Ok(see_other("/flow"))
+}
+
+/// `GET /recovery-codes.txt` (`download-codes`): the codes on screen as a text file.
+pub async fn recovery_download(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, PageError> {
+    let session = load_session(&state, &req)?;
+    let HostedStep::RecoveryCodes { codes } = &session.step else {
+        return Err(PageError::refused(
+            StatusCode::NOT_FOUND,
+            "Your recovery codes are shown only while you save them. Go back to the application.",
+        ));
+    };
+    let mut text = format!(
+        "Recovery codes for {}\nEach code works once. Keep them somewhere safe.\n\n",
+        state.tenant_name
+    );
+    for code in codes {
+        text.push_str(code);
+        text.push('\n');
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            actix_web::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        ))
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"recovery-codes.txt\"",
+        ))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .insert_header((actix_web::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(text))
+}
+
+/// `POST /settings/back` (`back-to-settings`, `keep`): abandon adding or removing an
+/// authenticator.
 pub async fn settings_back(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -1086,19 +1538,37 @@ mod tests {
                 to: "a@b.c".into(),
                 code: code.into(),
                 expires_at: Utc::now() + Duration::seconds(expires_in),
+                sent_at: Utc::now(),
             }),
             pending_email: None,
             expires_at: Utc::now() + Duration::minutes(10),
             flash_error: None,
+            ui: HostedUi::default(),
         }
     }
 
     #[test]
     fn an_email_code_is_accepted_before_it_expires_only() {
-        assert!(check_pending_code(&session("123456", 60), " 123456 "));
+        assert!(check_pending_code(&session("123456", 60), "123456"));
         assert!(!check_pending_code(&session("123456", -1), "123456"));
         assert!(!check_pending_code(&session("123456", 60), "123457"));
         assert!(!check_pending_code(&session("123456", 60), ""));
+    }
+
+    #[test]
+    fn a_new_code_may_go_to_the_same_address_only_after_the_wait() {
+        let s = session("123456", 600);
+        let sent = s.email_code.as_ref().unwrap().sent_at;
+        assert_eq!(resend_wait(&s, "a@b.c", sent), RESEND_INTERVAL_SECS);
+        assert_eq!(resend_wait(&s, "a@b.c", sent + Duration::seconds(10)), 20);
+        assert_eq!(resend_wait(&s, "a@b.c", sent + Duration::seconds(31)), 0);
+        assert_eq!(resend_wait(&s, "other@b.c", sent), 0, "another address");
+    }
+
+    #[test]
+    fn keys_are_shown_in_groups_of_four() {
+        assert_eq!(grouped("ABCDEFGHIJ"), "ABCD EFGH IJ");
+        assert_eq!(grouped(""), "");
     }
 
     #[test]

@@ -1,10 +1,17 @@
 //! The hosted pages at the `url` returned by track: enrollment (authenticator app, email OTP),
-//! recovery codes, the challenge, and settings. Server-rendered HTML, no scripts, a strict CSP.
+//! recovery codes, the challenge, and settings. Server-rendered HTML that works without
+//! JavaScript; one small same-origin script (`/static/copy.js`) only adds "Copy" buttons.
 //!
 //! The browser's session is bound to the track token: `GET /challenge?token=...` checks the
 //! token, creates a server-side [`crate::store::HostedSession`] for that action,
 //! sets its id in a `__Host-` cookie (Secure, HttpOnly, SameSite=Lax) and redirects to `/flow`,
 //! so the token leaves the address bar. Every form carries the session's CSRF token.
+//!
+//! Every page has a way out: Cancel (and `/back` from an error page) returns to the relying
+//! party's `redirectUrl` without a token, which tells it that the person left; a second cookie
+//! remembers that `redirectUrl` for a day so that even a page without a live session can lead
+//! back. A finished flow is kept until the session expires, so that the browser's Back button
+//! after a sign-in sends the person on to the relying party instead of to an error.
 
 pub mod flow;
 
@@ -30,8 +37,12 @@ pub const COOKIE: &str = "__Host-authsignal-emulator";
 /// follow a form post, and the last post of the flow ends, through the relying party's callback,
 /// on origins this page cannot know (the relying party's own client, for one). A `form-action`
 /// here made real browsers refuse to finish a login.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-     frame-ancestors 'none'; base-uri 'none'";
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+/// The cookie remembering the relying party's `redirectUrl` of this browser's last flow
+/// (base64url), for the "Back to the application" action of pages without a live session.
+pub const RETURN_COOKIE: &str = "__Host-authsignal-emulator-rp";
 
 /// Registers the page routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -51,6 +62,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }))
     .route("/challenge", web::get().to(flow::start))
     .route("/flow", web::get().to(flow::show))
+    .route("/back", web::get().to(flow::back))
+    .route("/cancel", web::post().to(flow::cancel))
+    .route("/resend", web::post().to(flow::resend))
+    .route(
+        "/enroll/email/change",
+        web::post().to(flow::enroll_email_change),
+    )
+    .route(
+        "/recovery-codes.txt",
+        web::get().to(flow::recovery_download),
+    )
+    .route(
+        "/settings/remove/confirm",
+        web::post().to(flow::settings_remove_confirm),
+    )
+    .route(
+        "/settings/recovery-codes",
+        web::post().to(flow::settings_regenerate),
+    )
     .route("/enroll/totp", web::post().to(flow::enroll_totp_start))
     .route(
         "/enroll/totp/confirm",
@@ -93,6 +123,9 @@ pub struct FlowForm {
     /// An authenticator id.
     #[serde(default)]
     pub authenticator_id: Option<String>,
+    /// "I have saved my recovery codes" (`yes` when ticked).
+    #[serde(default)]
+    pub saved: Option<String>,
 }
 
 pub use crate::domain::contact::looks_like_email;
@@ -110,7 +143,8 @@ pub fn load_session(state: &AppState, req: &HttpRequest) -> Result<HostedSession
         .ok_or_else(PageError::no_session)
 }
 
-/// The live session, after checking the form's CSRF token.
+/// The live session, after checking the form's CSRF token. A finished flow accepts no form: the
+/// browser is sent on (a form sent again with Back and resubmit lands here).
 pub fn load_checked(
     state: &AppState,
     req: &HttpRequest,
@@ -123,7 +157,42 @@ pub fn load_checked(
             "This form has expired. Go back to the application and try again.",
         ));
     }
+    if session.step == crate::store::HostedStep::Finished {
+        return Err(flow::send_on_error(state, &session));
+    }
     Ok(session)
+}
+
+/// The cookie remembering `redirect_url` (a day).
+pub fn return_cookie(redirect_url: &str) -> Cookie<'static> {
+    use base64::Engine as _;
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(redirect_url);
+    Cookie::build(RETURN_COOKIE, value)
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::days(1))
+        .finish()
+}
+
+/// The relying party's `redirectUrl` remembered by [`return_cookie`], if it still parses as one.
+pub fn remembered_return(req: &HttpRequest) -> Option<url::Url> {
+    use base64::Engine as _;
+    let raw = req.cookie(RETURN_COOKIE)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw.value())
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    crate::domain::redirect::parse_redirect_url(&text).ok()
+}
+
+/// The error page of any path that is not a page, an asset or the Server API.
+pub async fn not_found() -> Result<HttpResponse, PageError> {
+    Err(PageError::refused(
+        StatusCode::NOT_FOUND,
+        "There is nothing at this address. Go back to the application and start again.",
+    ))
 }
 
 /// The session cookie for `id`.

@@ -16,18 +16,45 @@ fn assert_refused_as_expired(stack: &super::Stack, page: &Page) {
 }
 
 #[tokio::test]
-async fn replaying_a_callback_url_in_the_same_browser_fails() {
+async fn replaying_a_callback_url_in_the_same_browser_signs_in_nothing_new_and_goes_home() {
     let stack = spawn().await;
     let browser = Browser::new();
-    let (_, callback) = stack.until_callback(&browser, "alice", "alice").await;
+    let (ar, callback) = stack.until_callback(&browser, "alice", "alice").await;
     let first = browser.get(&callback).await;
     code_of(&first);
 
+    // Back after signing in: the signed-in person is sent on, nothing is issued.
     let replay = browser.get(&callback).await;
+    assert_eq!(replay.status, 303, "{}", replay.body);
+    assert_eq!(replay.location(), stack.url("/"));
+    assert!(
+        replay.set_cookie(SESSION_COOKIE).is_none(),
+        "no new session"
+    );
+    assert!(query_param(replay.location(), "code").is_none());
+    let home = browser.follow(&replay).await;
+    assert!(home.shows("You are signed in"), "{}", home.body);
+    // So is the used sign-in link.
+    let login = stack.login_page(&browser, &ar).await;
+    assert_eq!(login.status, 303, "{}", login.body);
+    assert_eq!(login.location(), stack.url("/"));
+
+    // Without the session, the same link explains and offers a way to start again.
+    let stranger = Browser::new();
+    let replay = stranger.get(&callback).await;
     assert_refused_as_expired(&stack, &replay);
-    let notice = browser.follow(&replay).await;
+    let notice = stranger.follow(&replay).await;
     assert_eq!(notice.status, 400);
-    assert!(notice.shows("This second-factor step is no longer valid"));
+    assert!(
+        notice.shows("This sign-in took too long, was already finished"),
+        "{}",
+        notice.body
+    );
+    assert!(
+        notice.body.contains("id=\"continue\">Start again"),
+        "{}",
+        notice.body
+    );
 }
 
 #[tokio::test]
@@ -218,7 +245,21 @@ async fn a_forged_request_id_gets_an_error_page_and_no_form() {
     for ar in ["forged", "", &"x".repeat(500)] {
         let page = stack.login_page(&browser, ar).await;
         assert_eq!(page.status, 400, "ar={ar}");
-        assert!(page.shows("This sign-in link is not valid or has expired."));
+        assert!(
+            page.shows("This sign-in link was already used or has expired"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("<title>Sign-in link expired · "),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("id=\"continue\""),
+            "start again: {}",
+            page.body
+        );
         assert!(!page.body.contains("id=\"login-form\""));
     }
     let no_ar = browser.get(&stack.url("/Account/Login")).await;

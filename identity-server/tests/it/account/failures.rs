@@ -55,12 +55,13 @@ async fn wrong_totp_codes_fail_the_challenge_and_send_the_user_back_to_login_wit
     );
     assert_eq!(
         query_param(location, "notice").as_deref(),
-        Some("mfa_failed")
+        Some("mfa_attempts"),
+        "the login page says that the codes ran out"
     );
 
     let login = browser.follow(&answer).await;
     assert_eq!(login.status, 200);
-    assert!(login.shows("The second factor was not completed, so you are not signed in."));
+    assert!(login.shows("Too many wrong codes were entered, so this sign-in was stopped"));
     assert!(stack.is_signed_out(&browser).await);
 }
 
@@ -76,6 +77,11 @@ async fn a_block_outcome_refuses_the_sign_in_with_a_clear_page() {
     assert_eq!(page.status, 403);
     assert!(page.shows("Sign-in refused"));
     assert!(page.shows("you are not signed in"));
+    assert!(
+        page.shows("Back to Web client"),
+        "a way back to the client: {}",
+        page.body
+    );
     assert!(
         page.body.contains("id=\"reference\""),
         "a reference to quote"
@@ -186,4 +192,45 @@ async fn an_authsignal_outage_at_the_callback_fails_closed_and_sends_the_user_ba
     let login = browser.follow(&answer).await;
     assert!(login.shows("The second factor could not be checked right now"));
     assert!(stack.is_signed_out(&browser).await);
+}
+
+#[tokio::test]
+async fn cancelling_the_hosted_step_answers_the_client_with_access_denied_and_no_session() {
+    let stack = spawn().await;
+    let browser = Browser::new();
+    let ar = stack.authorize(&browser).await;
+    let challenge = stack
+        .password_to_challenge(&browser, &ar, "alice", "alice")
+        .await;
+    let start = browser.get(&challenge).await;
+    let page = browser.follow(&start).await;
+    let csrf = input_value(&page.body, "csrf").expect("the hosted page has a form");
+    assert!(
+        page.body.contains("id=\"cancel\""),
+        "a way out: {}",
+        page.body
+    );
+    let left = browser
+        .post(
+            &format!("{}/cancel", stack.emulator_url),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(left.status, 303, "{}", left.body);
+    assert_eq!(left.location(), stack.url("/Account/Login/Callback"));
+
+    let answer = browser.get(left.location()).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert!(answer.set_cookie(SESSION_COOKIE).is_none());
+    let back = answer.location();
+    assert_eq!(
+        query_param(back, "error").as_deref(),
+        Some("access_denied"),
+        "the client learns that the sign-in was refused: {back}"
+    );
+    assert!(stack.is_signed_out(&browser).await);
+    // The sign-in request is used up: its link now explains instead of showing the form.
+    let again = stack.login_page(&browser, &ar).await;
+    assert_eq!(again.status, 400);
+    assert!(!again.body.contains("id=\"login-form\""));
 }

@@ -30,8 +30,13 @@ async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
 }
 
 #[tokio::test]
-async fn a_username_is_locked_after_repeated_failures_even_with_the_right_password() {
-    let stack = spawn_with(|s| s.account.lockout.max_failures_per_user = 3).await;
+async fn a_username_is_locked_after_repeated_failures_even_with_the_right_password_and_told_for_how_long()
+ {
+    let stack = spawn_with(|s| {
+        s.account.lockout.max_failures_per_user = 3;
+        s.account.lockout.lockout_secs = 120;
+    })
+    .await;
     let browser = Browser::new();
     let ar = stack.authorize(&browser).await;
     for attempt in 1..=3 {
@@ -47,7 +52,8 @@ async fn a_username_is_locked_after_repeated_failures_even_with_the_right_passwo
     assert_eq!(locked.status, 429);
     assert_eq!(
         element_text(&locked.body, "error").unwrap(),
-        "Too many failed sign-in attempts. Please wait a few minutes and try again."
+        "Too many failed sign-in attempts. Please wait 2 minutes and try again.",
+        "the configured lockout, in words"
     );
     assert!(
         locked.location.is_none(),
@@ -292,7 +298,7 @@ async fn parallel_wrong_passwords_cannot_get_more_checks_than_the_lockout_allows
     for page in pages.iter().filter(|p| p.status == 429) {
         assert_eq!(
             element_text(&page.body, "error").unwrap(),
-            "Too many failed sign-in attempts. Please wait a few minutes and try again."
+            "Too many failed sign-in attempts. Please wait 15 minutes and try again."
         );
     }
     // The counters agree: the name is locked, the address (limit 50) is not.

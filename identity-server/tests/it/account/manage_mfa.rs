@@ -1,19 +1,25 @@
-//! "Manage MFA": a signed-in user passes a fresh challenge and reaches the authenticator
-//! settings at Authsignal, then comes back home.
+//! "Manage MFA": a signed-in user sees their authenticators, passes a fresh challenge, reaches
+//! the authenticator settings at Authsignal, and comes back to a page that says what changed.
 
 use authsignal_emulator::Outcome;
 
 use super::{Browser, input_value, spawn};
 
-/// The CSRF token of the home page's "Manage MFA" form.
+/// The CSRF token of the "Manage MFA" page's form (the home page links to it).
 async fn home_csrf(stack: &super::Stack, browser: &Browser) -> String {
     let home = browser.get(&stack.url("/")).await;
     assert_eq!(home.status, 200);
-    input_value(&home.body, "csrf_token").expect("the signed-in home page has the Manage MFA form")
+    assert!(
+        home.body.contains("href=\"/Account/Mfa\""),
+        "the home page links to Manage MFA"
+    );
+    let page = browser.get(&stack.url("/Account/Mfa")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    input_value(&page.body, "csrf_token").expect("the Manage MFA page has its form")
 }
 
 #[tokio::test]
-async fn manage_mfa_challenges_then_opens_the_settings_and_returns_home() {
+async fn manage_mfa_challenges_then_opens_the_settings_and_returns_to_a_page_saying_what_changed() {
     let stack = spawn().await;
     let browser = Browser::new();
     stack.sign_in(&browser, "alice", "alice").await;
@@ -38,10 +44,49 @@ async fn manage_mfa_challenges_then_opens_the_settings_and_returns_home() {
     assert!(back.starts_with(&stack.url("/Account/Mfa/Callback?token=")));
     let home = browser.get(&back).await;
     assert_eq!(home.status, 303);
-    assert_eq!(home.location(), stack.url("/"));
+    assert!(
+        home.location()
+            .starts_with(&stack.url("/Account/Mfa?result=saved")),
+        "{}",
+        home.location()
+    );
     assert_eq!(home.headers["referrer-policy"], "no-referrer");
+    let page = browser.get(home.location()).await;
+    assert_eq!(page.status, 200);
+    assert!(page.shows("Your changes are saved."), "{}", page.body);
+    assert!(
+        page.shows("No authenticator was added or removed."),
+        "{}",
+        page.body
+    );
+    assert!(page.shows("Authenticator app"), "the list: {}", page.body);
+    assert!(
+        page.shows("Added just now"),
+        "dates in words: {}",
+        page.body
+    );
     // Still signed in.
     assert!(!stack.is_signed_out(&browser).await);
+}
+
+#[tokio::test]
+async fn the_manage_mfa_page_says_only_known_changes_from_its_address() {
+    let stack = spawn().await;
+    let browser = Browser::new();
+    stack.sign_in(&browser, "alice", "alice").await;
+    let page = browser
+        .get(&stack.url(
+            "/Account/Mfa?result=saved&added=EMAIL_OTP,%3Cb%3Ex%3C/b%3E&removed=AUTHENTICATOR_APP",
+        ))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.shows("Added: Email code."), "{}", page.body);
+    assert!(page.shows("Removed: Authenticator app."), "{}", page.body);
+    assert!(!page.body.contains("<b>x</b>") && !page.body.contains("&lt;b&gt;"));
+    let left = browser
+        .get(&stack.url("/Account/Mfa?result=cancelled"))
+        .await;
+    assert!(left.shows("Nothing was changed."), "{}", left.body);
 }
 
 #[tokio::test]
@@ -55,7 +100,15 @@ async fn manage_mfa_needs_a_signed_in_session() {
         .await;
     assert_eq!(answer.status, 401);
     assert!(answer.location.is_none());
-    assert!(answer.shows("Not signed in"));
+    assert!(answer.shows("Sign in first"));
+    let page = browser.get(&stack.url("/Account/Mfa")).await;
+    assert_eq!(page.status, 401);
+    assert!(page.shows("Sign in first"), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"continue\""),
+        "a way to sign in: {}",
+        page.body
+    );
 }
 
 #[tokio::test]

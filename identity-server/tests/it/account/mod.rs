@@ -425,7 +425,10 @@ impl Stack {
             assert_eq!(page.status, 200, "hosted page: {}", page.body);
             let csrf = input_value(&page.body, "csrf").expect("hosted form without csrf");
             let answer = if page.body.contains("id=\"totp-secret\"") {
-                let secret = element_text(&page.body, "totp-secret").unwrap();
+                // Shown in groups of four, as apps accept it.
+                let secret = element_text(&page.body, "totp-secret")
+                    .unwrap()
+                    .replace(' ', "");
                 let mut authenticator = Authenticator {
                     secret,
                     last_step: None,
@@ -453,7 +456,7 @@ impl Stack {
                 browser
                     .post(
                         &format!("{}/recovery-codes/continue", self.emulator_url),
-                        &[("csrf", &csrf)],
+                        &[("csrf", &csrf), ("saved", "yes")],
                     )
                     .await
             } else if page.body.contains("id=\"settings-done\"") {

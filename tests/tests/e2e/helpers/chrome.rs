@@ -14,6 +14,15 @@
 //! Chromium is found through `CHROME_PATH` or at `/usr/bin/chromium`. When it is missing the
 //! browser tests fail if `E2E_REQUIRE_BROWSER=1` (CI sets it) and otherwise print a loud warning
 //! to stderr and return without testing anything.
+//!
+//! Accessibility: [`Chrome::check_accessibility`] injects axe-core (the file named by
+//! `AXE_CORE_JS`, which `.ci/run` installs from npm into a temporary directory) into the page,
+//! runs it in the light and the dark colour scheme (CDP `Emulation.setEmulatedMedia`) and fails
+//! on any violation of impact serious or critical, listing them. Without `AXE_CORE_JS` the check
+//! fails when `E2E_REQUIRE_BROWSER=1` and is skipped with a loud warning otherwise.
+//!
+//! Screenshots: [`Chrome::shoot`] saves the page at 1280x800 and 390x844 under
+//! `<target dir>/screenshots/`, for a reviewer to look at.
 
 use std::future::Future;
 use std::io::Write;
@@ -22,6 +31,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::emulation::{
+    ClearDeviceMetricsOverrideParams, MediaFeature, SetDeviceMetricsOverrideParams,
+    SetEmulatedMediaParams,
+};
 use chromiumoxide::cdp::browser_protocol::log::EventEntryAdded;
 use chromiumoxide::element::Element;
 use chromiumoxide::page::{Page, ScreenshotParams};
@@ -54,16 +67,71 @@ pub fn browser_required() -> bool {
     std::env::var("E2E_REQUIRE_BROWSER").is_ok_and(|v| v == "1")
 }
 
-/// The directory for failure screenshots: `<target dir>/e2e-screenshots`.
-pub fn screenshot_dir() -> PathBuf {
+/// The target directory (`CARGO_TARGET_DIR`, else `target/`): where the test binary lives.
+fn target_dir() -> PathBuf {
     // The test binary lives in <target>/<profile>/deps/.
     let exe = std::env::current_exe().expect("current exe");
-    let target = exe
-        .ancestors()
+    exe.ancestors()
         .nth(3)
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("e2e-screenshots")
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// The directory for failure screenshots: `<target dir>/e2e-screenshots`.
+pub fn screenshot_dir() -> PathBuf {
+    target_dir().join("e2e-screenshots")
+}
+
+/// The directory of the journeys' page screenshots: `<target dir>/screenshots`.
+pub fn journey_screenshot_dir() -> PathBuf {
+    target_dir().join("screenshots")
+}
+
+/// axe-core's source, from the file named by `AXE_CORE_JS`. `None` (after a loud warning) when
+/// it is not set and the browser is not required; a failure when it is required or unreadable.
+pub fn axe_source() -> Option<String> {
+    match std::env::var_os("AXE_CORE_JS") {
+        Some(path) => {
+            Some(std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                panic!("AXE_CORE_JS names {path:?}, which cannot be read: {e}")
+            }))
+        }
+        None if browser_required() => panic!(
+            "AXE_CORE_JS is not set (the path of axe.min.js; .ci/run installs axe-core from npm); \
+             E2E_REQUIRE_BROWSER=1 makes the missing accessibility checks a failure"
+        ),
+        None => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "WARNING: AXE_CORE_JS is not set: the accessibility checks of the browser tests were NOT run."
+            );
+            None
+        }
+    }
+}
+
+/// The axe run: WCAG 2.1 A/AA rules and best practices; the violations as JSON.
+const AXE_RUN: &str = r#"axe.run(document, {
+  runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+  resultTypes: ["violations"]
+}).then(function (r) {
+  return JSON.stringify(r.violations.map(function (v) {
+    return { id: v.id, impact: v.impact, help: v.help,
+             nodes: v.nodes.slice(0, 5).map(function (n) { return n.target.join(" ") + ": " + (n.failureSummary || ""); }) };
+  }));
+})"#;
+
+/// One axe violation.
+#[derive(Debug, serde::Deserialize)]
+pub struct Violation {
+    /// Rule id (`color-contrast`, ...).
+    pub id: String,
+    /// `minor`, `moderate`, `serious` or `critical`.
+    pub impact: Option<String>,
+    /// What the rule asks.
+    pub help: String,
+    /// Where (CSS selectors) and why.
+    pub nodes: Vec<String>,
 }
 
 /// One headless Chromium with one tab.
@@ -287,6 +355,151 @@ impl Chrome {
                 Err(_) => tokio::time::sleep(POLL).await,
             }
         }
+    }
+
+    /// Emulates `prefers-color-scheme: dark` (or light).
+    pub async fn set_dark(&self, dark: bool) {
+        let scheme = if dark { "dark" } else { "light" };
+        let params = SetEmulatedMediaParams::builder()
+            .feature(MediaFeature::new("prefers-color-scheme", scheme))
+            .build();
+        self.page
+            .execute(params)
+            .await
+            .unwrap_or_else(|e| panic!("emulating prefers-color-scheme: {scheme}: {e}"));
+    }
+
+    /// The page's `document.title`.
+    pub async fn title(&self) -> String {
+        self.page
+            .evaluate_expression("document.title")
+            .await
+            .ok()
+            .and_then(|v| v.into_value::<String>().ok())
+            .unwrap_or_default()
+    }
+
+    /// Runs axe-core on the page as it is now, in the light and the dark scheme; panics listing
+    /// every violation of impact serious or critical. `page` names the page in the message.
+    pub async fn check_accessibility(&self, axe: Option<&str>, page: &str) {
+        let Some(axe) = axe else {
+            return;
+        };
+        let mut failures = Vec::new();
+        for dark in [false, true] {
+            self.set_dark(dark).await;
+            // Injected through the DevTools protocol: the page's CSP (no inline script) does not
+            // apply to it, and nothing of it stays once the page is left.
+            let defined = self
+                .page
+                .evaluate_expression("typeof axe")
+                .await
+                .ok()
+                .and_then(|v| v.into_value::<String>().ok());
+            if defined.as_deref() != Some("object") {
+                self.page
+                    .evaluate_expression(axe)
+                    .await
+                    .unwrap_or_else(|e| panic!("injecting axe-core into '{page}': {e}"));
+            }
+            let json: String = self
+                .page
+                .evaluate_expression(AXE_RUN)
+                .await
+                .unwrap_or_else(|e| panic!("running axe-core on '{page}': {e}"))
+                .into_value()
+                .unwrap_or_else(|e| panic!("axe-core's answer on '{page}': {e}"));
+            let violations: Vec<Violation> = serde_json::from_str(&json)
+                .unwrap_or_else(|e| panic!("axe-core's answer on '{page}': {e}: {json}"));
+            for v in violations {
+                if matches!(v.impact.as_deref(), Some("serious" | "critical")) {
+                    failures.push(format!(
+                        "[{}] {} ({}), {}:\n      {}",
+                        if dark { "dark" } else { "light" },
+                        v.id,
+                        v.impact.unwrap_or_default(),
+                        v.help,
+                        v.nodes.join("\n      ")
+                    ));
+                }
+            }
+        }
+        self.set_dark(false).await;
+        assert!(
+            failures.is_empty(),
+            "axe-core found serious or critical violations on '{page}' ({}):\n  {}",
+            self.url().await,
+            failures.join("\n  ")
+        );
+    }
+
+    /// Saves the page at 1280x800 and at 390x844 (a phone) under
+    /// `<target dir>/screenshots/<name>-<label>-{desktop,phone}.png`, in the current scheme.
+    pub async fn shoot(&self, label: &str) {
+        let dir = journey_screenshot_dir();
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        for (size, width, height, mobile) in
+            [("desktop", 1280, 800, false), ("phone", 390, 844, true)]
+        {
+            self.page
+                .execute(SetDeviceMetricsOverrideParams::new(
+                    width, height, 1.0, mobile,
+                ))
+                .await
+                .unwrap_or_else(|e| panic!("resizing the page to {width}x{height}: {e}"));
+            let path = dir.join(format!("{}-{label}-{size}.png", self.name));
+            self.page
+                .save_screenshot(ScreenshotParams::builder().full_page(true).build(), &path)
+                .await
+                .unwrap_or_else(|e| panic!("saving {}: {e}", path.display()));
+        }
+        self.page
+            .execute(ClearDeviceMetricsOverrideParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("restoring the window size: {e}"));
+    }
+
+    /// The page's width against the viewport's: `(scrollWidth, innerWidth)` (content wider than
+    /// the window means a horizontal scroll bar on a phone).
+    pub async fn widths(&self) -> (i64, i64) {
+        let json: String = self
+            .page
+            .evaluate_expression(
+                "JSON.stringify([document.documentElement.scrollWidth, window.innerWidth])",
+            )
+            .await
+            .ok()
+            .and_then(|v| v.into_value().ok())
+            .unwrap_or_default();
+        let pair: Vec<i64> = serde_json::from_str(&json).unwrap_or_default();
+        (
+            pair.first().copied().unwrap_or(0),
+            pair.get(1).copied().unwrap_or(0),
+        )
+    }
+
+    /// Shows the page at 390x844 (a phone) until [`Chrome::at_window_size`].
+    pub async fn at_phone_size(&self) {
+        self.page
+            .execute(SetDeviceMetricsOverrideParams::new(390, 844, 1.0, true))
+            .await
+            .unwrap_or_else(|e| panic!("resizing the page to 390x844: {e}"));
+    }
+
+    /// Undoes [`Chrome::at_phone_size`].
+    pub async fn at_window_size(&self) {
+        self.page
+            .execute(ClearDeviceMetricsOverrideParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("restoring the window size: {e}"));
+    }
+
+    /// Goes one page back in the history (the browser's Back button).
+    pub async fn back(&self) {
+        self.page
+            .evaluate_expression("history.back()")
+            .await
+            .unwrap_or_else(|e| panic!("history.back(): {e}"));
     }
 
     /// Saves a full-page PNG to the screenshot directory and returns its path.

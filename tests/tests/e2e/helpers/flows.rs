@@ -149,7 +149,8 @@ pub async fn enroll_totp(sys: &TestSystem, browser: &WebBrowser, choose: &Page) 
         .submit(choose, &choose.form("choose-totp"), None)
         .await;
     assert_on_emulator(sys, &setup);
-    let key = setup.text_of("totp-secret");
+    // Shown in groups of four, as authenticator apps accept it.
+    let key = setup.text_of("totp-secret").replace(' ', "");
     let uri = setup.text_of("otpauth-uri");
     assert!(uri.starts_with("otpauth://totp/"), "setup link: {uri}");
     assert!(
@@ -174,17 +175,21 @@ pub async fn enroll_totp(sys: &TestSystem, browser: &WebBrowser, choose: &Page) 
         codes_page.excerpt()
     );
     let page = browser
-        .submit(
-            &codes_page,
-            &codes_page.form("recovery-codes-continue"),
-            None,
-        )
+        .submit(&codes_page, &codes_saved(&codes_page), None)
         .await;
     Enrolled {
         app,
         recovery_codes,
         page,
     }
+}
+
+/// The recovery-codes page's "Continue" form with "I have saved my recovery codes" ticked.
+#[track_caller]
+pub fn codes_saved(page: &Page) -> super::html::Form {
+    let mut form = page.form("recovery-codes-continue");
+    form.set("saved", "yes");
+    form
 }
 
 /// On the challenge page: types the code the app shows.

@@ -26,8 +26,8 @@ async fn carol_creates_an_account_from_the_login_page_then_enrolls_and_reaches_t
     let refused = browser.submit(&create, &form, None).await;
     assert!(refused.status.is_client_error(), "{}", refused.excerpt());
     assert!(
-        refused.doc().by_id("error").is_some(),
-        "{}",
+        refused.doc().by_id("password-error").is_some(),
+        "the reason is shown at the password field: {}",
         refused.excerpt()
     );
     let mut form = refused.form("create-form");

@@ -65,6 +65,7 @@ async fn in_chromium_alice_enrolls_her_app_on_the_first_visit_and_is_challenged_
             .await
             .expect("codes");
         assert!(codes.len() >= 5, "{} recovery codes", codes.len());
+        chrome.click("#saved").await;
         chrome.click("#recovery-codes-continue button").await;
 
         sees_her_claims(&chrome, &sys).await;

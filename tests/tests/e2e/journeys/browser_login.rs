@@ -62,7 +62,7 @@ async fn in_chromium_a_wrong_password_is_refused_and_the_right_one_leads_to_the_
 
         // Authsignal's hosted page: set up the authenticator app.
         chrome.click("#choose-totp button").await;
-        let key = chrome.text_of("#totp-secret").await;
+        let key = chrome.text_of("#totp-secret").await.replace(' ', "");
         assert!(key.len() >= 26, "a base32 key of at least 128 bits: {key}");
         assert!(chrome.url().await.starts_with(&sys.emulator_url));
         let qr = chrome.wait_for("p.qr img").await;

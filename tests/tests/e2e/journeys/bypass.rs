@@ -102,8 +102,26 @@ async fn a_callback_url_replayed_in_the_same_or_another_browser_signs_nobody_in(
     let victim = sys.browser();
     let callback = alice_signs_in_and_keeps_the_callback_url(&sys, &victim).await;
 
+    // In the browser that signed in, Back or the link again goes on to the home page, signed
+    // in as before: no code for the client and no new session.
     let replay = victim.open(callback.as_str()).await;
-    assert_refused_callback(&sys, &replay);
+    assert!(!replay.went_through("/signin-oidc"), "{}", replay.trail());
+    let hop = replay
+        .hop_to(CALLBACK_PATH)
+        .expect("the callback was called");
+    assert!(
+        !hop.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("__Host-idsrv.session=") && !c.contains("Max-Age=0")),
+        "no new session cookie: {:?}",
+        hop.set_cookies()
+    );
+    assert!(
+        replay.url.as_str().starts_with(&sys.idp_url) && replay.url.path() == "/",
+        "{}",
+        replay.excerpt()
+    );
+    assert!(replay.shows("You are signed in"), "{}", replay.excerpt());
 
     let attacker = sys.browser();
     let stolen = attacker.open(callback.as_str()).await;

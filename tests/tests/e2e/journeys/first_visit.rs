@@ -104,9 +104,12 @@ async fn the_tokens_issued_after_alices_first_login_carry_her_subject_mfa_and_th
     confirm.set("code", app.fresh_code().await);
     let codes = browser.submit(&key_page, &confirm, None).await;
     let back = browser
-        .submit_until(&codes, &codes.form("recovery-codes-continue"), None, |u| {
-            rp.is_redirect_back(u)
-        })
+        .submit_until(
+            &codes,
+            &crate::helpers::flows::codes_saved(&codes),
+            None,
+            |u| rp.is_redirect_back(u),
+        )
         .await;
     let code = rp.code_from(&back);
 

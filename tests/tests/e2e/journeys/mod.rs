@@ -4,7 +4,9 @@
 mod accounts;
 mod browser;
 mod browser_login;
+mod browser_tour;
 mod bypass;
+mod design;
 mod first_visit;
 mod refusals;
 mod second_visit;

@@ -164,7 +164,7 @@ async fn five_wrong_codes_end_the_attempt_back_on_the_login_page_without_a_sessi
     );
     assert_login_page(&sys, &page);
     assert!(
-        idp_message(&page).contains("The second factor was not completed"),
+        idp_message(&page).contains("Too many wrong codes were entered"),
         "{}",
         page.excerpt()
     );

@@ -2,8 +2,8 @@
 //! codes work as the second factor too.
 
 use crate::helpers::flows::{
-    ALICE, BOB, ClaimsPage, answer_challenge, assert_on_emulator, first_visit_with_totp,
-    submit_password, visit_client_expecting_login,
+    ALICE, BOB, ClaimsPage, answer_challenge, assert_on_emulator, codes_saved,
+    first_visit_with_totp, submit_password, visit_client_expecting_login,
 };
 use crate::helpers::system::TestSystem;
 
@@ -83,9 +83,7 @@ async fn bob_signs_in_with_an_emailed_code_as_his_second_factor() {
         "{}",
         codes.excerpt()
     );
-    let page = browser
-        .submit(&codes, &codes.form("recovery-codes-continue"), None)
-        .await;
+    let page = browser.submit(&codes, &codes_saved(&codes), None).await;
     ClaimsPage::read(&sys, &page).assert_signed_in_with_mfa(&BOB);
 
     // Next time, in a new browser, a fresh code is emailed and asked for.
@@ -116,14 +114,15 @@ async fn alice_adds_email_codes_in_manage_mfa_and_then_chooses_email_instead_of_
     let browser = sys.browser();
     let enrolled = first_visit_with_totp(&sys, &browser, &ALICE).await;
 
-    // "Manage MFA" on the identity server's home page: a fresh challenge, then the settings.
+    // "Manage MFA", linked from the identity server's home page: the authenticators, then a
+    // fresh challenge, then the settings.
     let home = browser.open(&format!("{}/", sys.idp_url)).await;
     assert!(home.shows("You are signed in"), "{}", home.excerpt());
-    let manage = home
-        .doc()
-        .form_with_action("/Account/Mfa")
-        .expect("a Manage MFA form");
-    let challenge = browser.submit(&home, &manage, None).await;
+    let page = browser.click_link(&home, "manage-mfa-link").await;
+    assert!(page.shows("Authenticator app"), "{}", page.excerpt());
+    let challenge = browser
+        .submit(&page, &page.form("manage-mfa-form"), None)
+        .await;
     assert_on_emulator(&sys, &challenge);
     let settings =
         answer_challenge(&sys, &browser, &challenge, &enrolled.app.fresh_code().await).await;
@@ -155,6 +154,17 @@ async fn alice_adds_email_codes_in_manage_mfa_and_then_chooses_email_instead_of_
         "the settings list the email: {}",
         settings.excerpt()
     );
+    // "Done" comes back to the identity server, which says what changed.
+    let done = browser
+        .submit(&settings, &settings.form("settings-done"), None)
+        .await;
+    assert!(
+        done.url.as_str().starts_with(&sys.idp_url) && done.url.path() == "/Account/Mfa",
+        "{}",
+        done.trail()
+    );
+    assert!(done.shows("Your changes are saved."), "{}", done.excerpt());
+    assert!(done.shows("Added: Email code."), "{}", done.excerpt());
 
     // A new browser: the challenge starts with the app but offers email.
     let browser = sys.browser();

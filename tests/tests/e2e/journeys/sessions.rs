@@ -129,7 +129,7 @@ async fn an_expired_access_token_is_refused_and_a_refresh_gives_a_working_one_on
     let back = browser
         .submit_until(
             &enrolled_codes,
-            &enrolled_codes.form("recovery-codes-continue"),
+            &crate::helpers::flows::codes_saved(&enrolled_codes),
             None,
             |u| rp.is_redirect_back(u),
         )

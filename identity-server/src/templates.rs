@@ -23,6 +23,9 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 /// The stylesheet served at `/static/site.css`.
 pub const SITE_CSS: &str = include_str!("../static/site.css");
 
+/// The passkey script served at `/static/passkey.js`.
+pub const PASSKEY_JS: &str = include_str!("../static/passkey.js");
+
 /// Builds the Tera instance once: these templates plus `extra`.
 pub fn build(extra: Vec<(&'static str, &'static str)>) -> Result<tera::Tera, tera::Error> {
     let mut tera = tera::Tera::default();

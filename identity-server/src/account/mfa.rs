@@ -26,7 +26,8 @@ struct MfaForm {
     csrf_token: String,
 }
 
-fn not_signed_in(state: &AppState) -> Result<HttpResponse, AppError> {
+/// The page for a form that needs a signed-in session (401).
+pub(crate) fn not_signed_in(state: &AppState) -> Result<HttpResponse, AppError> {
     notice(
         state,
         StatusCode::UNAUTHORIZED,

@@ -31,6 +31,8 @@ pub struct LoginPage {
     pub notice: Option<String>,
     /// Link to the account-creation page, carrying `ar`.
     pub create_url: String,
+    /// What the passkey script needs; `None`: the page offers the password only.
+    pub passkey: Option<super::passkey_login::PasskeyOffer>,
 }
 
 /// Context of `account/create.html`.
@@ -85,6 +87,10 @@ pub enum LoginNotice {
     MfaUnavailable,
     /// An account was just created.
     Created,
+    /// A passkey sign-in was refused or its transaction was gone.
+    PasskeyFailed,
+    /// The client address is locked out (after a passkey sign-in attempt).
+    LockedOut,
 }
 
 impl LoginNotice {
@@ -94,14 +100,22 @@ impl LoginNotice {
             Self::MfaFailed => "mfa_failed",
             Self::MfaUnavailable => "mfa_unavailable",
             Self::Created => "created",
+            Self::PasskeyFailed => "passkey_failed",
+            Self::LockedOut => "locked_out",
         }
     }
 
     /// Parses the value of `?notice=`; anything else is ignored.
     pub fn parse(code: &str) -> Option<Self> {
-        [Self::MfaFailed, Self::MfaUnavailable, Self::Created]
-            .into_iter()
-            .find(|n| n.code() == code)
+        [
+            Self::MfaFailed,
+            Self::MfaUnavailable,
+            Self::Created,
+            Self::PasskeyFailed,
+            Self::LockedOut,
+        ]
+        .into_iter()
+        .find(|n| n.code() == code)
     }
 
     /// The text shown, and whether it is an error.
@@ -118,6 +132,14 @@ impl LoginNotice {
             Self::Created => (
                 "Your account was created. Sign in now; you will set up your second factor next.",
                 false,
+            ),
+            Self::PasskeyFailed => (
+                "The passkey sign-in did not complete, so you are not signed in. Try again, or sign in with your password.",
+                true,
+            ),
+            Self::LockedOut => (
+                "Too many failed sign-in attempts. Please wait a few minutes and try again.",
+                true,
             ),
         }
     }
@@ -264,6 +286,8 @@ mod tests {
             LoginNotice::MfaFailed,
             LoginNotice::MfaUnavailable,
             LoginNotice::Created,
+            LoginNotice::PasskeyFailed,
+            LoginNotice::LockedOut,
         ] {
             assert_eq!(LoginNotice::parse(n.code()), Some(n));
         }

@@ -1,4 +1,5 @@
-//! The home page (`/`): who is signed in, with "Manage MFA" and "Log out"; and the stylesheet.
+//! The home page (`/`): who is signed in, with "Manage MFA", "Passkeys" and "Log out"; the
+//! stylesheet and the passkey script.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -54,4 +55,13 @@ pub async fn site_css() -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
         .content_type("text/css; charset=utf-8")
         .body(crate::templates::SITE_CSS)
+}
+
+/// `GET /static/passkey.js`: the one script of the site (passkey sign-in and sign-up against the
+/// Authsignal Client API), served from this origin so that `script-src 'self'` allows it.
+pub async fn passkey_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .content_type("text/javascript; charset=utf-8")
+        .body(crate::templates::PASSKEY_JS)
 }

@@ -4,6 +4,8 @@
 mod accounts;
 mod browser;
 mod browser_login;
+mod browser_passkeys;
+mod browser_web_sdk;
 mod bypass;
 mod first_visit;
 mod refusals;

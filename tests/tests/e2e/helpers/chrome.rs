@@ -151,7 +151,13 @@ impl Chrome {
         tokio::spawn(async move {
             while let Some(event) = entries.next().await {
                 let entry = &event.entry;
-                let line = format!("[{:?}/{:?}] {}", entry.source, entry.level, entry.text);
+                let line = format!(
+                    "[{:?}/{:?}] {} {}",
+                    entry.source,
+                    entry.level,
+                    entry.text,
+                    entry.url.as_deref().unwrap_or_default()
+                );
                 sink.lock().expect("console lock").push(line);
             }
         });
@@ -183,7 +189,10 @@ impl Chrome {
         let sink = console.clone();
         tokio::spawn(async move {
             while let Some(event) = calls.next().await {
-                if matches!(event.r#type, ConsoleApiCalledType::Error | ConsoleApiCalledType::Assert) {
+                if matches!(
+                    event.r#type,
+                    ConsoleApiCalledType::Error | ConsoleApiCalledType::Assert
+                ) {
                     let args: Vec<String> = event
                         .args
                         .iter()

@@ -145,7 +145,8 @@ impl TestSystem {
         idp.account.authsignal.api_url = options.authsignal_api_url.clone().unwrap_or(api_url);
         idp.account.authsignal.secret = identity_server::account::AuthsignalSecret::new(secret);
         // The passkey script calls the emulator's Client API (same base as the Server API).
-        idp.account.authsignal.tenant_id = authsignal_emulator::configuration::Settings::for_tests().tenant_id;
+        idp.account.authsignal.tenant_id =
+            authsignal_emulator::configuration::Settings::for_tests().tenant_id;
         if let Some(ms) = options.authsignal_timeout_ms {
             idp.account.authsignal.timeout_ms = ms;
         }

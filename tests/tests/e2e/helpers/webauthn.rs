@@ -59,7 +59,10 @@ impl VirtualAuthenticator {
     pub async fn set_presence(&self, chrome: &Chrome, on: bool) {
         chrome
             .page()
-            .execute(SetAutomaticPresenceSimulationParams::new(self.id.clone(), on))
+            .execute(SetAutomaticPresenceSimulationParams::new(
+                self.id.clone(),
+                on,
+            ))
             .await
             .expect("WebAuthn.setAutomaticPresenceSimulation");
     }

@@ -60,7 +60,10 @@ async fn add_passkey(chrome: &Chrome, sys: &TestSystem) {
         .wait_for_text("Your passkey was added. You can sign in with it now.")
         .await;
     let name = chrome.text_of(".passkey-name").await;
-    assert_eq!(name, "Chromium virtual authenticator", "named from the AAGUID");
+    assert_eq!(
+        name, "Chromium virtual authenticator",
+        "named from the AAGUID"
+    );
 }
 
 async fn sign_out(chrome: &Chrome, sys: &TestSystem) {
@@ -111,7 +114,10 @@ async fn in_chromium_alice_adds_a_passkey_and_autofill_signs_her_in_on_her_next_
         add_passkey(&chrome, &sys).await;
         let credentials = authenticator.credentials(&chrome).await;
         assert_eq!(credentials.len(), 1);
-        assert!(credentials[0].is_resident_credential, "a discoverable passkey");
+        assert!(
+            credentials[0].is_resident_credential,
+            "a discoverable passkey"
+        );
         assert_eq!(credentials[0].rp_id.as_deref(), Some("localhost"));
 
         sign_out(&chrome, &sys).await;
@@ -122,7 +128,10 @@ async fn in_chromium_alice_adds_a_passkey_and_autofill_signs_her_in_on_her_next_
         assert!(amr.contains("pop"), "signed in with a passkey: {amr}");
         assert!(!amr.contains("pwd"), "no password: {amr}");
         let errors = page_errors(&chrome);
-        assert!(errors.is_empty(), "the browser reported errors: {errors:#?}");
+        assert!(
+            errors.is_empty(),
+            "the browser reported errors: {errors:#?}"
+        );
     })
     .await;
     chrome.finish(outcome).await;
@@ -153,7 +162,10 @@ async fn in_chromium_with_presence_off_the_password_still_works_and_nothing_erro
         assert!(amr.contains("pwd") && amr.contains("otp"), "{amr}");
         assert!(!amr.contains("pop"), "{amr}");
         let errors = page_errors(&chrome);
-        assert!(errors.is_empty(), "the browser reported errors: {errors:#?}");
+        assert!(
+            errors.is_empty(),
+            "the browser reported errors: {errors:#?}"
+        );
     })
     .await;
     chrome.finish(outcome).await;
@@ -179,7 +191,10 @@ async fn in_chromium_without_user_verification_the_passkey_signs_nobody_in() {
         chrome.click("#passkey-signin").await;
         stays_on_the_login_page(&chrome).await;
         let errors = page_errors(&chrome);
-        assert!(errors.is_empty(), "the browser reported errors: {errors:#?}");
+        assert!(
+            errors.is_empty(),
+            "the browser reported errors: {errors:#?}"
+        );
 
         // The same passkey with the user verified: it was user verification that was missing.
         authenticator.set_user_verified(&chrome, true).await;

@@ -12,7 +12,9 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use authsignal_sdk::{TrackAttributes, UserActionState, ValidateChallengeRequest, VerificationMethod};
+use authsignal_sdk::{
+    TrackAttributes, UserActionState, ValidateChallengeRequest, VerificationMethod,
+};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
@@ -106,7 +108,8 @@ async fn run_sdk(chrome: &Chrome, sys: &TestSystem, body: &str) -> Value {
         base = js(&sys.emulator_api.0),
     );
     let answer = chrome.eval(&expression).await;
-    let parsed: Value = serde_json::from_str(answer.as_str().unwrap_or("null")).unwrap_or(Value::Null);
+    let parsed: Value =
+        serde_json::from_str(answer.as_str().unwrap_or("null")).unwrap_or(Value::Null);
     assert!(parsed.get("thrown").is_none(), "the SDK threw: {parsed}");
     parsed["value"].clone()
 }
@@ -117,7 +120,10 @@ async fn in_chromium_the_official_web_sdk_signs_up_and_signs_in_with_a_passkey_a
         return;
     };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let origin = format!("https://localhost:{}", listener.local_addr().unwrap().port());
+    let origin = format!(
+        "https://localhost:{}",
+        listener.local_addr().unwrap().port()
+    );
     let sys = TestSystem::start_with(Options {
         extra_passkey_origins: vec![origin.clone()],
         ..Options::default()

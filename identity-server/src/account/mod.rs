@@ -96,15 +96,32 @@ impl AccountState {
         let quotas = stores.quotas.clone();
         settings.validate()?;
         let authsignal = authsignal_client(&settings.authsignal, tls_ca_pem)?;
+        let mut settings = settings.clone();
+        if passkeys_lack_a_tenant(&settings) {
+            // The browser would name the emulator's tenant to a real service: nothing could
+            // work, so the pages offer no passkey rather than a broken one.
+            tracing::warn!(
+                "passkeys are off: a real Authsignal secret is configured but no tenant id (set account.authsignal.tenant_id)"
+            );
+            settings.passkeys.enabled = false;
+        }
         Ok(AccountState {
             authsignal,
             transactions,
             failed_logins,
             quotas,
             password_policy: PasswordPolicy::new(),
-            settings: settings.clone(),
+            settings,
         })
     }
+}
+
+/// Whether passkeys are on with a real tenant's secret but the emulator's tenant id.
+fn passkeys_lack_a_tenant(settings: &AccountSettings) -> bool {
+    let defaults = AuthsignalSettings::default();
+    settings.passkeys.enabled
+        && settings.authsignal.secret != defaults.secret
+        && settings.authsignal.tenant_id == EMULATOR_TENANT_ID
 }
 
 /// Builds the SDK client: base URL, timeouts, a small retry policy (connection failures only;
@@ -367,6 +384,22 @@ mod tests {
         let e = AccountState::build(&missing_ca, "", &stores).unwrap_err();
         assert!(e.starts_with("account.authsignal.ca_file"), "{e}");
         assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn passkeys_are_off_for_a_real_secret_without_its_tenant_id() {
+        let stores = stores().await;
+        let mut real = AccountSettings::default();
+        real.authsignal.secret = AuthsignalSecret::new("live-secret");
+        let state = AccountState::build(&real, "", &stores).unwrap();
+        assert!(!state.settings.passkeys.enabled);
+
+        real.authsignal.tenant_id = "my-tenant".into();
+        let state = AccountState::build(&real, "", &stores).unwrap();
+        assert!(state.settings.passkeys.enabled);
+
+        let emulator = AccountState::build(&AccountSettings::default(), "", &stores).unwrap();
+        assert!(emulator.settings.passkeys.enabled);
     }
 
     #[tokio::test]

@@ -358,6 +358,90 @@ mod tests {
     }
 
     #[test]
+    fn the_client_api_defaults_to_the_server_api_host_and_its_origin_is_the_connect_source() {
+        let mut s = AuthsignalSettings::default();
+        assert_eq!(s.tenant_id, EMULATOR_TENANT_ID);
+        assert_eq!(s.client_api_base(), "https://localhost:5003/v1");
+        assert_eq!(
+            s.client_api_origin().as_deref(),
+            Some("https://localhost:5003")
+        );
+        s.api_url = "https://eu.api.authsignal.com/v1/".into();
+        assert_eq!(s.client_api_base(), "https://eu.api.authsignal.com/v1");
+        assert_eq!(
+            s.client_api_origin().as_deref(),
+            Some("https://eu.api.authsignal.com")
+        );
+        s.client_api_url = Some("https://auth.example.com:8443/v1".into());
+        assert_eq!(
+            s.client_api_origin().as_deref(),
+            Some("https://auth.example.com:8443")
+        );
+    }
+
+    #[test]
+    fn passkey_settings_default_to_on_with_their_own_action_codes() {
+        let p = PasskeySettings::default();
+        assert!(p.enabled);
+        assert_eq!(p.login_action_code, "identity-server-passkey-login");
+        assert_eq!(p.add_action_code, "add-passkey");
+        assert_eq!(p.step_up_max_age_secs, 600);
+        assert_eq!(p.transaction_lifetime(), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn bad_passkey_settings_are_refused_naming_the_key() {
+        let cases: Vec<(fn(&mut AccountSettings), &str)> = vec![
+            (
+                |s| s.authsignal.client_api_url = Some("http://localhost:5003/v1".into()),
+                "account.authsignal.client_api_url",
+            ),
+            (
+                |s| s.authsignal.tenant_id = "a\"b".into(),
+                "account.authsignal.tenant_id",
+            ),
+            (
+                |s| s.authsignal.tenant_id = String::new(),
+                "account.authsignal.tenant_id",
+            ),
+            (
+                |s| s.passkeys.login_action_code = "has space".into(),
+                "account.passkeys.login_action_code",
+            ),
+            (
+                |s| s.passkeys.add_action_code = "identity-server-login".into(),
+                "account.passkeys",
+            ),
+            (
+                |s| s.passkeys.login_action_code = s.passkeys.add_action_code.clone(),
+                "account.passkeys",
+            ),
+            (
+                |s| s.passkeys.transaction_lifetime_secs = 5,
+                "account.passkeys.transaction_lifetime_secs",
+            ),
+            (
+                |s| s.passkeys.max_transactions_per_network = 0,
+                "account.passkeys.max_transactions_per_network",
+            ),
+            (
+                |s| s.passkeys.window_secs = 0,
+                "account.passkeys.window_secs",
+            ),
+            (
+                |s| s.passkeys.step_up_max_age_secs = 1,
+                "account.passkeys.step_up_max_age_secs",
+            ),
+        ];
+        for (bend, key) in cases {
+            let mut s = AccountSettings::default();
+            bend(&mut s);
+            let e = s.validate().unwrap_err();
+            assert!(e.starts_with(key), "{key}: {e}");
+        }
+    }
+
+    #[test]
     fn debug_output_redacts_the_secret() {
         let mut s = AccountSettings::default();
         s.authsignal.secret = AuthsignalSecret::new("live-secret-123");

@@ -391,7 +391,8 @@ mod tests {
 
     #[test]
     fn bad_passkey_settings_are_refused_naming_the_key() {
-        let cases: Vec<(fn(&mut AccountSettings), &str)> = vec![
+        type Bend = fn(&mut AccountSettings);
+        let cases: Vec<(Bend, &str)> = vec![
             (
                 |s| s.authsignal.client_api_url = Some("http://localhost:5003/v1".into()),
                 "account.authsignal.client_api_url",

@@ -46,8 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/Account/Logout", web::post().to(endsession::logout));
 }
 
-/// Content-Security-Policy of every page: own styles only, no scripts at all (none are
-/// needed), no framing. `form-action` is left out on purpose: browsers apply it to the
+/// Content-Security-Policy of every page: own styles only, no scripts at all, no framing (the
+/// two passkey pages replace it with [`passkey_csp`]). `form-action` is left out on purpose: browsers apply it to the
 /// redirect after a login POST, which must reach the client's redirect URI.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; object-src 'none'";
 

@@ -7,9 +7,11 @@
 //! (a `data-` attribute: it is no secret, it only works together with the cookie). The script
 //! (`static/passkey.js`) gives that key to the Authsignal Client API's `/client/challenge` with the
 //! action `identity-server-passkey-login`, runs the WebAuthn request and POSTs the resulting token
-//! here with the CSRF token, never in a URL. Views are bounded per client network before the
-//! store ([`PasskeySettings::max_transactions_per_network`]); past the bound, or with passkeys
-//! disabled, the page simply offers no passkey and the password form works as always.
+//! here with the CSRF token, never in a URL. Views are bounded per client network and in all
+//! before the store (`account.passkeys.max_transactions_per_network`, `max_transactions_global`),
+//! so that they cannot crowd out the second-factor transactions of password logins; past a
+//! bound, or with passkeys disabled, the page offers no passkey and the password form works as
+//! always.
 //!
 //! The callback takes (and deletes) the transaction named by the cookie first, whatever happens
 //! next; then checks the CSRF token, that the client address is not locked out, and `validate`s
@@ -23,8 +25,6 @@
 //! counting one would let anyone lock its owner out). The username's own lockout guards the
 //! password and does not stop a passkey sign-in: a user-verified passkey proves more than the
 //! password it would protect. Authsignal not answering definitively counts against no one.
-//!
-//! [`PasskeySettings::max_transactions_per_network`]: super::settings::PasskeySettings
 
 use std::time::Duration;
 
@@ -94,18 +94,26 @@ pub fn removal_cookie() -> Cookie<'static> {
     cookie
 }
 
-/// The quota key of passkey login transactions for the client's network.
-fn quota_key(state: &AppState, network: &LockoutKey) -> QuotaKey {
+/// The quota keys of one passkey login transaction: the client network's and the global one.
+fn quota_keys(state: &AppState, network: &LockoutKey) -> [QuotaKey; 2] {
     let p = &state.account.settings.passkeys;
     let net = match network {
         LockoutKey::Ip(net) => net.as_str(),
         LockoutKey::User(_) => "unknown",
     };
-    QuotaKey {
-        key: format!("pk:n:{net}"),
-        max: p.max_transactions_per_network,
-        window_secs: i64::try_from(p.window_secs).unwrap_or(i64::MAX),
-    }
+    let window_secs = i64::try_from(p.window_secs).unwrap_or(i64::MAX);
+    [
+        QuotaKey {
+            key: format!("pk:n:{net}"),
+            max: p.max_transactions_per_network,
+            window_secs,
+        },
+        QuotaKey {
+            key: "pk:all".into(),
+            max: p.max_transactions_global,
+            window_secs,
+        },
+    ]
 }
 
 /// Takes the transaction this browser's cookie names, if any (deleting it).
@@ -140,12 +148,12 @@ pub async fn offer(
     match state
         .account
         .quotas
-        .reserve(&[quota_key(state, &network)])
+        .reserve(&quota_keys(state, &network))
         .await
     {
         Ok(Ok(())) => {}
         Ok(Err(_)) => {
-            tracing::warn!(network = ?network, "passkey login transactions at their bound for this network: the login page offers the password only");
+            tracing::warn!(network = ?network, "passkey login transactions at their bound (this network's or all): the login page offers the password only");
             return None;
         }
         Err(e) => {

@@ -138,7 +138,11 @@ pub struct PasskeySettings {
     /// Passkey login transactions one client network may create per window (default 60):
     /// every view of the login page makes one, so they are bounded before the store.
     pub max_transactions_per_network: u32,
-    /// The window of that bound, in seconds (default 600).
+    /// Passkey login transactions all networks together may create per window (default
+    /// 20000): with many networks (an IPv6 /48 holds 65536 /64s) the per-network bound alone
+    /// would let them crowd out the second-factor transactions of password logins.
+    pub max_transactions_global: u32,
+    /// The window of both bounds, in seconds (default 600).
     pub window_secs: u64,
     /// How recent the session's last second factor must be to add a passkey, in seconds
     /// (default 600); older, the user passes a step-up challenge first.
@@ -153,6 +157,7 @@ impl Default for PasskeySettings {
             add_action_code: "add-passkey".into(),
             transaction_lifetime_secs: 300,
             max_transactions_per_network: 60,
+            max_transactions_global: 20_000,
             window_secs: 600,
             step_up_max_age_secs: 600,
         }
@@ -174,6 +179,12 @@ impl PasskeySettings {
         }
         if self.max_transactions_per_network == 0 {
             return Err("account.passkeys.max_transactions_per_network: must be at least 1".into());
+        }
+        if self.max_transactions_global < self.max_transactions_per_network {
+            return Err(format!(
+                "account.passkeys.max_transactions_global: must be at least max_transactions_per_network, got \"{}\"",
+                self.max_transactions_global
+            ));
         }
         if !(1..=86_400).contains(&self.window_secs) {
             return Err(format!(
@@ -424,6 +435,10 @@ mod tests {
             (
                 |s| s.passkeys.max_transactions_per_network = 0,
                 "account.passkeys.max_transactions_per_network",
+            ),
+            (
+                |s| s.passkeys.max_transactions_global = 1,
+                "account.passkeys.max_transactions_global",
             ),
             (
                 |s| s.passkeys.window_secs = 0,

@@ -556,6 +556,37 @@ async fn login_page_views_are_bounded_per_network_and_the_password_still_works_p
 }
 
 #[tokio::test]
+async fn login_page_views_also_count_against_the_bound_of_all_networks() {
+    let stack = spawn_with(|s| {
+        s.account.passkeys.max_transactions_per_network = 5;
+        s.account.passkeys.max_transactions_global = 5;
+    })
+    .await;
+    let browser = Browser::new();
+    let ar = stack.authorize(&browser).await;
+    for _ in 0..5 {
+        let page = stack.login_page(&browser, &ar).await;
+        assert!(data_attribute(&page.body, "idempotency-key").is_some());
+    }
+    let page = stack.login_page(&browser, &ar).await;
+    assert!(data_attribute(&page.body, "idempotency-key").is_none());
+    let quotas = &stack.state.stores.quotas;
+    let global = identity_server::store::QuotaKey {
+        key: "pk:all".into(),
+        max: 5,
+        window_secs: 600,
+    };
+    assert!(
+        quotas
+            .reserve(std::slice::from_ref(&global))
+            .await
+            .unwrap()
+            .is_err(),
+        "the global counter is full"
+    );
+}
+
+#[tokio::test]
 async fn with_passkeys_disabled_the_login_page_offers_none_and_the_passkeys_page_is_gone() {
     let stack = spawn_with(|s| s.account.passkeys.enabled = false).await;
     let browser = Browser::new();

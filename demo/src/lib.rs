@@ -8,7 +8,8 @@
 //! identity server talks to this emulator, the web client signs in at this identity server.
 //! A real Authsignal tenant is used instead of the emulator when `AUTHSIGNAL_SECRET` (or
 //! `IDP__ACCOUNT__AUTHSIGNAL__SECRET`) holds a secret other than the emulator's; its API URL
-//! comes from `AUTHSIGNAL_API_URL` (or `IDP__ACCOUNT__AUTHSIGNAL__API_URL`).
+//! comes from `AUTHSIGNAL_API_URL` (or `IDP__ACCOUNT__AUTHSIGNAL__API_URL`) and its tenant id,
+//! for passkeys, from `AUTHSIGNAL_TENANT_ID` (or `IDP__ACCOUNT__AUTHSIGNAL__TENANT_ID`).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ pub fn choose_authsignal(
     }
     if let Some(url) = env("AUTHSIGNAL_API_URL").filter(|s| !s.trim().is_empty()) {
         authsignal.api_url = url.trim().to_owned();
+    }
+    if let Some(tenant) = env("AUTHSIGNAL_TENANT_ID").filter(|s| !s.trim().is_empty()) {
+        authsignal.tenant_id = tenant.trim().to_owned();
     }
     if authsignal.secret.expose() == EMULATOR_DEV_SECRET {
         return AuthsignalMode::Emulator;
@@ -208,6 +212,8 @@ pub async fn run() -> anyhow::Result<()> {
 
     let emulator = match emulator {
         Some((settings, listener)) => {
+            // Passkeys: the login page's script names this emulator's tenant.
+            idp_settings.account.authsignal.tenant_id = settings.tenant_id.clone();
             let app = authsignal_emulator::startup::Application::build_with(
                 settings,
                 listener,
@@ -397,6 +403,19 @@ mod tests {
                 api_url: "https://au.api.authsignal.com/v1".into()
             }
         );
+    }
+
+    #[test]
+    fn a_real_tenant_id_reaches_the_passkey_script() {
+        let mut idp = identity_server::configuration::Settings::default();
+        choose_authsignal(
+            &mut idp,
+            env(&[
+                ("AUTHSIGNAL_SECRET", "real-secret"),
+                ("AUTHSIGNAL_TENANT_ID", " my-tenant-id "),
+            ]),
+        );
+        assert_eq!(idp.account.authsignal.tenant_id, "my-tenant-id");
     }
 
     #[test]

@@ -131,6 +131,7 @@ pub async fn start_session(
         remember: sign_in.remember,
         created: t,
         last_seen: t,
+        step_up_at: None,
     };
     // The cookie's handle is secret and separate from the public `sid`.
     let handle = random_token();

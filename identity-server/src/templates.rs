@@ -108,6 +108,9 @@ pub fn ago_in_words(then: i64, now: i64) -> String {
     }
 }
 
+/// The passkey script served at `/static/passkey.js`.
+pub const PASSKEY_JS: &str = include_str!("../static/passkey.js");
+
 /// Builds the Tera instance once: these templates plus `extra`.
 pub fn build(extra: Vec<(&'static str, &'static str)>) -> Result<tera::Tera, tera::Error> {
     let mut tera = tera::Tera::default();

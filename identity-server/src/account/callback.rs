@@ -1,5 +1,7 @@
 //! `GET /Account/Login/Callback?token=` and `GET /Account/Mfa/Callback?token=`: where Authsignal
-//! sends the browser back after the challenge (DESIGN.md step 5).
+//! sends the browser back after the challenge (DESIGN.md step 5). The Manage-MFA callback also
+//! ends the step-up challenge before a passkey is added ([`Purpose::StepUp`]): the session then
+//! records when its second factor was last confirmed.
 //!
 //! The login transaction is taken from the cookie and deleted first (single use, also on
 //! failure). The token is validated and accepted only when [`check_validation`] finds all of:
@@ -120,6 +122,9 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         tracing::warn!(callback = ?kind, "second-factor callback without a live login transaction");
         return see_other(&NoticeReason::Expired.url());
     };
+    if let (Purpose::StepUp { sid }, Kind::ManageMfa) = (&transaction.purpose, kind) {
+        return step_up(state, req, &transaction, sid, token).await;
+    }
     let (authorize_request_id, remember, lockout_keys, before) = match (&transaction.purpose, kind)
     {
         (
@@ -213,6 +218,41 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         (Err(rejection), None) => {
             tracing::warn!(subject = %transaction.subject, reason = %rejection, "manage-mfa challenge rejected");
             see_other(&NoticeReason::MfaSettings.url())
+        }
+    }
+}
+
+/// The step-up challenge before adding a passkey: on success the session records it and the
+/// browser goes back to the passkeys page. A failed step-up counts against no lockout (the user
+/// is signed in already; it is like a failed Manage-MFA challenge).
+async fn step_up(
+    state: &AppState,
+    req: &HttpRequest,
+    transaction: &LoginTransaction,
+    sid: &str,
+    token: String,
+) -> HttpResponse {
+    use super::passkeys::PasskeyNotice;
+    match validate(state, transaction, token).await {
+        Ok(_) => match super::passkeys::record_step_up(state, req, sid, &transaction.subject).await
+        {
+            Ok(true) => {
+                tracing::info!(subject = %transaction.subject, "step-up challenge passed");
+                see_other(&PasskeyNotice::Verified.url())
+            }
+            Ok(false) => {
+                tracing::warn!(subject = %transaction.subject, "step-up passed, but this browser's session is another one");
+                see_other(&NoticeReason::Expired.url())
+            }
+            Err(e) => AppError::from(e).error_response(),
+        },
+        Err(rejection) if rejection.is_unavailable() => {
+            tracing::warn!(subject = %transaction.subject, reason = %rejection, "authsignal unavailable at the step-up callback");
+            see_other(&PasskeyNotice::Unavailable.url())
+        }
+        Err(rejection) => {
+            tracing::warn!(subject = %transaction.subject, reason = %rejection, "step-up challenge rejected");
+            see_other(&PasskeyNotice::StepUpFailed.url())
         }
     }
 }

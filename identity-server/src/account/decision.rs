@@ -201,6 +201,47 @@ pub fn decide_manage_mfa(answer: Result<&TrackResponse, &SdkError>) -> Decision 
     }
 }
 
+/// What adding a passkey may go on with after `track` of the add-passkey action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddPasskey {
+    /// The track token the browser's script gives the Client API (Bearer).
+    pub token: String,
+    /// Identifies the tracked action; the result token must carry the same key.
+    pub idempotency_key: String,
+}
+
+/// Decides whether a passkey may be added after `track` of the add-passkey action (scope
+/// `add:authenticators`): only when the action is open for it (`CHALLENGE_REQUIRED` or `ALLOW`:
+/// the freshness of the session's second factor was checked before the call) with a token and
+/// an idempotency key. `BLOCK` and `REVIEW_REQUIRED` refuse; anything else fails closed.
+pub fn decide_add_passkey(
+    answer: Result<&TrackResponse, &SdkError>,
+) -> Result<AddPasskey, Decision> {
+    let response = answer.map_err(|e| Decision::Fail(e.into()))?;
+    match &response.state {
+        UserActionState::Block => return Err(Decision::Block),
+        UserActionState::ReviewRequired => return Err(Decision::Review),
+        UserActionState::Allow | UserActionState::ChallengeRequired => {}
+        other => {
+            return Err(Decision::Fail(FailReason::UnexpectedState(
+                other.as_str().to_owned(),
+            )));
+        }
+    }
+    if response.idempotency_key.trim().is_empty() {
+        return Err(Decision::Fail(FailReason::MissingIdempotencyKey));
+    }
+    if response.token.trim().is_empty() {
+        return Err(Decision::Fail(FailReason::Sdk(
+            "track answered without a token".into(),
+        )));
+    }
+    Ok(AddPasskey {
+        token: response.token.clone(),
+        idempotency_key: response.idempotency_key.clone(),
+    })
+}
+
 /// The browser is only ever sent to an absolute HTTPS URL with a host.
 fn is_usable_redirect(raw: &str) -> bool {
     url::Url::parse(raw).is_ok_and(|u| u.scheme() == "https" && u.host().is_some())
@@ -233,8 +274,14 @@ pub enum Rejection {
     WrongAction,
     /// The token belongs to another instance of the action (or names none).
     WrongIdempotencyKey,
+    /// The challenge was passed with another method than the one required (or names none).
+    WrongMethod(Option<String>),
+    /// The token names a user this server does not know.
+    UnknownUser,
     /// The validate call failed.
     Failed(FailReason),
+    /// This server's own store failed while checking the answer.
+    Store(String),
 }
 
 impl Rejection {
@@ -243,7 +290,11 @@ impl Rejection {
     /// completes no login and counts against neither the user nor the address: the user did
     /// nothing wrong, and nothing was learnt about the second factor.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Failed(reason) if !reason.is_definitive())
+        match self {
+            Self::Failed(reason) => !reason.is_definitive(),
+            Self::Store(_) => true,
+            _ => false,
+        }
     }
 }
 
@@ -261,7 +312,13 @@ impl fmt::Display for Rejection {
             Self::WrongIdempotencyKey => {
                 f.write_str("challenge belongs to another instance of the action")
             }
+            Self::WrongMethod(Some(m)) => {
+                write!(f, "challenge passed with {m:?}, not with a passkey")
+            }
+            Self::WrongMethod(None) => f.write_str("challenge names no verification method"),
+            Self::UnknownUser => f.write_str("challenge names a user this server does not know"),
             Self::Failed(reason) => write!(f, "validate failed: {reason}"),
+            Self::Store(why) => write!(f, "store failed while checking the challenge: {why}"),
         }
     }
 }
@@ -277,6 +334,20 @@ pub fn check_validation(
     if response.state == Some(UserActionState::ChallengeFailed) {
         return Err(Rejection::ChallengeFailed);
     }
+    check_succeeded(response)?;
+    if !response
+        .user_id
+        .as_deref()
+        .is_some_and(|u| same(u, expected.user_id))
+    {
+        return Err(Rejection::WrongUser);
+    }
+    check_instance(response, expected.action, expected.idempotency_key)?;
+    Ok(response.verification_method.clone())
+}
+
+/// `isValid` and state `CHALLENGE_SUCCEEDED`.
+fn check_succeeded(response: &ValidateChallengeResponse) -> Result<(), Rejection> {
     if !response.is_valid {
         return Err(Rejection::NotValid);
     }
@@ -285,28 +356,83 @@ pub fn check_validation(
             response.state.as_ref().map(|s| s.as_str().to_owned()),
         ));
     }
-    if !response
-        .user_id
-        .as_deref()
-        .is_some_and(|u| same(u, expected.user_id))
-    {
-        return Err(Rejection::WrongUser);
-    }
+    Ok(())
+}
+
+/// The action code (every field present) and the idempotency key of this transaction.
+fn check_instance(
+    response: &ValidateChallengeResponse,
+    action: &str,
+    idempotency_key: &str,
+) -> Result<(), Rejection> {
     // The service sends the code as `action` and `actionCode`; every one present must match.
     let codes = [response.action.as_deref(), response.action_code.as_deref()];
     let present: Vec<&str> = codes.into_iter().flatten().collect();
-    if present.is_empty() || !present.iter().all(|c| same(c, expected.action)) {
+    if present.is_empty() || !present.iter().all(|c| same(c, action)) {
         return Err(Rejection::WrongAction);
     }
     if !response
         .idempotency_key
         .as_deref()
-        .is_some_and(|k| same(k, expected.idempotency_key))
+        .is_some_and(|k| same(k, idempotency_key))
     {
         return Err(Rejection::WrongIdempotencyKey);
     }
-    Ok(response.verification_method.clone())
+    Ok(())
 }
+
+/// What a passkey ceremony's token must be about (from its transaction).
+#[derive(Clone, Copy, Debug)]
+pub struct ExpectedPasskey<'a> {
+    /// The user, when the transaction knows them (adding a passkey); `None` for a sign-in,
+    /// where the token names the user.
+    pub user_id: Option<&'a str>,
+    /// The action code of the ceremony.
+    pub action: &'a str,
+    /// The transaction's idempotency key.
+    pub idempotency_key: &'a str,
+}
+
+/// Checks the answer of `validate` for a passkey ceremony: **all** of `isValid`, state
+/// `CHALLENGE_SUCCEEDED`, the same action, the same idempotency key, verification method
+/// `PASSKEY`, and a user id (the expected one, when there is one). Returns the user id.
+///
+/// For a sign-in this is where the user comes from the token: safe only because the
+/// idempotency key belongs to a single-use transaction bound to this browser by its cookie.
+pub fn check_passkey_validation(
+    answer: Result<&ValidateChallengeResponse, &SdkError>,
+    expected: ExpectedPasskey<'_>,
+) -> Result<String, Rejection> {
+    let response = answer.map_err(|e| Rejection::Failed(e.into()))?;
+    check_succeeded(response)?;
+    check_instance(response, expected.action, expected.idempotency_key)?;
+    match &response.verification_method {
+        Some(VerificationMethod::Passkey) => {}
+        other => {
+            return Err(Rejection::WrongMethod(
+                other.as_ref().map(|m| m.as_str().to_owned()),
+            ));
+        }
+    }
+    let user_id = response
+        .user_id
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+        .ok_or(Rejection::WrongUser)?;
+    if let Some(expected_user) = expected.user_id
+        && !same(user_id, expected_user)
+    {
+        return Err(Rejection::WrongUser);
+    }
+    Ok(user_id.to_owned())
+}
+
+/// The `amr` of a sign-in with a passkey alone: `pop` (proof of possession of a key, OpenID
+/// Connect EAP ACR Values), `swk` (RFC 8176: a software-secured key — a passkey may be synced
+/// between devices, and nothing attests that it is hardware-bound, so `hwk` would claim more
+/// than is known) and `mfa` (the Client API requires user verification, so the key's holder
+/// also passed the device's PIN or biometric: two factors, RFC 8176 §2).
+pub const PASSKEY_AMR: [&str; 3] = ["pop", "swk", "mfa"];
 
 fn same(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
@@ -783,6 +909,183 @@ mod tests {
             let rejection = check_validation(Ok(&answer), EXPECTED).unwrap_err();
             assert!(!rejection.is_unavailable(), "{rejection}");
         }
+    }
+
+    #[test]
+    fn adding_a_passkey_goes_on_with_the_token_when_the_action_is_open() {
+        for state in [UserActionState::ChallengeRequired, UserActionState::Allow] {
+            let t = track(state, true);
+            assert_eq!(
+                decide_add_passkey(Ok(&t)),
+                Ok(AddPasskey {
+                    token: "t".into(),
+                    idempotency_key: "idem-1".into()
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn adding_a_passkey_is_refused_when_blocked_or_under_review_and_fails_closed_otherwise() {
+        assert_eq!(
+            decide_add_passkey(Ok(&track(UserActionState::Block, true))),
+            Err(Decision::Block)
+        );
+        assert_eq!(
+            decide_add_passkey(Ok(&track(UserActionState::ReviewRequired, true))),
+            Err(Decision::Review)
+        );
+        assert!(matches!(
+            decide_add_passkey(Ok(&track(UserActionState::ChallengeFailed, true))),
+            Err(Decision::Fail(FailReason::UnexpectedState(_)))
+        ));
+        assert!(matches!(
+            decide_add_passkey(Err(&SdkError::Timeout)),
+            Err(Decision::Fail(FailReason::Unavailable(_)))
+        ));
+        let mut no_token = track(UserActionState::ChallengeRequired, true);
+        no_token.token = String::new();
+        assert!(matches!(
+            decide_add_passkey(Ok(&no_token)),
+            Err(Decision::Fail(FailReason::Sdk(_)))
+        ));
+        let mut no_key = track(UserActionState::ChallengeRequired, true);
+        no_key.idempotency_key = String::new();
+        assert_eq!(
+            decide_add_passkey(Ok(&no_key)),
+            Err(Decision::Fail(FailReason::MissingIdempotencyKey))
+        );
+    }
+
+    fn passkey_validated() -> ValidateChallengeResponse {
+        ValidateChallengeResponse {
+            is_valid: true,
+            state: Some(UserActionState::ChallengeSucceeded),
+            user_id: Some("sub-1".into()),
+            action: Some("identity-server-passkey-login".into()),
+            action_code: Some("identity-server-passkey-login".into()),
+            idempotency_key: Some("pk-1".into()),
+            verification_method: Some(VerificationMethod::Passkey),
+            ..Default::default()
+        }
+    }
+
+    const PASSKEY_LOGIN: ExpectedPasskey<'static> = ExpectedPasskey {
+        user_id: None,
+        action: "identity-server-passkey-login",
+        idempotency_key: "pk-1",
+    };
+
+    #[test]
+    fn a_passkey_sign_in_of_this_transaction_names_its_user() {
+        assert_eq!(
+            check_passkey_validation(Ok(&passkey_validated()), PASSKEY_LOGIN),
+            Ok("sub-1".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_passkey_token_that_is_not_valid_is_rejected() {
+        let mut v = passkey_validated();
+        v.is_valid = false;
+        assert_eq!(
+            check_passkey_validation(Ok(&v), PASSKEY_LOGIN),
+            Err(Rejection::NotValid)
+        );
+    }
+
+    #[test]
+    fn a_passkey_token_of_an_action_that_did_not_succeed_is_rejected() {
+        let mut v = passkey_validated();
+        v.state = Some(UserActionState::ChallengeRequired);
+        assert_eq!(
+            check_passkey_validation(Ok(&v), PASSKEY_LOGIN),
+            Err(Rejection::WrongState(Some("CHALLENGE_REQUIRED".into())))
+        );
+    }
+
+    #[test]
+    fn a_passkey_token_of_another_action_is_rejected() {
+        let mut v = passkey_validated();
+        v.action = Some("add-passkey".into());
+        v.action_code = Some("add-passkey".into());
+        assert_eq!(
+            check_passkey_validation(Ok(&v), PASSKEY_LOGIN),
+            Err(Rejection::WrongAction)
+        );
+    }
+
+    #[test]
+    fn a_passkey_token_of_another_transaction_is_rejected() {
+        let mut v = passkey_validated();
+        v.idempotency_key = Some("pk-2".into());
+        assert_eq!(
+            check_passkey_validation(Ok(&v), PASSKEY_LOGIN),
+            Err(Rejection::WrongIdempotencyKey)
+        );
+    }
+
+    #[test]
+    fn a_token_passed_with_another_method_than_a_passkey_is_rejected() {
+        let mut v = passkey_validated();
+        v.verification_method = Some(VerificationMethod::AuthenticatorApp);
+        assert_eq!(
+            check_passkey_validation(Ok(&v), PASSKEY_LOGIN),
+            Err(Rejection::WrongMethod(Some("AUTHENTICATOR_APP".into())))
+        );
+        v.verification_method = None;
+        assert_eq!(
+            check_passkey_validation(Ok(&v), PASSKEY_LOGIN),
+            Err(Rejection::WrongMethod(None))
+        );
+    }
+
+    #[test]
+    fn a_passkey_token_naming_no_user_is_rejected() {
+        for user in [None, Some(String::new()), Some(" ".into())] {
+            let mut v = passkey_validated();
+            v.user_id = user;
+            assert_eq!(
+                check_passkey_validation(Ok(&v), PASSKEY_LOGIN),
+                Err(Rejection::WrongUser)
+            );
+        }
+    }
+
+    #[test]
+    fn an_added_passkey_must_belong_to_the_session_user() {
+        let add = ExpectedPasskey {
+            user_id: Some("sub-1"),
+            action: "identity-server-passkey-login",
+            idempotency_key: "pk-1",
+        };
+        assert_eq!(
+            check_passkey_validation(Ok(&passkey_validated()), add),
+            Ok("sub-1".to_owned())
+        );
+        let mut v = passkey_validated();
+        v.user_id = Some("sub-2".into());
+        assert_eq!(
+            check_passkey_validation(Ok(&v), add),
+            Err(Rejection::WrongUser)
+        );
+    }
+
+    #[test]
+    fn a_failed_validate_of_a_passkey_token_counts_as_unavailable_unless_definitive() {
+        let rejection =
+            check_passkey_validation(Err(&SdkError::Timeout), PASSKEY_LOGIN).unwrap_err();
+        assert!(rejection.is_unavailable());
+        let rejection = check_passkey_validation(Err(&api_error(400)), PASSKEY_LOGIN).unwrap_err();
+        assert!(!rejection.is_unavailable());
+        assert!(Rejection::Store("down".into()).is_unavailable());
+        assert!(!Rejection::UnknownUser.is_unavailable());
+        assert!(!Rejection::WrongMethod(None).is_unavailable());
+    }
+
+    #[test]
+    fn a_passkey_sign_in_claims_proof_of_possession_a_software_key_and_mfa() {
+        assert_eq!(PASSKEY_AMR, ["pop", "swk", "mfa"]);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use super::pages::{
     LoginNotice, LoginPage, NoticePage, client_ip, client_key, create_url, csrf_failure, login_url,
     notice, parse_form, parse_query, render_page, request_id, unknown_request, user_agent,
 };
+use super::passkey_login;
 use super::transaction::{self, LoginTransaction, Purpose};
 use crate::domain::User;
 use crate::error::AppError;
@@ -142,18 +143,42 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         error,
         notice,
         focus_password: false,
+        passkey: None,
     };
-    render_page(
-        &state,
-        "account/login.html",
-        &page,
-        StatusCode::OK,
-        csrf.cookie,
-    )
+    render_login(&state, &req, page, StatusCode::OK, csrf.cookie).await
+}
+
+/// Renders the login page, offering a passkey sign-in when one can be offered: then the page
+/// gets its passkey transaction cookie and the one CSP that lets a script run — our own
+/// `/static/passkey.js`, talking to the Authsignal Client API origin and nothing else.
+async fn render_login(
+    state: &AppState,
+    req: &HttpRequest,
+    mut page: LoginPage,
+    status: StatusCode,
+    csrf_cookie: Option<actix_web::cookie::Cookie<'static>>,
+) -> Result<HttpResponse, AppError> {
+    let origin = state.account.settings.authsignal.client_api_origin();
+    let offer = match &origin {
+        Some(_) => passkey_login::offer(state, req, &page.ar).await,
+        None => None,
+    };
+    let (offer, cookie) = offer.unzip();
+    page.passkey = offer;
+    let mut response = render_page(state, "account/login.html", &page, status, csrf_cookie)?;
+    if let (Some(cookie), Some(origin)) = (cookie, origin) {
+        response.add_cookie(&cookie).map_err(AppError::internal)?;
+        let csp = header::HeaderValue::from_str(&crate::routes::passkey_csp(&origin))
+            .map_err(AppError::internal)?;
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    Ok(response)
 }
 
 /// The form again, with an error, keeping what the user typed except the password.
-fn again(
+async fn again(
     state: &AppState,
     req: &HttpRequest,
     form: &LoginForm,
@@ -178,8 +203,9 @@ fn again(
         create_url: create_url(&form.ar),
         // The username is kept: the password is what to type again.
         focus_password: !form.username.trim().is_empty(),
+        passkey: None,
     };
-    render_page(state, "account/login.html", &page, status, csrf.cookie)
+    render_login(state, req, page, status, csrf.cookie).await
 }
 
 fn remember(form: &LoginForm) -> bool {
@@ -214,7 +240,8 @@ pub async fn post(
             &pending,
             "Enter your username and password.",
             StatusCode::BAD_REQUEST,
-        );
+        )
+        .await;
     }
 
     let ip = client_ip(&req);
@@ -237,7 +264,8 @@ pub async fn post(
             &pending,
             &locked_out(&state),
             StatusCode::TOO_MANY_REQUESTS,
-        );
+        )
+        .await;
     };
 
     let verified = match verify(&state, &username, &form.password).await {
@@ -261,7 +289,8 @@ pub async fn post(
                 &pending,
                 BUSY_MESSAGE,
                 StatusCode::SERVICE_UNAVAILABLE,
-            )?;
+            )
+            .await?;
             page.headers_mut().insert(
                 header::RETRY_AFTER,
                 header::HeaderValue::from_static(BUSY_RETRY_AFTER_SECS),
@@ -277,7 +306,7 @@ pub async fn post(
         } else {
             (INVALID_CREDENTIALS.to_owned(), StatusCode::OK)
         };
-        return again(&state, &req, &form, &pending, &message, status);
+        return again(&state, &req, &form, &pending, &message, status).await;
     };
     // The right password ends the attempt without counting it, but does not yet forget the
     // username's failures: only a complete sign-in does (a failed second factor counts too).

@@ -158,7 +158,8 @@ pub fn changes(before: &[KnownAuthenticator], after: &[UserAuthenticator]) -> (S
     (added.join(","), removed.join(","))
 }
 
-fn not_signed_in(state: &AppState) -> Result<HttpResponse, AppError> {
+/// The page for a form that needs a signed-in session (401).
+pub(crate) fn not_signed_in(state: &AppState) -> Result<HttpResponse, AppError> {
     let (url, text) = crate::templates::start_again(&state.clients);
     notice(
         state,

@@ -18,6 +18,11 @@
 //! - [`mfa`]: `GET /Account/Mfa` lists a signed-in user's authenticators; `POST` sends the user
 //!   to Authsignal's settings after a fresh challenge; `GET /Account/Mfa/Callback` validates it
 //!   the same way and comes back saying what changed.
+//! - [`passkey_login`]: the login page's passkey transaction and `POST /Account/Login/Passkey`,
+//!   the one place where the user is taken from an Authsignal token (bound to this browser's
+//!   single-use transaction).
+//! - [`passkeys`]: `/Account/Passkeys`, to list, add (after a recent second factor) and remove
+//!   passkeys.
 //!
 //! Handlers are thin; the decisions are plain functions in [`decision`] with unit tests.
 
@@ -29,6 +34,8 @@ pub mod login;
 pub mod mfa;
 pub mod notice;
 pub mod pages;
+pub mod passkey_login;
+pub mod passkeys;
 pub mod password_policy;
 pub mod settings;
 pub mod throttle;
@@ -39,7 +46,10 @@ use std::sync::Arc;
 
 use actix_web::web;
 
-pub use settings::{AccountSettings, AuthsignalSecret, AuthsignalSettings, TransactionSettings};
+pub use settings::{
+    AccountSettings, AuthsignalSecret, AuthsignalSettings, EMULATOR_TENANT_ID, PasskeySettings,
+    TransactionSettings,
+};
 
 use lockout::FailedLoginStore;
 use password_policy::PasswordPolicy;
@@ -87,15 +97,32 @@ impl AccountState {
         let quotas = stores.quotas.clone();
         settings.validate()?;
         let authsignal = authsignal_client(&settings.authsignal, tls_ca_pem)?;
+        let mut settings = settings.clone();
+        if passkeys_lack_a_tenant(&settings) {
+            // The browser would name the emulator's tenant to a real service: nothing could
+            // work, so the pages offer no passkey rather than a broken one.
+            tracing::warn!(
+                "passkeys are off: a real Authsignal secret is configured but no tenant id (set account.authsignal.tenant_id)"
+            );
+            settings.passkeys.enabled = false;
+        }
         Ok(AccountState {
             authsignal,
             transactions,
             failed_logins,
             quotas,
             password_policy: PasswordPolicy::new(),
-            settings: settings.clone(),
+            settings,
         })
     }
+}
+
+/// Whether passkeys are on with a real tenant's secret but the emulator's tenant id.
+fn passkeys_lack_a_tenant(settings: &AccountSettings) -> bool {
+    let defaults = AuthsignalSettings::default();
+    settings.passkeys.enabled
+        && settings.authsignal.secret != defaults.secret
+        && settings.authsignal.tenant_id == EMULATOR_TENANT_ID
 }
 
 /// Builds the SDK client: base URL, timeouts, a small retry policy (connection failures only;
@@ -138,6 +165,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(login::post)),
     )
     .service(web::resource("/Account/Login/Callback").route(web::get().to(callback::login)))
+    .service(web::resource(passkey_login::CALLBACK_PATH).route(web::post().to(passkey_login::post)))
+    .service(web::resource(passkeys::PATH).route(web::get().to(passkeys::get)))
+    .service(web::resource("/Account/Passkeys/Add").route(web::post().to(passkeys::add)))
+    .service(web::resource("/Account/Passkeys/Added").route(web::post().to(passkeys::added)))
+    .service(web::resource("/Account/Passkeys/Remove").route(web::post().to(passkeys::remove)))
     .service(
         web::resource("/Account/Create")
             .route(web::get().to(create::get))
@@ -172,6 +204,14 @@ pub fn templates() -> Vec<(&'static str, &'static str)> {
             "account/mfa.html",
             include_str!("../../templates/account/mfa.html"),
         ),
+        (
+            "account/passkeys.html",
+            include_str!("../../templates/account/passkeys.html"),
+        ),
+        (
+            "account/passkey_add.html",
+            include_str!("../../templates/account/passkey_add.html"),
+        ),
     ]
 }
 
@@ -192,6 +232,7 @@ mod tests {
             notice: Some("Your account was created.".into()),
             create_url: pages::create_url("ar-1"),
             focus_password: true,
+            passkey: None,
         };
         let html = tera
             .render(
@@ -208,6 +249,81 @@ mod tests {
             "after a wrong password the focus is on the password, tied to the error: {html}"
         );
         assert!(html.contains("<title>Sign-in failed · Authsignal MFA Demo</title>"));
+        assert!(html.contains("autocomplete=\"username webauthn\""));
+        assert!(
+            !html.contains("<script"),
+            "no script without a passkey offer"
+        );
+
+        let with_passkey = pages::LoginPage {
+            passkey: Some(passkey_login::PasskeyOffer {
+                client_api_url: "https://localhost:5003/v1".into(),
+                tenant_id: "tenant-1".into(),
+                action: "identity-server-passkey-login".into(),
+                idempotency_key: "\"><b>key".into(),
+            }),
+            ..login
+        };
+        let html = tera
+            .render(
+                "account/login.html",
+                &tera::Context::from_serialize(&with_passkey).unwrap(),
+            )
+            .unwrap();
+        assert!(html.contains("<script src=\"/static/passkey.js\" defer></script>"));
+        assert_eq!(
+            html.matches("<script").count(),
+            1,
+            "one script, no inline one"
+        );
+        assert!(html.contains("data-tenant-id=\"tenant-1\""));
+        assert!(html.contains("data-client-api-url=\"https:&#x2F;&#x2F;localhost:5003&#x2F;v1\""));
+        assert!(!html.contains("\"><b>key"), "attributes are escaped");
+        assert!(html.contains("id=\"passkey-signin\""));
+        assert!(html.contains("action=\"/Account/Login/Passkey\""));
+
+        let passkeys = passkeys::PasskeysPage {
+            csrf_token: "csrf-3".into(),
+            username: "alice".into(),
+            passkeys: vec![passkeys::PasskeyRow {
+                id: "pk-1".into(),
+                name: "<Chrome>".into(),
+                created: "2025-06-01 14:03 UTC".into(),
+                last_used: "never".into(),
+            }],
+            can_remove: true,
+            needs_step_up: true,
+            unavailable: false,
+            notice: Some("Your passkey was added.".into()),
+            error: None,
+        };
+        let html = tera
+            .render(
+                "account/passkeys.html",
+                &tera::Context::from_serialize(&passkeys).unwrap(),
+            )
+            .unwrap();
+        assert!(html.contains("&lt;Chrome&gt;"));
+        assert!(html.contains("name=\"id\" value=\"pk-1\""));
+        assert!(html.contains("id=\"step-up-note\""));
+        assert!(!html.contains("<script"), "the list needs no script");
+
+        let add = passkeys::PasskeyAddPage {
+            csrf_token: "csrf-4".into(),
+            client_api_url: "https://localhost:5003/v1".into(),
+            token: "track-token".into(),
+            username: "alice".into(),
+            display_name: "Alice <Smith>".into(),
+        };
+        let html = tera
+            .render(
+                "account/passkey_add.html",
+                &tera::Context::from_serialize(&add).unwrap(),
+            )
+            .unwrap();
+        assert!(html.contains("data-token=\"track-token\""));
+        assert!(html.contains("Alice &lt;Smith&gt;"));
+        assert_eq!(html.matches("<script").count(), 1);
 
         let create = pages::CreatePage {
             ar: String::new(),
@@ -301,6 +417,22 @@ mod tests {
         let e = AccountState::build(&missing_ca, "", &stores).unwrap_err();
         assert!(e.starts_with("account.authsignal.ca_file"), "{e}");
         assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn passkeys_are_off_for_a_real_secret_without_its_tenant_id() {
+        let stores = stores().await;
+        let mut real = AccountSettings::default();
+        real.authsignal.secret = AuthsignalSecret::new("live-secret");
+        let state = AccountState::build(&real, "", &stores).unwrap();
+        assert!(!state.settings.passkeys.enabled);
+
+        real.authsignal.tenant_id = "my-tenant".into();
+        let state = AccountState::build(&real, "", &stores).unwrap();
+        assert!(state.settings.passkeys.enabled);
+
+        let emulator = AccountState::build(&AccountSettings::default(), "", &stores).unwrap();
+        assert!(emulator.settings.passkeys.enabled);
     }
 
     #[tokio::test]

@@ -33,6 +33,8 @@ pub struct LoginPage {
     pub create_url: String,
     /// Put the focus on the password (after a wrong one: the username is kept).
     pub focus_password: bool,
+    /// What the passkey script needs; `None`: the page offers the password only.
+    pub passkey: Option<super::passkey_login::PasskeyOffer>,
 }
 
 /// Context of `account/create.html`.
@@ -126,6 +128,10 @@ pub enum LoginNotice {
     MfaUnavailable,
     /// An account was just created.
     Created,
+    /// A passkey sign-in was refused or its transaction was gone.
+    PasskeyFailed,
+    /// The client address is locked out (after a passkey sign-in attempt).
+    LockedOut,
 }
 
 impl LoginNotice {
@@ -136,6 +142,8 @@ impl LoginNotice {
             Self::MfaAttempts => "mfa_attempts",
             Self::MfaUnavailable => "mfa_unavailable",
             Self::Created => "created",
+            Self::PasskeyFailed => "passkey_failed",
+            Self::LockedOut => "locked_out",
         }
     }
 
@@ -146,6 +154,8 @@ impl LoginNotice {
             Self::MfaAttempts,
             Self::MfaUnavailable,
             Self::Created,
+            Self::PasskeyFailed,
+            Self::LockedOut,
         ]
         .into_iter()
         .find(|n| n.code() == code)
@@ -169,6 +179,14 @@ impl LoginNotice {
             Self::Created => (
                 "Your account was created. Sign in now; you will set up your second factor next.",
                 false,
+            ),
+            Self::PasskeyFailed => (
+                "The passkey sign-in did not complete, so you are not signed in. Try again, or sign in with your password.",
+                true,
+            ),
+            Self::LockedOut => (
+                "Too many failed sign-in attempts. Please wait a few minutes and try again.",
+                true,
             ),
         }
     }
@@ -316,6 +334,8 @@ mod tests {
             LoginNotice::MfaAttempts,
             LoginNotice::MfaUnavailable,
             LoginNotice::Created,
+            LoginNotice::PasskeyFailed,
+            LoginNotice::LockedOut,
         ] {
             assert_eq!(LoginNotice::parse(n.code()), Some(n));
         }

@@ -1,10 +1,12 @@
 //! Settings of the account pages (section `account` of the identity server's configuration):
-//! the Authsignal client, the lockout thresholds, the login-transaction lifetime and the
-//! account-creation quota.
+//! the Authsignal client (Server API for the server, Client API and tenant id for the passkey
+//! script in the browser), the lockout thresholds, the login-transaction lifetime, the
+//! account-creation quota and the passkey pages.
 //!
 //! With nothing configured, the values point at the local emulator's development defaults
-//! (`https://localhost:5003/v1`, secret `dev-emulator-secret-key`). Environment variables use the
-//! identity server's prefix, e.g. `IDP__ACCOUNT__AUTHSIGNAL__SECRET`.
+//! (`https://localhost:5003/v1`, secret `dev-emulator-secret-key`, the emulator's fixed tenant
+//! id). Environment variables use the identity server's prefix, e.g.
+//! `IDP__ACCOUNT__AUTHSIGNAL__SECRET`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -12,6 +14,10 @@ use std::time::Duration;
 
 use super::lockout::LockoutSettings;
 use super::throttle::CreationSettings;
+
+/// The emulator's default tenant id (`authsignal-emulator`'s `tenant_id`): public, it only names
+/// the tenant to the Client API.
+pub const EMULATOR_TENANT_ID: &str = "8a1c7f3e-5b2d-4e6f-9a0b-1c2d3e4f5a6b";
 
 /// The Authsignal Server API secret key. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq, serde::Deserialize)]
@@ -57,9 +63,16 @@ pub struct AuthsignalSettings {
     pub max_retries: u32,
     /// The action code tracked at login (default `identity-server-login`).
     pub action_code: String,
-    /// The action code tracked when a signed-in user opens "Manage MFA"
-    /// (default `identity-server-manage-mfa`).
+    /// The action code tracked when a signed-in user opens "Manage MFA", and for the step-up
+    /// challenge before a passkey is added (default `identity-server-manage-mfa`).
     pub manage_mfa_action_code: String,
+    /// The tenant id the browser names to the Client API (`Authorization: Basic`). Public: it
+    /// is no credential. Default: the emulator's.
+    pub tenant_id: String,
+    /// Base URL of the Client API the passkey script calls, including `/v1` (the Web SDK's
+    /// `baseUrl`; the script appends `/client/...`). Default: the same as `api_url` (Authsignal
+    /// serves both APIs on the region's host; so does the emulator).
+    pub client_api_url: Option<String>,
 }
 
 impl Default for AuthsignalSettings {
@@ -73,6 +86,8 @@ impl Default for AuthsignalSettings {
             max_retries: 1,
             action_code: "identity-server-login".into(),
             manage_mfa_action_code: "identity-server-manage-mfa".into(),
+            tenant_id: EMULATOR_TENANT_ID.into(),
+            client_api_url: None,
         }
     }
 }
@@ -86,6 +101,104 @@ impl AuthsignalSettings {
     /// Time limit of a connection attempt.
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// The Client API base URL (`client_api_url`, else `api_url`), without a trailing `/`.
+    pub fn client_api_base(&self) -> &str {
+        self.client_api_url
+            .as_deref()
+            .unwrap_or(&self.api_url)
+            .trim_end_matches('/')
+    }
+
+    /// The origin (`https://host[:port]`) of the Client API: the one `connect-src` of the pages
+    /// that run the passkey script. `None` when the URL does not parse (refused by `validate`).
+    pub fn client_api_origin(&self) -> Option<String> {
+        url::Url::parse(self.client_api_base())
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o.starts_with("https://"))
+    }
+}
+
+/// Passkeys (section `account.passkeys`): sign-in from the login page, and the
+/// `/Account/Passkeys` page to add, list and remove them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasskeySettings {
+    /// Whether the login page offers passkeys and `/Account/Passkeys` exists (default true).
+    pub enabled: bool,
+    /// The action code of a passkey sign-in (default `identity-server-passkey-login`).
+    pub login_action_code: String,
+    /// The action code tracked to add a passkey (default `add-passkey`).
+    pub add_action_code: String,
+    /// How long a passkey login transaction lives, in seconds (default 300, the Client API's
+    /// challenge lifetime).
+    pub transaction_lifetime_secs: u64,
+    /// Passkey login transactions one client network may create per window (default 60):
+    /// every view of the login page makes one, so they are bounded before the store.
+    pub max_transactions_per_network: u32,
+    /// Passkey login transactions all networks together may create per window (default
+    /// 20000): with many networks (an IPv6 /48 holds 65536 /64s) the per-network bound alone
+    /// would let them crowd out the second-factor transactions of password logins.
+    pub max_transactions_global: u32,
+    /// The window of both bounds, in seconds (default 600).
+    pub window_secs: u64,
+    /// How recent the session's last second factor must be to add a passkey, in seconds
+    /// (default 600); older, the user passes a step-up challenge first.
+    pub step_up_max_age_secs: u64,
+}
+
+impl Default for PasskeySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            login_action_code: "identity-server-passkey-login".into(),
+            add_action_code: "add-passkey".into(),
+            transaction_lifetime_secs: 300,
+            max_transactions_per_network: 60,
+            max_transactions_global: 20_000,
+            window_secs: 600,
+            step_up_max_age_secs: 600,
+        }
+    }
+}
+
+impl PasskeySettings {
+    /// The transaction lifetime as a duration.
+    pub fn transaction_lifetime(&self) -> Duration {
+        Duration::from_secs(self.transaction_lifetime_secs)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !(30..=3600).contains(&self.transaction_lifetime_secs) {
+            return Err(format!(
+                "account.passkeys.transaction_lifetime_secs: must be between 30 and 3600, got \"{}\"",
+                self.transaction_lifetime_secs
+            ));
+        }
+        if self.max_transactions_per_network == 0 {
+            return Err("account.passkeys.max_transactions_per_network: must be at least 1".into());
+        }
+        if self.max_transactions_global < self.max_transactions_per_network {
+            return Err(format!(
+                "account.passkeys.max_transactions_global: must be at least max_transactions_per_network, got \"{}\"",
+                self.max_transactions_global
+            ));
+        }
+        if !(1..=86_400).contains(&self.window_secs) {
+            return Err(format!(
+                "account.passkeys.window_secs: must be between 1 and 86400, got \"{}\"",
+                self.window_secs
+            ));
+        }
+        if !(30..=86_400).contains(&self.step_up_max_age_secs) {
+            return Err(format!(
+                "account.passkeys.step_up_max_age_secs: must be between 30 and 86400, got \"{}\"",
+                self.step_up_max_age_secs
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -101,6 +214,8 @@ pub struct AccountSettings {
     pub transaction: TransactionSettings,
     /// Account-creation quota.
     pub creation: CreationSettings,
+    /// Passkeys.
+    pub passkeys: PasskeySettings,
 }
 
 /// Settings of login transactions (section `account.transaction`).
@@ -164,12 +279,37 @@ impl AccountSettings {
                 a.max_retries
             ));
         }
+        if let Some(raw) = &a.client_api_url {
+            match url::Url::parse(raw) {
+                Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
+                _ => {
+                    return Err(format!(
+                        "account.authsignal.client_api_url: must be an https url, got \"{raw}\""
+                    ));
+                }
+            }
+        }
+        // The tenant id goes into a page attribute and an Authorization header: keep it to the
+        // characters a tenant id has.
+        let tenant_ok = (1..=128).contains(&a.tenant_id.len())
+            && a.tenant_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !tenant_ok {
+            return Err(format!(
+                "account.authsignal.tenant_id: must match [a-zA-Z0-9_-]{{1,128}}, got \"{}\"",
+                a.tenant_id
+            ));
+        }
+        let p = &self.passkeys;
         for (key, code) in [
             ("account.authsignal.action_code", &a.action_code),
             (
                 "account.authsignal.manage_mfa_action_code",
                 &a.manage_mfa_action_code,
             ),
+            ("account.passkeys.login_action_code", &p.login_action_code),
+            ("account.passkeys.add_action_code", &p.add_action_code),
         ] {
             let valid = (1..=64).contains(&code.len())
                 && code
@@ -186,6 +326,21 @@ impl AccountSettings {
                 "account.authsignal.manage_mfa_action_code: must differ from action_code".into(),
             );
         }
+        // Each action proves one thing: a token of one must never pass for another.
+        let codes = [
+            &a.action_code,
+            &a.manage_mfa_action_code,
+            &p.login_action_code,
+            &p.add_action_code,
+        ];
+        for (i, code) in codes.iter().enumerate() {
+            if codes[..i].contains(code) {
+                return Err(format!(
+                    "account.passkeys: action code \"{code}\" is used twice; every action code must differ"
+                ));
+            }
+        }
+        p.validate()?;
         self.lockout.validate()?;
         self.creation.validate()?;
         if !(1..=3600).contains(&self.transaction.lifetime_secs) {
@@ -211,6 +366,95 @@ mod tests {
         assert_eq!(s.authsignal.timeout(), Duration::from_secs(5));
         assert_eq!(s.transaction.lifetime(), Duration::from_secs(600));
         assert_eq!(s.validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_client_api_defaults_to_the_server_api_host_and_its_origin_is_the_connect_source() {
+        let mut s = AuthsignalSettings::default();
+        assert_eq!(s.tenant_id, EMULATOR_TENANT_ID);
+        assert_eq!(s.client_api_base(), "https://localhost:5003/v1");
+        assert_eq!(
+            s.client_api_origin().as_deref(),
+            Some("https://localhost:5003")
+        );
+        s.api_url = "https://eu.api.authsignal.com/v1/".into();
+        assert_eq!(s.client_api_base(), "https://eu.api.authsignal.com/v1");
+        assert_eq!(
+            s.client_api_origin().as_deref(),
+            Some("https://eu.api.authsignal.com")
+        );
+        s.client_api_url = Some("https://auth.example.com:8443/v1".into());
+        assert_eq!(
+            s.client_api_origin().as_deref(),
+            Some("https://auth.example.com:8443")
+        );
+    }
+
+    #[test]
+    fn passkey_settings_default_to_on_with_their_own_action_codes() {
+        let p = PasskeySettings::default();
+        assert!(p.enabled);
+        assert_eq!(p.login_action_code, "identity-server-passkey-login");
+        assert_eq!(p.add_action_code, "add-passkey");
+        assert_eq!(p.step_up_max_age_secs, 600);
+        assert_eq!(p.transaction_lifetime(), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn bad_passkey_settings_are_refused_naming_the_key() {
+        type Bend = fn(&mut AccountSettings);
+        let cases: Vec<(Bend, &str)> = vec![
+            (
+                |s| s.authsignal.client_api_url = Some("http://localhost:5003/v1".into()),
+                "account.authsignal.client_api_url",
+            ),
+            (
+                |s| s.authsignal.tenant_id = "a\"b".into(),
+                "account.authsignal.tenant_id",
+            ),
+            (
+                |s| s.authsignal.tenant_id = String::new(),
+                "account.authsignal.tenant_id",
+            ),
+            (
+                |s| s.passkeys.login_action_code = "has space".into(),
+                "account.passkeys.login_action_code",
+            ),
+            (
+                |s| s.passkeys.add_action_code = "identity-server-login".into(),
+                "account.passkeys",
+            ),
+            (
+                |s| s.passkeys.login_action_code = s.passkeys.add_action_code.clone(),
+                "account.passkeys",
+            ),
+            (
+                |s| s.passkeys.transaction_lifetime_secs = 5,
+                "account.passkeys.transaction_lifetime_secs",
+            ),
+            (
+                |s| s.passkeys.max_transactions_per_network = 0,
+                "account.passkeys.max_transactions_per_network",
+            ),
+            (
+                |s| s.passkeys.max_transactions_global = 1,
+                "account.passkeys.max_transactions_global",
+            ),
+            (
+                |s| s.passkeys.window_secs = 0,
+                "account.passkeys.window_secs",
+            ),
+            (
+                |s| s.passkeys.step_up_max_age_secs = 1,
+                "account.passkeys.step_up_max_age_secs",
+            ),
+        ];
+        for (bend, key) in cases {
+            let mut s = AccountSettings::default();
+            bend(&mut s);
+            let e = s.validate().unwrap_err();
+            assert!(e.starts_with(key), "{key}: {e}");
+        }
     }
 
     #[test]

@@ -484,6 +484,7 @@ mod tests {
             remember: false,
             created: auth_time,
             last_seen: auth_time,
+            step_up_at: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The home page (`/`): who is signed in, the applications to continue to (clients with a
-//! `client_uri`), "Manage two-step verification" and "Log out"; the stylesheet and the icon.
+//! `client_uri`), "Manage two-step verification", "Passkeys" and "Log out"; the stylesheet, the
+//! icon and the passkey script.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -65,4 +66,13 @@ pub async fn site_css() -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
         .content_type("text/css; charset=utf-8")
         .body(crate::templates::SITE_CSS)
+}
+
+/// `GET /static/passkey.js`: the one script of the site (passkey sign-in and sign-up against the
+/// Authsignal Client API), served from this origin so that `script-src 'self'` allows it.
+pub async fn passkey_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .content_type("text/javascript; charset=utf-8")
+        .body(crate::templates::PASSKEY_JS)
 }

@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home::home))
         .route("/static/site.css", web::get().to(home::site_css))
         .route("/static/favicon.svg", web::get().to(home::favicon))
+        .route("/static/passkey.js", web::get().to(home::passkey_js))
         .route(
             "/.well-known/openid-configuration",
             web::get().to(discovery::configuration),
@@ -46,10 +47,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/Account/Logout", web::post().to(endsession::logout));
 }
 
-/// Content-Security-Policy of every page: own styles only, no scripts at all (none are
-/// needed), no framing. `form-action` is left out on purpose: browsers apply it to the
+/// Content-Security-Policy of every page: own styles only, no scripts at all, no framing (the
+/// two passkey pages replace it with [`passkey_csp`]). `form-action` is left out on purpose: browsers apply it to the
 /// redirect after a login POST, which must reach the client's redirect URI.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; object-src 'none'";
+
+/// Content-Security-Policy of the two pages that run the passkey script (the login page when it
+/// offers a passkey, and the page that adds one): [`CSP`] plus our own script (`'self'`: only
+/// `/static/passkey.js` exists; no inline script, no `eval`) and `fetch` to the Authsignal Client
+/// API `origin` only.
+pub fn passkey_csp(origin: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self'; connect-src {origin}; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
+    )
+}
 
 /// Security headers on every response (a handler's own value wins, e.g. static caching).
 pub fn security_headers() -> DefaultHeaders {

@@ -108,6 +108,24 @@ pub enum Purpose {
         #[serde(default)]
         before: Option<Vec<KnownAuthenticator>>,
     },
+    /// A passkey sign-in from the login page: the transaction's idempotency key is the one the
+    /// page's script gives the Client API's `/client/challenge`, so that only an Authsignal token
+    /// of this very transaction (in this browser) can complete it. Its `subject` is empty: the
+    /// user is not known until the passkey names them.
+    PasskeyLogin {
+        /// Id of the pending authorize request the sign-in continues.
+        authorize_request_id: String,
+    },
+    /// A step-up challenge of a signed-in session before a passkey is added.
+    StepUp {
+        /// Public id of the session it refreshes (the result applies to that session only).
+        sid: String,
+    },
+    /// Adding a passkey: the `add-passkey` action tracked for a signed-in session.
+    AddPasskey {
+        /// Public id of the session that asked for it.
+        sid: String,
+    },
 }
 
 /// An authenticator as the "Manage MFA" page saw it.
@@ -238,9 +256,25 @@ pub struct Session {
     pub created: i64,
     /// Last use (unix seconds): the idle timeout counts from here.
     pub last_seen: i64,
+    /// When the user last passed a second factor in this session *after* signing in (a step-up
+    /// challenge, unix seconds). Absent in sessions written before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_up_at: Option<i64>,
 }
 
 impl Session {
+    /// When the user last passed a second factor in this session: the latest step-up, or the
+    /// sign-in itself when it was multi-factor (`amr` holds `mfa`). `None` for a sign-in with a
+    /// password alone (an `ALLOW` rule) and no step-up since.
+    pub fn last_second_factor(&self) -> Option<i64> {
+        let at_sign_in = self
+            .amr
+            .iter()
+            .any(|m| m == "mfa")
+            .then_some(self.auth_time);
+        at_sign_in.max(self.step_up_at)
+    }
+
     /// Whether the session is still live at `now` under both timeouts.
     pub fn is_live_at(&self, now: i64, idle_secs: i64, absolute_secs: i64) -> bool {
         now.saturating_sub(self.last_seen) < idle_secs

@@ -9,6 +9,7 @@ mod failures;
 mod lockout;
 mod login;
 mod manage_mfa;
+mod passkeys;
 mod unavailable;
 
 use std::collections::HashMap;
@@ -243,7 +244,13 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Stack {
         identity_server::telemetry::init("debug");
     }
     let tls = test_tls().clone();
-    let emulator_settings = authsignal_emulator::configuration::Settings {
+    // The identity server's port first: its origin is where passkey ceremonies run.
+    let idp_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let idp_origin = format!(
+        "https://localhost:{}",
+        idp_listener.local_addr().unwrap().port()
+    );
+    let mut emulator_settings = authsignal_emulator::configuration::Settings {
         port: 0,
         data_dir: None,
         in_memory: true,
@@ -251,6 +258,7 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Stack {
         disable_signals: true,
         ..Default::default()
     };
+    emulator_settings.passkey.expected_origins = vec![idp_origin.clone()];
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let emulator =
         authsignal_emulator::Application::build_with(emulator_settings, listener, tls.clone())
@@ -264,11 +272,8 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Stack {
 
     let data_dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(data_dir.path());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    settings.issuer = format!(
-        "https://localhost:{}",
-        listener.local_addr().unwrap().port()
-    );
+    let listener = idp_listener;
+    settings.issuer = idp_origin;
     settings.disable_signals = true;
     settings.account.authsignal.api_url = emulator_api.clone();
     configure(&mut settings);

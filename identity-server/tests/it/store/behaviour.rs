@@ -85,6 +85,7 @@ pub fn session(created: i64) -> Session {
         remember: false,
         created,
         last_seen: created,
+        step_up_at: None,
     }
 }
 

@@ -36,6 +36,9 @@ use chromiumoxide::cdp::browser_protocol::emulation::{
     SetEmulatedMediaParams,
 };
 use chromiumoxide::cdp::browser_protocol::log::EventEntryAdded;
+use chromiumoxide::cdp::js_protocol::runtime::{
+    ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown,
+};
 use chromiumoxide::element::Element;
 use chromiumoxide::page::{Page, ScreenshotParams};
 use futures_util::{FutureExt, StreamExt};
@@ -216,8 +219,62 @@ impl Chrome {
         tokio::spawn(async move {
             while let Some(event) = entries.next().await {
                 let entry = &event.entry;
-                let line = format!("[{:?}/{:?}] {}", entry.source, entry.level, entry.text);
+                let line = format!(
+                    "[{:?}/{:?}] {} {}",
+                    entry.source,
+                    entry.level,
+                    entry.text,
+                    entry.url.as_deref().unwrap_or_default()
+                );
                 sink.lock().expect("console lock").push(line);
+            }
+        });
+        // Uncaught exceptions and unhandled rejections of page scripts, and `console.error`.
+        let mut exceptions = page
+            .event_listener::<EventExceptionThrown>()
+            .await
+            .expect("exception events");
+        let sink = console.clone();
+        tokio::spawn(async move {
+            while let Some(event) = exceptions.next().await {
+                let details = &event.exception_details;
+                let line = format!(
+                    "[Exception/Error] {} {}",
+                    details.text,
+                    details
+                        .exception
+                        .as_ref()
+                        .and_then(|e| e.description.clone())
+                        .unwrap_or_default()
+                );
+                sink.lock().expect("console lock").push(line);
+            }
+        });
+        let mut calls = page
+            .event_listener::<EventConsoleApiCalled>()
+            .await
+            .expect("console events");
+        let sink = console.clone();
+        tokio::spawn(async move {
+            while let Some(event) = calls.next().await {
+                if matches!(
+                    event.r#type,
+                    ConsoleApiCalledType::Error | ConsoleApiCalledType::Assert
+                ) {
+                    let args: Vec<String> = event
+                        .args
+                        .iter()
+                        .map(|a| {
+                            a.value
+                                .as_ref()
+                                .map(|v| v.to_string())
+                                .or_else(|| a.description.clone())
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    let line = format!("[Console/Error] {}", args.join(" "));
+                    sink.lock().expect("console lock").push(line);
+                }
             }
         });
         Some(Chrome {
@@ -233,6 +290,35 @@ impl Chrome {
     /// The tab.
     pub fn page(&self) -> &Page {
         &self.page
+    }
+
+    /// What the browser reported as an error so far: console entries of level error (blocked
+    /// requests, CSP violations), uncaught exceptions and unhandled rejections, `console.error`.
+    pub fn errors(&self) -> Vec<String> {
+        self.console
+            .lock()
+            .expect("console lock")
+            .iter()
+            .filter(|line| line.contains("/Error]"))
+            .cloned()
+            .collect()
+    }
+
+    /// Runs `expression` in the page (awaiting a promise) and returns its JSON value.
+    pub async fn eval(&self, expression: &str) -> serde_json::Value {
+        use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
+        let params = EvaluateParams::builder()
+            .expression(expression)
+            .await_promise(true)
+            .return_by_value(true)
+            .build()
+            .expect("evaluate params");
+        let result = self
+            .page
+            .evaluate_expression(params)
+            .await
+            .unwrap_or_else(|e| panic!("evaluating in the page failed: {e}"));
+        result.value().cloned().unwrap_or(serde_json::Value::Null)
     }
 
     /// Types `url` into the address bar.

@@ -8,6 +8,7 @@ pub mod system;
 pub mod tokens;
 pub mod totp;
 pub mod web;
+pub mod webauthn;
 
 use std::sync::OnceLock;
 

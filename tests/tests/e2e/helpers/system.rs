@@ -35,6 +35,9 @@ pub struct Options {
     pub transaction_lifetime_secs: Option<u64>,
     /// Where the identity server calls Authsignal instead of the emulator.
     pub authsignal_api_url: Option<String>,
+    /// Origins a passkey ceremony may run from besides the identity server's and the web
+    /// client's (a test page's own server).
+    pub extra_passkey_origins: Vec<String>,
 }
 
 /// The RSA signing key of the identity server, generated once per test process (RSA key
@@ -89,6 +92,8 @@ impl TestSystem {
         let (emu_listener, idp_listener, client_listener) = (bind(), bind(), bind());
         let client_port = client_listener.local_addr().unwrap().port();
         let client_base = format!("https://localhost:{client_port}");
+        let idp_port = idp_listener.local_addr().unwrap().port();
+        let idp_url = format!("https://localhost:{idp_port}");
 
         // The emulator: in memory, challenge by default.
         let mut emu_settings = authsignal_emulator::configuration::Settings::for_tests();
@@ -97,6 +102,11 @@ impl TestSystem {
         if let Some(outcome) = options.default_outcome {
             emu_settings.default_outcome = outcome;
         }
+        // Passkeys are made and used on this run's identity server (RP id `localhost`).
+        emu_settings.passkey.expected_origins = [idp_url.clone(), client_base.clone()]
+            .into_iter()
+            .chain(options.extra_passkey_origins.iter().cloned())
+            .collect();
         let emulator = authsignal_emulator::startup::Application::build_with(
             emu_settings,
             emu_listener,
@@ -113,8 +123,6 @@ impl TestSystem {
 
         // The identity server: its `web` client redirects to this run's web client.
         let idp_data = tempfile::tempdir().expect("temp dir");
-        let idp_port = idp_listener.local_addr().unwrap().port();
-        let idp_url = format!("https://localhost:{idp_port}");
         let mut idp = identity_server::configuration::Settings {
             port: idp_port,
             issuer: idp_url.clone(),
@@ -136,6 +144,9 @@ impl TestSystem {
         }
         idp.account.authsignal.api_url = options.authsignal_api_url.clone().unwrap_or(api_url);
         idp.account.authsignal.secret = identity_server::account::AuthsignalSecret::new(secret);
+        // The passkey script calls the emulator's Client API (same base as the Server API).
+        idp.account.authsignal.tenant_id =
+            authsignal_emulator::configuration::Settings::for_tests().tenant_id;
         if let Some(ms) = options.authsignal_timeout_ms {
             idp.account.authsignal.timeout_ms = ms;
         }

@@ -4,7 +4,9 @@
 mod accounts;
 mod browser;
 mod browser_login;
+mod browser_passkeys;
 mod browser_tour;
+mod browser_web_sdk;
 mod bypass;
 mod design;
 mod first_visit;

@@ -166,7 +166,7 @@ pub(crate) fn not_signed_in(state: &AppState) -> Result<HttpResponse, AppError> 
         StatusCode::UNAUTHORIZED,
         &NoticePage {
             title: "Sign in first".into(),
-            message: "Sign in to an application first; then you can manage your two-step verification here.".into(),
+            message: "Sign in to an application first; then you can manage your two-step verification and passkeys here.".into(),
             is_error: true,
             reference: None,
             link_url: Some(url),

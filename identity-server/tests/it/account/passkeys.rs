@@ -260,7 +260,7 @@ async fn the_passkeys_page_needs_a_signed_in_session() {
     let browser = Browser::new();
     let page = browser.get(&stack.url("/Account/Passkeys")).await;
     assert_eq!(page.status, 401);
-    assert!(page.shows("Not signed in"));
+    assert!(page.shows("Sign in first"));
     let create = browser.get(&stack.url("/Account/Create")).await;
     let csrf = input_value(&create.body, "csrf_token").unwrap();
     for path in [

@@ -36,6 +36,8 @@ async fn first_visit(chrome: &Chrome, sys: &TestSystem) -> Authenticator {
     let app = Authenticator::from_key(&chrome.text_of("#totp-secret").await);
     chrome.type_into("#code", &app.fresh_code().await).await;
     chrome.click("#confirm-totp button").await;
+    chrome.wait_for(".recovery-code").await;
+    chrome.click("#saved").await;
     chrome.click("#recovery-codes-continue button").await;
     chrome.wait_for("#claims").await;
     app

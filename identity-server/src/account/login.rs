@@ -19,7 +19,7 @@ use super::decision::{Decision, FailReason, decide};
 use super::lockout::{Attempt, LockoutKey};
 use super::pages::{
     LoginNotice, LoginPage, NoticePage, client_ip, client_key, create_url, csrf_failure, login_url,
-    notice, parse_form, parse_query, render_page, request_id, unknown_request, user_agent,
+    notice, parse_form, parse_query, render_page, request_id, user_agent,
 };
 use super::passkey_login;
 use super::transaction::{self, LoginTransaction, Purpose};
@@ -71,14 +71,13 @@ struct LoginForm {
     button: Option<String>,
 }
 
-/// The pending request `ar`, or the "link not valid" error page.
-async fn pending(state: &AppState, ar: &str) -> Result<signin::PendingRequest, AppError> {
+/// The pending request `ar`; `Ok(None)` for a link that names none (used, expired, malformed).
+/// A store failure is an error (503), never "the link expired".
+async fn pending(state: &AppState, ar: &str) -> Result<Option<signin::PendingRequest>, AppError> {
     if ar.is_empty() || ar.len() > MAX_AR_BYTES {
-        return Err(unknown_request());
+        return Ok(None);
     }
-    signin::pending_request(state, ar)
-        .await?
-        .ok_or_else(unknown_request)
+    Ok(signin::pending_request(state, ar).await?)
 }
 
 /// The answer to a sign-in link whose request is gone (used, expired, or never ours): a person
@@ -122,7 +121,7 @@ pub(crate) async fn back_to_client(state: &AppState, ar: &str) -> (String, Strin
 /// `GET /Account/Login?ar=<id>`: the form, for a pending authorize request only.
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, AppError> {
     let query: LoginQuery = parse_query(&req)?;
-    let Ok(pending) = pending(&state, &query.ar).await else {
+    let Some(pending) = pending(&state, &query.ar).await? else {
         return gone(&state, &req).await;
     };
     let (notice, error) = match query.notice.as_deref().and_then(LoginNotice::parse) {
@@ -225,7 +224,7 @@ pub async fn post(
             .then(|| login_url(&form.ar, None));
         return csrf_failure(&state, back);
     }
-    let Ok(pending) = pending(&state, &form.ar).await else {
+    let Some(pending) = pending(&state, &form.ar).await? else {
         return gone(&state, &req).await;
     };
     if form.button.as_deref() == Some("cancel") {

@@ -4,6 +4,7 @@
 pub mod chrome;
 pub mod flows;
 pub mod html;
+pub mod replicas;
 pub mod system;
 pub mod tokens;
 pub mod totp;

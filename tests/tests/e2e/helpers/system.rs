@@ -38,6 +38,9 @@ pub struct Options {
     /// Origins a passkey ceremony may run from besides the identity server's and the web
     /// client's (a test page's own server).
     pub extra_passkey_origins: Vec<String>,
+    /// Run this many identity-server replicas on one real Redis behind a round-robin forwarder
+    /// at the issuer's address (0: one server on the embedded store).
+    pub replicas: usize,
 }
 
 /// The RSA signing key of the identity server, generated once per test process (RSA key
@@ -74,6 +77,8 @@ pub struct TestSystem {
     pub idp_url: String,
     /// `https://localhost:<port>` of the web client.
     pub client_url: String,
+    /// The replicas, their Redis and the forwarder (with [`Options::replicas`]).
+    pub replicas: Option<super::replicas::Replicas>,
     handles: Vec<ServerHandle>,
     _idp_data: TempDir,
     _client_data: TempDir,
@@ -156,13 +161,22 @@ impl TestSystem {
         if let Some(n) = options.max_failures_per_user {
             idp.account.lockout.max_failures_per_user = n;
         }
-        let idp_app =
-            identity_server::startup::Application::build_with(idp, idp_listener, tls.clone())
+        let mut handles = Vec::new();
+        let replicas = if options.replicas > 0 {
+            let replicas = super::replicas::Replicas::start(options.replicas, idp, idp_listener)
                 .await
-                .expect("identity server starts");
-        assert_eq!(idp_app.base_url(), idp_url);
-        let idp_server = idp_app.handle();
-        tokio::spawn(idp_app.run_until_stopped());
+                .expect("redis-server for the replicas (check with start_replicated)");
+            Some(replicas)
+        } else {
+            let idp_app =
+                identity_server::startup::Application::build_with(idp, idp_listener, tls.clone())
+                    .await
+                    .expect("identity server starts");
+            assert_eq!(idp_app.base_url(), idp_url);
+            handles.push(idp_app.handle());
+            tokio::spawn(idp_app.run_until_stopped());
+            None
+        };
 
         // The web client signs in at this run's identity server.
         let client_data = tempfile::tempdir().expect("temp dir");
@@ -187,7 +201,13 @@ impl TestSystem {
             emulator_api,
             idp_url,
             client_url: client_base,
-            handles: vec![client_server, idp_server, emulator_server],
+            replicas,
+            handles: {
+                let mut all = vec![client_server];
+                all.extend(handles);
+                all.push(emulator_server);
+                all
+            },
             _idp_data: idp_data,
             _client_data: client_data,
         };
@@ -212,6 +232,24 @@ impl TestSystem {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The system with `n` identity-server replicas on one Redis; `None` (after a loud skip line)
+    /// when redis-server is missing and `REDIS_REQUIRED` is not set.
+    pub async fn start_replicated(n: usize) -> Option<TestSystem> {
+        drop(redis_testkit::RedisServer::require()?);
+        Some(
+            Self::start_with(Options {
+                replicas: n,
+                ..Options::default()
+            })
+            .await,
+        )
+    }
+
+    /// The replicas of a replicated system.
+    pub fn replicas(&self) -> &super::replicas::Replicas {
+        self.replicas.as_ref().expect("a replicated system")
     }
 
     /// A new browser (empty cookie jar) trusting this run's CA.
@@ -239,6 +277,11 @@ impl TestSystem {
 
 impl Drop for TestSystem {
     fn drop(&mut self) {
+        if let Some(replicas) = &self.replicas {
+            for handle in replicas.handles() {
+                drop(handle.stop(false));
+            }
+        }
         for handle in &self.handles {
             // `stop` returns a future; the stop signal is sent when it is created.
             drop(handle.stop(false));

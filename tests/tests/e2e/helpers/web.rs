@@ -158,6 +158,16 @@ pub struct WebBrowser {
 impl WebBrowser {
     /// A fresh profile trusting only the test CA.
     pub fn new(ca_pem: &str) -> Self {
+        Self::build(ca_pem, true)
+    }
+
+    /// A fresh profile that opens a new connection for every request (behind a load balancer
+    /// that picks a backend per connection, every request may land on another one).
+    pub fn new_unpooled(ca_pem: &str) -> Self {
+        Self::build(ca_pem, false)
+    }
+
+    fn build(ca_pem: &str, pooled: bool) -> Self {
         let jar = Arc::new(Jar::default());
         let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("test CA parses");
         let user_agent = "e2e-test-browser/1.0 (like Chromium)".to_owned();
@@ -169,6 +179,7 @@ impl WebBrowser {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(user_agent.clone())
             .timeout(std::time::Duration::from_secs(30))
+            .pool_max_idle_per_host(if pooled { usize::MAX } else { 0 })
             .build()
             .expect("http client builds");
         Self {

@@ -11,5 +11,6 @@ mod bypass;
 mod design;
 mod first_visit;
 mod refusals;
+mod replicas;
 mod second_visit;
 mod sessions;

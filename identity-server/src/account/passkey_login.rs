@@ -28,7 +28,7 @@
 
 use std::time::Duration;
 
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
 use authsignal_sdk::ValidateChallengeRequest;
@@ -71,27 +71,12 @@ pub struct PasskeyOffer {
 
 /// The cookie binding a transaction to this browser.
 pub fn cookie(id: &TransactionId, lifetime: Duration) -> Cookie<'static> {
-    Cookie::build(COOKIE_NAME, id.as_str().to_owned())
-        .path("/")
-        .secure(true)
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .max_age(actix_web::cookie::time::Duration::seconds(
-            i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
-        ))
-        .finish()
+    super::transaction::named_cookie(COOKIE_NAME, id, lifetime)
 }
 
 /// A cookie that makes the browser forget the passkey transaction cookie.
 pub fn removal_cookie() -> Cookie<'static> {
-    let mut cookie = Cookie::build(COOKIE_NAME, "")
-        .path("/")
-        .secure(true)
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .finish();
-    cookie.make_removal();
-    cookie
+    super::transaction::named_removal_cookie(COOKIE_NAME)
 }
 
 /// The quota keys of one passkey login transaction: the client network's and the global one.

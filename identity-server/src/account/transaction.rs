@@ -22,7 +22,18 @@ pub const COOKIE_NAME: &str = "__Host-idsrv.mfa";
 
 /// The cookie that binds the transaction to this browser.
 pub fn cookie(id: &TransactionId, lifetime: Duration) -> Cookie<'static> {
-    Cookie::build(COOKIE_NAME, id.as_str().to_owned())
+    named_cookie(COOKIE_NAME, id, lifetime)
+}
+
+/// A cookie that makes the browser forget the transaction cookie.
+pub fn removal_cookie() -> Cookie<'static> {
+    named_removal_cookie(COOKIE_NAME)
+}
+
+/// A `__Host-` transaction cookie named `name` (HttpOnly, Secure, SameSite=Lax, path `/`) that
+/// lives as long as its transaction.
+pub fn named_cookie(name: &'static str, id: &TransactionId, lifetime: Duration) -> Cookie<'static> {
+    Cookie::build(name, id.as_str().to_owned())
         .path("/")
         .secure(true)
         .http_only(true)
@@ -33,9 +44,9 @@ pub fn cookie(id: &TransactionId, lifetime: Duration) -> Cookie<'static> {
         .finish()
 }
 
-/// A cookie that makes the browser forget the transaction cookie.
-pub fn removal_cookie() -> Cookie<'static> {
-    let mut cookie = Cookie::build(COOKIE_NAME, "")
+/// A cookie that makes the browser forget the transaction cookie `name`.
+pub fn named_removal_cookie(name: &'static str) -> Cookie<'static> {
+    let mut cookie = Cookie::build(name, "")
         .path("/")
         .secure(true)
         .http_only(true)

@@ -13,6 +13,24 @@ use crate::helpers::system::TestSystem;
 use crate::helpers::tls;
 use crate::helpers::web::WebBrowser;
 
+/// alice signed in (enrolling the app) in a browser that opens a connection per request, and
+/// tokens of our own relying party from that session (no login page).
+async fn signed_in_with_tokens(
+    sys: &TestSystem,
+) -> (WebBrowser, TestRp, crate::helpers::flows::TokenAnswer) {
+    let browser = WebBrowser::new_unpooled(tls().ca_pem());
+    let login = visit_client_expecting_login(sys, &browser).await;
+    let choose = submit_password(&browser, &login, ALICE.username, ALICE.password).await;
+    enroll_totp(sys, &browser, &choose).await;
+    let rp = TestRp::new(sys);
+    let back = browser
+        .open_until(&rp.authorize_url(), |u| rp.is_redirect_back(u))
+        .await;
+    let tokens = rp.redeem(&rp.code_from(&back)).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.json);
+    (browser, rp, tokens)
+}
+
 /// Opens `url` until it answers something other than 503 (at most 15 s).
 async fn eventually_not_503(browser: &WebBrowser, url: &str) -> crate::helpers::web::Page {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -66,17 +84,7 @@ async fn after_every_replica_restarts_the_session_access_and_refresh_tokens_stil
     let Some(sys) = TestSystem::start_replicated(3).await else {
         return;
     };
-    let browser = WebBrowser::new_unpooled(tls().ca_pem());
-    let login = visit_client_expecting_login(&sys, &browser).await;
-    let choose = submit_password(&browser, &login, ALICE.username, ALICE.password).await;
-    enroll_totp(&sys, &browser, &choose).await;
-    // Tokens of our own relying party, from the signed-in session (no login page).
-    let rp = TestRp::new(&sys);
-    let back = browser
-        .open_until(&rp.authorize_url(), |u| rp.is_redirect_back(u))
-        .await;
-    let tokens = rp.redeem(&rp.code_from(&back)).await;
-    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.json);
+    let (browser, rp, tokens) = signed_in_with_tokens(&sys).await;
 
     sys.replicas().restart_all().await;
 
@@ -102,16 +110,7 @@ async fn a_redis_killed_and_restarted_on_its_append_only_file_loses_nothing_ackn
     let Some(sys) = TestSystem::start_replicated(3).await else {
         return;
     };
-    let browser = WebBrowser::new_unpooled(tls().ca_pem());
-    let login = visit_client_expecting_login(&sys, &browser).await;
-    let choose = submit_password(&browser, &login, ALICE.username, ALICE.password).await;
-    enroll_totp(&sys, &browser, &choose).await;
-    let rp = TestRp::new(&sys);
-    let back = browser
-        .open_until(&rp.authorize_url(), |u| rp.is_redirect_back(u))
-        .await;
-    let tokens = rp.redeem(&rp.code_from(&back)).await;
-    assert_eq!(tokens.status, StatusCode::OK);
+    let (browser, rp, tokens) = signed_in_with_tokens(&sys).await;
     {
         let mut redis = sys.replicas().redis.lock().unwrap();
         redis.kill();

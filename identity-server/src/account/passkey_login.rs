@@ -327,7 +327,7 @@ mod tests {
         assert_eq!(c.domain(), None);
         assert_eq!(c.secure(), Some(true));
         assert_eq!(c.http_only(), Some(true));
-        assert_eq!(c.same_site(), Some(SameSite::Lax));
+        assert_eq!(c.same_site(), Some(actix_web::cookie::SameSite::Lax));
         assert_eq!(
             c.max_age(),
             Some(actix_web::cookie::time::Duration::seconds(300))

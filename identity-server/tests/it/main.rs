@@ -5,6 +5,7 @@ mod helpers;
 mod authorize;
 mod discovery;
 mod endsession;
+mod memory;
 mod oidc_client;
 mod pages;
 mod revocation_introspection;

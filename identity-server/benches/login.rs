@@ -20,7 +20,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use argon2::PasswordVerifier as _;
 use authsignal_emulator::Outcome;
 use criterion::{Criterion, criterion_group, criterion_main};
 use identity_server::configuration::Settings;
@@ -148,11 +147,13 @@ impl Stack {
             name: Some(format!("Bench User {n}")),
             email: Some(format!("bench{n}@example.com")),
         };
-        let stored =
-            tokio::task::spawn_blocking(move || identity_server::users::hash_new_user(new_user))
-                .await
-                .unwrap()
-                .unwrap();
+        let stored = self
+            .state
+            .hashing
+            .run(move |memory| identity_server::users::hash_new_user(memory, new_user))
+            .await
+            .unwrap()
+            .unwrap();
         let user = users.create(stored).await.unwrap();
         let secret = totp_rs::Secret::generate_secret();
         let encoded = secret.to_encoded().to_string();
@@ -311,16 +312,18 @@ fn logins(c: &mut Criterion) {
         .unwrap();
     let stack = Arc::new(spawn(&rt));
 
-    let hasher = identity_server::configuration::argon2_hasher();
-    let hash = identity_server::configuration::hash_secret("alice").unwrap();
-    let parsed = argon2::PasswordHash::new(&hash).unwrap();
+    // The same code path as a login: the reused block of a hashing thread.
+    let mut memory =
+        identity_server::hashing::Memory::new(identity_server::hashing::NewHashParams::OWASP)
+            .unwrap();
+    let hash = memory.hash(b"alice").unwrap();
     let started = process_cpu();
     let wall = Instant::now();
     let mut n = 0u64;
     c.bench_function("argon2id_verify", |b| {
         b.iter(|| {
             n += 1;
-            hasher.verify_password(b"alice", &parsed).is_ok()
+            memory.verify(Some(&hash), b"alice")
         })
     });
     let cpu = process_cpu().saturating_sub(started);

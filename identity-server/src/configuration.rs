@@ -13,13 +13,6 @@ use serde::Deserialize;
 
 use crate::domain::{Address, Secret, UserClaims};
 
-/// Default Argon2id parameters (OWASP: m=19456 KiB, t=2, p=1).
-pub const ARGON2_M_COST: u32 = 19_456;
-/// Argon2id iterations.
-pub const ARGON2_T_COST: u32 = 2;
-/// Argon2id parallelism.
-pub const ARGON2_P_COST: u32 = 1;
-
 const ALICE_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$J4pjFWtwU2l4S+1y8XC2pA$x1yJM0FZIbKtLaGJzd0TkAs0bXetvlu3CkyjYTcFSzs";
 const BOB_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$asjM2NT/oSG+qvwQFbLCFA$2mYLXLgNURjEtfcBC1asp+Fuba2msre7U+1L747WRZQ";
 const WEB_SECRET_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$J92v1hFXWWaHr3qG7N1bqw$jdGXM7AN6xEcgAm9qFxq0X9cHaeBZZopX0gEihy37Ng";
@@ -95,11 +88,130 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Where server-side state lives: the embedded database (default) or a shared Redis.
     pub store: StoreSettings,
+    /// Argon2id: parameters of new hashes and the bound on hashing memory and concurrency.
+    pub hashing: HashingSettings,
     /// Proxies (load balancers) whose `X-Forwarded-For` / `Forwarded` headers name the client.
     /// Exact addresses or CIDR networks, e.g. `["10.0.0.0/8", "::1"]`. Empty (the default): the
     /// socket peer is the client and forwarding headers are ignored.
     pub trusted_proxies: Vec<String>,
 }
+
+/// Argon2id password hashing (section `hashing`; see [`crate::hashing`]).
+///
+/// Hashing memory is preallocated: `permits` blocks of `memory_kib` KiB each, resident from
+/// start-up on and reused by every hash. The parameters apply to NEW hashes (account creation,
+/// plaintext secrets in this file); existing hashes verify with the parameters in their PHC
+/// string. A configured `password_hash` or `secret_hash` needing more memory than `memory_kib`
+/// stops start-up (hash it again, or raise `memory_kib`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HashingSettings {
+    /// Memory of a new hash and of each preallocated block, in KiB (default 19456 = 19 MiB,
+    /// OWASP's first Argon2id recommendation).
+    pub memory_kib: u32,
+    /// Passes over the memory (default 2).
+    pub iterations: u32,
+    /// Lanes (default 1). The lanes are computed one after the other on one hashing thread, so
+    /// a higher value makes a hash neither faster nor larger.
+    pub parallelism: u32,
+    /// Hashes at once = hashing threads = memory blocks (default 0: one per core). A request
+    /// that finds no free permit within 2 s is answered 503.
+    pub permits: usize,
+}
+
+impl Default for HashingSettings {
+    fn default() -> Self {
+        let owasp = crate::hashing::NewHashParams::OWASP;
+        Self {
+            memory_kib: owasp.memory_kib,
+            iterations: owasp.iterations,
+            parallelism: owasp.parallelism,
+            permits: 0,
+        }
+    }
+}
+
+impl HashingSettings {
+    /// The parameters of new hashes.
+    pub fn params(&self) -> crate::hashing::NewHashParams {
+        crate::hashing::NewHashParams {
+            memory_kib: self.memory_kib,
+            iterations: self.iterations,
+            parallelism: self.parallelism,
+        }
+    }
+
+    /// The number of permits: `permits`, or one per available core when it is 0.
+    pub fn permit_count(&self) -> usize {
+        if self.permits > 0 {
+            return self.permits;
+        }
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .max(1)
+    }
+
+    /// Hashes a plaintext password or secret of the configuration with the parameters of new
+    /// hashes (start-up only: a one-off allocation, outside the hashing pool).
+    pub fn hash_once(&self, secret: &str) -> Result<String, String> {
+        crate::hashing::hash_once(self.params(), secret.as_bytes())
+            .map_err(|e| format!("hashing failed: {e}"))
+    }
+
+    /// Resident memory of hashing in bytes: permits x memory_kib KiB.
+    pub fn resident_bytes(&self) -> u64 {
+        self.permit_count() as u64 * u64::from(self.memory_kib) * 1024
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.memory_kib > crate::hashing::MAX_MEMORY_KIB {
+            return Err(ConfigError::invalid(
+                "hashing.memory_kib",
+                format!(
+                    "'{}' is above {} (1 GiB)",
+                    self.memory_kib,
+                    crate::hashing::MAX_MEMORY_KIB
+                ),
+            ));
+        }
+        if self.permits > MAX_HASH_PERMITS {
+            return Err(ConfigError::invalid(
+                "hashing.permits",
+                format!("'{}' is above {MAX_HASH_PERMITS}", self.permits),
+            ));
+        }
+        self.params().argon2().map_err(|e| {
+            ConfigError::invalid(
+                "hashing",
+                format!(
+                    "memory_kib '{}', iterations '{}', parallelism '{}' refused: {e}",
+                    self.memory_kib, self.iterations, self.parallelism
+                ),
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Checks a configured hash: a PHC string argon2 can verify within the preallocated block.
+    fn check_configured(&self, key: String, hash: &str) -> Result<(), ConfigError> {
+        let memory = crate::hashing::memory_kib_of(hash)
+            .map_err(|e| ConfigError::invalid(key.clone(), format!("not usable: {e}")))?;
+        if memory > self.memory_kib {
+            return Err(ConfigError::invalid(
+                key,
+                format!(
+                    "the hash needs '{memory}' KiB of memory, more than hashing.memory_kib ({}); hash it again with the current parameters or raise hashing.memory_kib",
+                    self.memory_kib
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Most hashing permits (threads and memory blocks) the settings accept.
+pub const MAX_HASH_PERMITS: usize = 256;
 
 /// Where server-side state lives (section `store`).
 #[derive(Clone, Debug, Deserialize)]
@@ -314,6 +426,7 @@ impl Default for Settings {
             account: crate::account::AccountSettings::default(),
             limits: LimitSettings::default(),
             store: StoreSettings::default(),
+            hashing: HashingSettings::default(),
             trusted_proxies: Vec::new(),
         }
     }
@@ -552,6 +665,8 @@ impl Settings {
                 format!("'{}' is below 1024", self.max_body_bytes),
             ));
         }
+        self.hashing.validate()?;
+        let hashing = self.hashing.clone();
         let mut seen = std::collections::HashSet::new();
         for (i, client) in self.clients.iter_mut().enumerate() {
             let key = |field: &str| format!("clients[{i}].{field}");
@@ -589,14 +704,13 @@ impl Settings {
             }
             if let Some(secret) = client.secret.take() {
                 client.secret_hash = Some(
-                    hash_secret(secret.expose())
+                    hashing
+                        .hash_once(secret.expose())
                         .map_err(|e| ConfigError::invalid(key("secret"), e))?,
                 );
             }
             if let Some(hash) = &client.secret_hash {
-                argon2::PasswordHash::new(hash).map_err(|e| {
-                    ConfigError::invalid(key("secret_hash"), format!("not a PHC string: {e}"))
-                })?;
+                hashing.check_configured(key("secret_hash"), hash)?;
             } else if client.grant_types.iter().any(|g| g == "client_credentials") {
                 return Err(ConfigError::invalid(
                     key("grant_types"),
@@ -618,40 +732,18 @@ impl Settings {
             }
             if let Some(password) = user.password.take() {
                 user.password_hash = Some(
-                    hash_secret(password.expose())
+                    hashing
+                        .hash_once(password.expose())
                         .map_err(|e| ConfigError::invalid(key("password"), e))?,
                 );
             }
             match &user.password_hash {
-                Some(hash) => {
-                    argon2::PasswordHash::new(hash).map_err(|e| {
-                        ConfigError::invalid(key("password_hash"), format!("not a PHC string: {e}"))
-                    })?;
-                }
+                Some(hash) => hashing.check_configured(key("password_hash"), hash)?,
                 None => return Err(ConfigError::invalid(key("password_hash"), "missing")),
             }
         }
         Ok(())
     }
-}
-
-/// Hashes a password or secret with Argon2id (OWASP parameters) into a PHC string.
-pub fn hash_secret(secret: &str) -> Result<String, String> {
-    use argon2::PasswordHasher;
-    let salt = argon2::password_hash::SaltString::generate(&mut rand::rngs::OsRng);
-    argon2_hasher()
-        .hash_password(secret.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| format!("hashing failed: {e}"))
-}
-
-/// The Argon2id instance with the OWASP parameters.
-pub fn argon2_hasher() -> argon2::Argon2<'static> {
-    argon2::Argon2::new(
-        argon2::Algorithm::Argon2id,
-        argon2::Version::V0x13,
-        argon2::Params::new(ARGON2_M_COST, ARGON2_T_COST, ARGON2_P_COST, None).unwrap_or_default(),
-    )
 }
 
 #[cfg(test)]
@@ -701,5 +793,79 @@ mod tests {
         let hash = settings.clients[0].secret_hash.as_deref().unwrap();
         assert!(hash.starts_with("$argon2id$"));
         assert!(settings.clients[0].secret.is_none());
+    }
+
+    #[test]
+    fn new_hashes_use_the_configured_argon2_parameters() {
+        let toml = r#"
+            [hashing]
+            memory_kib = 32768
+            iterations = 3
+            parallelism = 1
+            [[clients]]
+            client_id = "c"
+            secret = "s3cret"
+            grant_types = ["client_credentials"]
+            scopes = ["api1"]
+        "#;
+        let settings = Settings::from_figment(Figment::new().merge(Toml::string(toml))).unwrap();
+        let hash = settings.clients[0].secret_hash.as_deref().unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=32768,t=3,p=1$"),
+            "{hash}"
+        );
+    }
+
+    #[test]
+    fn the_hashing_defaults_are_owasp_with_one_permit_per_core() {
+        let hashing = HashingSettings::default();
+        assert_eq!(
+            (hashing.memory_kib, hashing.iterations, hashing.parallelism),
+            (19_456, 2, 1)
+        );
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(hashing.permit_count(), cores);
+        assert_eq!(hashing.resident_bytes(), cores as u64 * 19_456 * 1024);
+    }
+
+    #[test]
+    fn a_configured_hash_larger_than_the_hashing_memory_stops_start_up_naming_the_key() {
+        // The default clients' and users' hashes take 19456 KiB; clients are checked first.
+        let err = Settings::from_figment(
+            Figment::new().merge(Serialized::default("hashing.memory_kib", 12_288)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("'clients[0].secret_hash'"), "{err}");
+        assert!(err.contains("'19456' KiB"), "{err}");
+    }
+
+    #[test]
+    fn impossible_hashing_parameters_fail_naming_the_key() {
+        for (key, value) in [
+            ("hashing.iterations", 0u32),
+            ("hashing.parallelism", 0),
+            ("hashing.memory_kib", 2_000_000),
+            ("hashing.permits", 100_000),
+        ] {
+            let err = Settings::from_figment(Figment::new().merge(Serialized::default(key, value)))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("'hashing"), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_configured_hash_that_is_not_argon2_fails_naming_the_key() {
+        let toml = r#"
+            [[users]]
+            subject = "s"
+            username = "u"
+            password_hash = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"
+        "#;
+        let err = Settings::from_figment(Figment::new().merge(Toml::string(toml)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'users[0].password_hash'"), "{err}");
     }
 }

@@ -1,19 +1,43 @@
-//! A bound on concurrent Argon2id work.
+//! Argon2id in bounded memory: a small pool of dedicated hashing threads, each with one
+//! preallocated memory block that every hash on it reuses, behind a bound on hashes in flight.
 //!
-//! Every Argon2id hash or verification allocates about 19 MiB (m = 19456 KiB) and takes a
-//! blocking thread for ~12 ms. Unauthenticated requests trigger them (wrong client secrets at the
-//! token endpoint, password guesses at the login page, account creation), and `web::block` would
-//! run up to 512 of them per worker at once: a flood of wrong secrets could exhaust memory.
-//! [`run_limited`] admits at most one hash per core at a time ([`AppState::hash_permits`]); a
-//! request that cannot get a permit within [`PERMIT_WAIT`] is answered 503 ([`Busy`]) instead of
-//! queueing without bound.
+//! Every Argon2id hash or verification needs `m` KiB of working memory (19 MiB at the OWASP
+//! default m = 19456) and ~12 ms of one core. Unauthenticated requests trigger them (wrong
+//! client secrets at the token endpoint, password guesses at the login page, account creation).
+//! Allocating that memory per hash made every login fault in 19 MiB of fresh pages (two thirds
+//! of a login's CPU) and left the freed blocks in the allocator: 486 logins took the server from
+//! 13 MB to 6.7 GB of resident memory. So:
+//!
+//! - [`HashingPool::start`] starts `permits` std threads (not tokio's blocking pool, whose
+//!   threads come and go) and gives each one a block of `hashing.memory_kib` KiB, allocated and
+//!   touched once, before the pool answers. Every hash on that thread runs in that block through
+//!   argon2's caller-provided-memory API ([`argon2::Argon2::hash_password_into_with_memory`]):
+//!   **no allocation per hash, and the resident memory of hashing is `permits x memory_kib` KiB
+//!   from start-up on, whatever the load.**
+//! - [`run_limited`] admits a job once one of the `permits` is free, waiting at most
+//!   [`PERMIT_WAIT`]; past it the request is answered 503 ([`Busy`]) instead of queueing without
+//!   bound. Permits and threads are equal in number, so the job queue between them never holds
+//!   more than `permits` jobs.
+//! - New hashes use the configured parameters ([`crate::configuration::HashingSettings`]);
+//!   existing hashes verify with the parameters in their PHC string. A stored hash that needs
+//!   more memory than the block (an account created before `memory_kib` was lowered) is verified
+//!   with a one-off allocation under the same permit, so at most `permits` such blocks exist at
+//!   once; configured users and clients are checked at start-up instead and refused there.
+//! - An unknown username verifies a dummy hash with the current parameters ([`Memory::verify`]
+//!   with `None`), so "no such user" costs exactly what "wrong password" costs.
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError, web};
-use tokio::sync::Semaphore;
+use actix_web::{HttpResponse, ResponseError};
+use argon2::password_hash::{Output, ParamsString, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::error::{AppError, ErrorCode, OAuthError};
 use crate::state::AppState;
@@ -21,18 +45,15 @@ use crate::state::AppState;
 /// How long a request waits for a hashing permit before it is answered 503.
 pub const PERMIT_WAIT: Duration = Duration::from_secs(2);
 
-/// The permits for [`AppState::hash_permits`]: one per available core (at least one), so the
-/// hashes in flight never take more than the CPUs can serve and memory stays bounded
-/// (cores × 19 MiB).
-pub fn permits() -> Arc<Semaphore> {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .max(1);
-    Arc::new(Semaphore::new(cores))
-}
+/// The most memory one verification may take, in KiB (1 GiB, also the largest `memory_kib` the
+/// settings accept): a stored hash asking for more is refused rather than allowed to exhaust
+/// memory.
+pub const MAX_MEMORY_KIB: u32 = 1024 * 1024;
 
-/// No hashing permit became free in time (or the blocking pool failed): the server is busy.
+/// Length of the hash output of new hashes, in bytes (argon2's default).
+const OUTPUT_LEN: usize = 32;
+
+/// No hashing permit became free in time (or the pool failed): the server is busy.
 ///
 /// As a response it is the HTML "busy" page (503); OAuth endpoints convert it into
 /// `temporarily_unavailable` JSON (503) through `From<Busy> for OAuthError`.
@@ -75,25 +96,502 @@ impl ResponseError for Busy {
     }
 }
 
-/// Runs the CPU- and memory-heavy `f` (an Argon2id hash or verification) on the blocking pool
-/// once a permit of [`AppState::hash_permits`] is free, waiting at most [`PERMIT_WAIT`].
+/// Why a password could not be hashed or a hash could not be checked.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HashError {
+    /// The stored value is not a PHC string of an Argon2 hash with salt and output.
+    #[error("not an argon2 phc string: {0}")]
+    NotPhc(String),
+    /// The hash needs more memory than [`MAX_MEMORY_KIB`].
+    #[error("the hash needs '{0}' KiB of memory, more than the limit of {MAX_MEMORY_KIB} KiB")]
+    TooMuchMemory(u32),
+    /// Argon2 refused the parameters or the input.
+    #[error("argon2: {0}")]
+    Argon2(String),
+}
+
+/// Parameters of new hashes: Argon2id, version 0x13, `m` KiB, `t` passes, `p` lanes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewHashParams {
+    /// Memory in KiB (`m`).
+    pub memory_kib: u32,
+    /// Passes over the memory (`t`).
+    pub iterations: u32,
+    /// Lanes (`p`). This implementation computes the lanes one after the other on one thread.
+    pub parallelism: u32,
+}
+
+impl NewHashParams {
+    /// OWASP's first recommendation for Argon2id: m = 19456 KiB (19 MiB), t = 2, p = 1.
+    pub const OWASP: NewHashParams = NewHashParams {
+        memory_kib: 19_456,
+        iterations: 2,
+        parallelism: 1,
+    };
+
+    /// The argon2 parameters; `Err` names what argon2 refused.
+    pub fn argon2(&self) -> Result<Params, HashError> {
+        if self.memory_kib > MAX_MEMORY_KIB {
+            return Err(HashError::TooMuchMemory(self.memory_kib));
+        }
+        Params::new(
+            self.memory_kib,
+            self.iterations,
+            self.parallelism,
+            Some(OUTPUT_LEN),
+        )
+        .map_err(|e| HashError::Argon2(e.to_string()))
+    }
+}
+
+/// What a stored PHC string asks for, parsed once.
+struct Parsed<'a> {
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    salt: &'a [u8],
+    expected: Output,
+}
+
+fn parse<'a>(phc: &str, salt_buf: &'a mut [u8; 64]) -> Result<Parsed<'a>, HashError> {
+    let hash = PasswordHash::new(phc).map_err(|e| HashError::NotPhc(e.to_string()))?;
+    let algorithm =
+        Algorithm::try_from(hash.algorithm).map_err(|e| HashError::NotPhc(e.to_string()))?;
+    let version = hash
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|e| HashError::NotPhc(e.to_string()))?
+        .unwrap_or_default();
+    let params = Params::try_from(&hash).map_err(|e| HashError::NotPhc(e.to_string()))?;
+    if params.m_cost() > MAX_MEMORY_KIB {
+        return Err(HashError::TooMuchMemory(params.m_cost()));
+    }
+    let salt = hash
+        .salt
+        .ok_or_else(|| HashError::NotPhc("no salt".into()))?
+        .decode_b64(salt_buf)
+        .map_err(|e| HashError::NotPhc(e.to_string()))?;
+    let expected = hash
+        .hash
+        .ok_or_else(|| HashError::NotPhc("no hash output".into()))?;
+    Ok(Parsed {
+        algorithm,
+        version,
+        params,
+        salt,
+        expected,
+    })
+}
+
+/// The memory a PHC string needs, in KiB (`m`), after checking that it parses.
+pub fn memory_kib_of(phc: &str) -> Result<u32, HashError> {
+    let mut salt = [0u8; 64];
+    Ok(parse(phc, &mut salt)?.params.m_cost())
+}
+
+fn phc_string(params: &Params, salt: &SaltString, output: &[u8]) -> Result<String, HashError> {
+    let argon2 = |e: argon2::password_hash::Error| HashError::Argon2(e.to_string());
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(argon2)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(output).map_err(argon2)?),
+    };
+    Ok(hash.to_string())
+}
+
+fn blocks_for(memory_kib: u32) -> Vec<Block> {
+    // `vec!` writes every block: the pages are resident from here on, not faulted in by the first
+    // hash under load.
+    vec![Block::default(); memory_kib as usize]
+}
+
+/// One hashing thread's working memory and the parameters of new hashes.
+///
+/// [`run_limited`] hands a job the `Memory` of the thread it runs on. Outside the pool (tests,
+/// benchmarks) [`Memory::new`] makes one.
+pub struct Memory {
+    blocks: Vec<Block>,
+    new_hash: Params,
+    dummy: Arc<str>,
+}
+
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memory")
+            .field("block_kib", &self.blocks.len())
+            .field("new_hash", &self.new_hash)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A PHC string with the parameters of new hashes, a random salt and a random output: verifying
+/// against it costs what verifying a real hash costs, and no password matches it (the caller
+/// refuses anyway).
+fn dummy_hash(params: &Params) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    let mut output = [0u8; OUTPUT_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut output);
+    phc_string(params, &salt, &output)
+}
+
+impl Memory {
+    /// A block of `params.memory_kib` KiB (allocated and touched now) for hashes with `params`.
+    pub fn new(params: NewHashParams) -> Result<Self, HashError> {
+        let new_hash = params.argon2()?;
+        let dummy = Arc::from(dummy_hash(&new_hash)?);
+        Ok(Self::with_dummy(new_hash, dummy))
+    }
+
+    fn with_dummy(new_hash: Params, dummy: Arc<str>) -> Self {
+        Self {
+            blocks: blocks_for(new_hash.m_cost()),
+            new_hash,
+            dummy,
+        }
+    }
+
+    /// Size of the block in KiB.
+    pub fn block_kib(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Hashes `password` with the parameters of new hashes and a fresh random salt into a PHC
+    /// string, in this block.
+    pub fn hash(&mut self, password: &[u8]) -> Result<String, HashError> {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let mut salt_bytes = [0u8; 64];
+        let salt_bytes = salt
+            .decode_b64(&mut salt_bytes)
+            .map_err(|e| HashError::Argon2(e.to_string()))?;
+        let mut output = [0u8; OUTPUT_LEN];
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.new_hash.clone())
+            .hash_password_into_with_memory(password, salt_bytes, &mut output, &mut self.blocks)
+            .map_err(|e| HashError::Argon2(e.to_string()))?;
+        phc_string(&self.new_hash, &salt, &output)
+    }
+
+    /// Whether `password` matches the PHC string `phc`, computed with the parameters in `phc` (in
+    /// this block when it is large enough, else in a one-off allocation). `None` verifies the
+    /// dummy hash of the current parameters and is always `false`. A hash that cannot be checked
+    /// (not a PHC string, too much memory) is `false` and logged.
+    pub fn verify(&mut self, phc: Option<&str>, password: &[u8]) -> bool {
+        let dummy = Arc::clone(&self.dummy);
+        match self.check(phc.unwrap_or(&dummy), password) {
+            Ok(matches) => matches && phc.is_some(),
+            Err(e) => {
+                tracing::error!(error = %e, "a password hash cannot be checked; refused");
+                false
+            }
+        }
+    }
+
+    /// Like [`Memory::verify`] for a present hash, keeping the reason it could not be checked.
+    pub fn check(&mut self, phc: &str, password: &[u8]) -> Result<bool, HashError> {
+        let mut salt = [0u8; 64];
+        let parsed = parse(phc, &mut salt)?;
+        let mut output = [0u8; Output::MAX_LENGTH];
+        let output = output
+            .get_mut(..parsed.expected.len())
+            .ok_or_else(|| HashError::NotPhc("hash output too long".into()))?;
+        let argon2 = Argon2::new(parsed.algorithm, parsed.version, parsed.params.clone());
+        let hashed = if parsed.params.block_count() <= self.blocks.len() {
+            argon2.hash_password_into_with_memory(password, parsed.salt, output, &mut self.blocks)
+        } else {
+            // Older, larger parameters: a one-off block under the same permit (see the module doc).
+            tracing::debug!(
+                memory_kib = parsed.params.m_cost(),
+                block_kib = self.blocks.len(),
+                "verifying a hash larger than the block in a one-off allocation"
+            );
+            argon2.hash_password_into(password, parsed.salt, output)
+        };
+        hashed.map_err(|e| HashError::Argon2(e.to_string()))?;
+        Ok(bool::from(output.ct_eq(parsed.expected.as_bytes())))
+    }
+}
+
+/// Hashes `password` with `params` in a one-off allocation: for start-up (plaintext passwords in
+/// the configuration), never on a request path.
+pub fn hash_once(params: NewHashParams, password: &[u8]) -> Result<String, HashError> {
+    Memory::new(params)?.hash(password)
+}
+
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+
+/// The hashing threads, their memory, and the permits that bound the hashes in flight.
+///
+/// Dropping the pool (with the [`AppState`]) ends its threads and frees their memory.
+pub struct HashingPool {
+    permits: Arc<Semaphore>,
+    jobs: SyncSender<Job>,
+    threads: usize,
+    block_kib: u32,
+}
+
+impl std::fmt::Debug for HashingPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashingPool")
+            .field("threads", &self.threads)
+            .field("block_kib", &self.block_kib)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The hashing pool could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// Bad parameters.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// A thread could not be started.
+    #[error("cannot start a hashing thread: {0}")]
+    Thread(std::io::Error),
+}
+
+impl HashingPool {
+    /// Starts `threads` hashing threads (at least one), each with a block of
+    /// `params.memory_kib` KiB, and returns once every block is allocated and resident.
+    pub fn start(threads: usize, params: NewHashParams) -> Result<Self, PoolError> {
+        let threads = threads.max(1);
+        let new_hash = params.argon2()?;
+        let dummy: Arc<str> = Arc::from(dummy_hash(&new_hash)?);
+        let (jobs, queue) = mpsc::sync_channel::<Job>(threads);
+        let queue = Arc::new(Mutex::new(queue));
+        let (ready_tx, ready_rx) = mpsc::channel::<()>();
+        for i in 0..threads {
+            let (queue, ready, new_hash, dummy) = (
+                Arc::clone(&queue),
+                ready_tx.clone(),
+                new_hash.clone(),
+                Arc::clone(&dummy),
+            );
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    let mut memory = Memory::with_dummy(new_hash, dummy);
+                    let _ = ready.send(());
+                    work(&queue, &mut memory);
+                })
+                .map_err(PoolError::Thread)?;
+        }
+        drop(ready_tx);
+        // Every thread reports once its block is resident (a thread that died reports by
+        // dropping its sender, which ends the wait just the same).
+        for _ in 0..threads {
+            if ready_rx.recv().is_err() {
+                break;
+            }
+        }
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(threads)),
+            jobs,
+            threads,
+            block_kib: params.memory_kib,
+        })
+    }
+
+    /// The permits, one per thread. Taking them all (tests) makes every hash wait, then 503.
+    pub fn permits(&self) -> &Arc<Semaphore> {
+        &self.permits
+    }
+
+    /// Number of hashing threads (= permits = memory blocks).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Size of each thread's block in KiB.
+    pub fn block_kib(&self) -> u32 {
+        self.block_kib
+    }
+
+    /// Runs `f` on a hashing thread with its [`Memory`] once a permit is free, waiting at most
+    /// [`PERMIT_WAIT`]; `Err(Busy)` past it (or if the pool failed).
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Memory) -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        let permit = tokio::time::timeout(PERMIT_WAIT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| {
+                tracing::warn!("argon2 permits exhausted; answering busy");
+                Busy
+            })?
+            .map_err(|_| Busy)?;
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |memory| {
+            let value = f(memory);
+            // The permit is held until the hash has finished, even if the request was dropped:
+            // a free permit always means a free thread.
+            drop(permit);
+            let _ = reply.send(value);
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                // Cannot happen: the queue holds as many jobs as there are permits.
+                tracing::error!("the hashing queue is full although a permit was free");
+                return Err(Busy);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                tracing::error!("the hashing threads are gone");
+                return Err(Busy);
+            }
+        }
+        // A job that panicked drops `reply` unanswered.
+        answer.await.map_err(|_| Busy)
+    }
+}
+
+/// A hashing thread: takes jobs until the pool is dropped.
+fn work(queue: &Mutex<Receiver<Job>>, memory: &mut Memory) {
+    loop {
+        // The lock is held while waiting, so one idle thread waits in `recv` and the others wait
+        // for the lock: each job goes to exactly one thread.
+        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(job) = next else {
+            return;
+        };
+        if std::panic::catch_unwind(AssertUnwindSafe(|| job(memory))).is_err() {
+            tracing::error!("a hashing job panicked; the thread goes on");
+        }
+    }
+}
+
+/// Runs the CPU- and memory-heavy `f` (an Argon2id hash or verification, given the hashing
+/// thread's [`Memory`]) on the server's [`HashingPool`] once a permit is free, waiting at most
+/// [`PERMIT_WAIT`]; `Err(Busy)` (503) past it.
 pub async fn run_limited<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce() -> T + Send + 'static,
+    f: impl FnOnce(&mut Memory) -> T + Send + 'static,
 ) -> Result<T, Busy> {
-    let permit = tokio::time::timeout(PERMIT_WAIT, state.hash_permits.clone().acquire_owned())
-        .await
-        .map_err(|_| {
-            tracing::warn!("argon2 permits exhausted; answering busy");
-            Busy
-        })?
-        .map_err(|_| Busy)?;
-    let result = web::block(move || {
-        let value = f();
-        // The permit is held until the hash has finished, even if the request was dropped.
-        drop(permit);
-        value
-    })
-    .await;
-    result.map_err(|_| Busy)
+    state.hashing.run(f).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::PasswordVerifier as _;
+
+    /// Small parameters so that debug-build tests stay fast.
+    const SMALL: NewHashParams = NewHashParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    #[test]
+    fn a_new_hash_is_a_phc_string_that_the_reference_verifier_accepts() {
+        let mut memory = Memory::new(SMALL).unwrap();
+        let phc = memory.hash(b"correct horse").unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{phc}");
+        let parsed = PasswordHash::new(&phc).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"wrong horse", &parsed)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_hash_made_elsewhere_with_other_parameters_verifies_in_the_block() {
+        use argon2::PasswordHasher as _;
+        let params = Params::new(32, 3, 2, None).unwrap();
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"pw", &salt)
+            .unwrap()
+            .to_string();
+        let mut memory = Memory::new(SMALL).unwrap();
+        assert!(memory.verify(Some(&phc), b"pw"));
+        assert!(!memory.verify(Some(&phc), b"pW"));
+    }
+
+    #[test]
+    fn the_default_hashes_of_the_quickstart_users_verify() {
+        let mut memory = Memory::new(NewHashParams::OWASP).unwrap();
+        let settings = crate::configuration::Settings::default();
+        let alice = settings.users[0].password_hash.as_deref().unwrap();
+        assert!(memory.verify(Some(alice), b"alice"));
+        assert!(!memory.verify(Some(alice), b"bob"));
+    }
+
+    #[test]
+    fn a_hash_larger_than_the_block_verifies_in_a_one_off_allocation() {
+        let mut big = Memory::new(NewHashParams {
+            memory_kib: 256,
+            ..SMALL
+        })
+        .unwrap();
+        let phc = big.hash(b"pw").unwrap();
+        let mut small = Memory::new(SMALL).unwrap();
+        assert!(small.check(&phc, b"pw").unwrap());
+        assert!(!small.check(&phc, b"nope").unwrap());
+        assert_eq!(small.block_kib(), 64, "the block did not grow");
+    }
+
+    #[test]
+    fn no_hash_verifies_the_dummy_and_fails_even_with_any_password() {
+        let mut memory = Memory::new(SMALL).unwrap();
+        assert!(!memory.verify(None, b""));
+        assert!(!memory.verify(None, b"alice"));
+        let dummy = Arc::clone(&memory.dummy);
+        assert_eq!(memory_kib_of(&dummy).unwrap(), 64, "current parameters");
+    }
+
+    #[test]
+    fn garbage_and_oversized_hashes_are_refused_not_allocated() {
+        let mut memory = Memory::new(SMALL).unwrap();
+        assert!(matches!(
+            memory.check("plaintext", b"x"),
+            Err(HashError::NotPhc(_))
+        ));
+        let huge = "$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$K5zCFPIQVlANd9Vf7HFA9l1oxDy1n//SSaSVqVXlRoA";
+        assert_eq!(
+            memory.check(huge, b"x"),
+            Err(HashError::TooMuchMemory(u32::MAX))
+        );
+        assert!(!memory.verify(Some(huge), b"x"));
+    }
+
+    #[tokio::test]
+    async fn the_pool_runs_jobs_on_its_threads_and_answers_busy_when_every_permit_is_held() {
+        let pool = HashingPool::start(2, SMALL).unwrap();
+        let name = pool
+            .run(|_| std::thread::current().name().map(str::to_owned))
+            .await
+            .unwrap();
+        assert!(name.unwrap().starts_with("argon2-"));
+        let phc = pool.run(|m| m.hash(b"pw")).await.unwrap().unwrap();
+        assert!(
+            pool.run(move |m| m.verify(Some(&phc), b"pw"))
+                .await
+                .unwrap()
+        );
+
+        let held = pool.permits().clone().acquire_many_owned(2).await.unwrap();
+        // Waits PERMIT_WAIT (2 s) for real: tokio's paused clock is not compiled in.
+        let busy = pool.run(|_| ()).await;
+        assert_eq!(busy, Err(Busy));
+        drop(held);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_answers_busy_and_the_thread_keeps_working() {
+        let pool = HashingPool::start(1, SMALL).unwrap();
+        let panicked = pool.run(|_| -> u8 { panic!("boom") }).await;
+        assert_eq!(panicked, Err(Busy));
+        assert_eq!(pool.run(|_| 7).await, Ok(7));
+        assert_eq!(pool.permits().available_permits(), 1);
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use crate::account::AccountState;
 use crate::configuration::Settings;
@@ -40,6 +40,9 @@ pub enum StartupError {
     /// The account pages.
     #[error("account: {0}")]
     Account(String),
+    /// The Argon2id hashing pool.
+    #[error("hashing: {0}")]
+    Hashing(#[from] crate::hashing::PoolError),
     /// Binding or serving.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
@@ -72,8 +75,9 @@ pub struct AppState {
     /// SHA-256 of client secrets that passed Argon2 verification (see `routes::client_auth`).
     /// A per-process cache: a replica without it verifies with Argon2id once.
     pub verified_secrets: Mutex<HashMap<String, [u8; 32]>>,
-    /// Permits for Argon2id work, one per core (see [`crate::hashing::run_limited`]).
-    pub hash_permits: Arc<tokio::sync::Semaphore>,
+    /// The Argon2id threads with their preallocated memory and permits (see
+    /// [`crate::hashing::run_limited`]).
+    pub hashing: crate::hashing::HashingPool,
     /// The discovery document, serialised once.
     pub discovery_json: String,
     /// The JWKS, serialised once.
@@ -153,6 +157,10 @@ impl AppState {
         let jwks_json = serde_json::to_string(&keys.jwks())
             .map_err(|e| StartupError::Templates(e.to_string()))?;
         let trusted_proxies = crate::throttle::parse_proxies(&settings.trusted_proxies);
+        let hashing = crate::hashing::HashingPool::start(
+            settings.hashing.permit_count(),
+            settings.hashing.params(),
+        )?;
         Ok(AppState {
             settings,
             tera,
@@ -166,7 +174,7 @@ impl AppState {
             csrf_key,
             trusted_proxies,
             verified_secrets: Mutex::new(HashMap::new()),
-            hash_permits: crate::hashing::permits(),
+            hashing,
             discovery_json,
             jwks_json,
             ca_pem: ca_pem.to_owned(),

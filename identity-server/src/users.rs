@@ -2,20 +2,17 @@
 //! at run time (the [`UserStore`]). A username is unique across both, case-insensitively.
 //!
 //! Password checks are split in two: the account (and its Argon2id hash) comes from here, the
-//! hash is verified on the hashing pool ([`crate::hashing`]); an unknown username verifies a
-//! dummy hash so that both failures cost the same.
+//! hash is verified on the hashing pool ([`crate::hashing`]) in the memory of its thread; an
+//! unknown username verifies a dummy hash with the current parameters so that both failures
+//! cost the same.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use argon2::{PasswordHash, PasswordVerifier};
-
-use crate::configuration::{UserConfig, argon2_hasher, hash_secret};
+use crate::configuration::UserConfig;
 use crate::domain::{NewUser, User, UserClaims};
+use crate::hashing::Memory;
 use crate::store::{StoreError, StoredUser, UserStore};
-
-/// Verified for unknown users so that "no such user" costs as much as "wrong password".
-pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$6BgY3KQDrGfCZrVRJlllsQ$K5zCFPIQVlANd9Vf7HFA9l1oxDy1n//SSaSVqVXlRoA";
 
 /// Why an account could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -123,21 +120,23 @@ impl Users {
     }
 }
 
-/// Verifies `password` against `hash` (a PHC string); CPU-heavy (Argon2id): run it on the
-/// hashing pool. `None` as the hash verifies [`DUMMY_HASH`] and fails.
-pub fn verify_password(hash: Option<&str>, password: &str) -> bool {
-    let ok = PasswordHash::new(hash.unwrap_or(DUMMY_HASH)).is_ok_and(|parsed| {
-        argon2_hasher()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    });
-    ok && hash.is_some()
+/// Verifies `password` against `hash` (a PHC string) in `memory`; CPU-heavy (Argon2id): run it
+/// on the hashing pool ([`crate::hashing::run_limited`]). `None` as the hash verifies the
+/// dummy hash of the current parameters and fails.
+pub fn verify_password(memory: &mut Memory, hash: Option<&str>, password: &str) -> bool {
+    memory.verify(hash, password.as_bytes())
 }
 
-/// The account to store for `new_user`, with a fresh subject (UUID v4) and the password hashed;
-/// CPU-heavy (Argon2id): run it on the hashing pool.
-pub fn hash_new_user(new_user: NewUser) -> Result<StoredUser, CreateUserError> {
-    let password_hash = hash_secret(new_user.password.expose()).map_err(CreateUserError::Hash)?;
+/// The account to store for `new_user`, with a fresh subject (UUID v4) and the password hashed
+/// in `memory` with the parameters of new hashes; CPU-heavy (Argon2id): run it on the hashing
+/// pool.
+pub fn hash_new_user(
+    memory: &mut Memory,
+    new_user: NewUser,
+) -> Result<StoredUser, CreateUserError> {
+    let password_hash = memory
+        .hash(new_user.password.expose().as_bytes())
+        .map_err(|e| CreateUserError::Hash(e.to_string()))?;
     Ok(StoredUser {
         user: User {
             subject: uuid::Uuid::new_v4().to_string(),

@@ -282,7 +282,10 @@ pub async fn post(
         name: Some(account.name.clone()),
         email: Some(account.email.clone()),
     };
-    let Ok(hashed) = run_limited(&state, move || crate::users::hash_new_user(new_user)).await
+    let Ok(hashed) = run_limited(&state, move |memory| {
+        crate::users::hash_new_user(memory, new_user)
+    })
+    .await
     else {
         // No hashing permit in time: nothing was created and nothing counts against the client.
         super::throttle::give_back(quotas, creation, &ip_key).await?;

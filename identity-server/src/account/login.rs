@@ -359,8 +359,8 @@ async fn verify(
     let found = state.users.find_stored_by_username(username).await?;
     let hash = found.as_ref().map(|u| u.password_hash.clone());
     let password = password.to_owned();
-    let checked = run_limited(state, move || {
-        crate::users::verify_password(hash.as_deref(), &password)
+    let checked = run_limited(state, move |memory| {
+        crate::users::verify_password(memory, hash.as_deref(), &password)
     })
     .await;
     Ok(checked.map(|ok| found.filter(|_| ok).map(|u| u.user)))

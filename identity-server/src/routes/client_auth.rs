@@ -7,8 +7,9 @@
 //! in constant time and only fall back to Argon2id when it does not match (a changed or wrong
 //! secret). The cache never leaves the process and holds one digest per client.
 //!
-//! Argon2id runs through [`crate::hashing::run_limited`]: at most one verification per core at a
-//! time; when no permit is free within 2 s the request gets 503 `temporarily_unavailable`.
+//! Argon2id runs through [`crate::hashing::run_limited`]: on the hashing pool, at most one
+//! verification per permit at a time; when no permit is free within 2 s the request gets 503
+//! `temporarily_unavailable`.
 //!
 //! Wrong secrets are counted per client id and per network (IPv4 address, IPv6 /64) in a fixed
 //! window (the [`crate::store::QuotaStore`], shared by every replica; `limits.client_auth_*`). Over either limit the request is
@@ -19,13 +20,11 @@
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
-use argon2::{PasswordHash, PasswordVerifier};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::configuration::argon2_hasher;
 use crate::domain::{Client, Secret};
 use crate::error::OAuthError;
 use crate::hashing::run_limited;
@@ -188,12 +187,8 @@ async fn verify_secret(
     digest: [u8; 32],
 ) -> Result<bool, OAuthError> {
     let hash = hash.to_owned();
-    let ok = run_limited(state, move || {
-        PasswordHash::new(&hash).is_ok_and(|parsed| {
-            argon2_hasher()
-                .verify_password(secret.expose().as_bytes(), &parsed)
-                .is_ok()
-        })
+    let ok = run_limited(state, move |memory| {
+        memory.verify(Some(&hash), secret.expose().as_bytes())
     })
     .await?;
     if ok {

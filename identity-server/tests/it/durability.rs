@@ -303,12 +303,18 @@ async fn a_database_damaged_in_the_middle_stops_start_up_or_is_read_intact() {
     let file = dir.path().join(embedded::FILE_NAME);
     {
         let db = open_db(&file).await;
-        let user = identity_server::users::hash_new_user(identity_server::domain::NewUser {
-            username: "zoe".into(),
-            password: identity_server::domain::Secret::new("correct horse battery staple"),
-            name: None,
-            email: None,
-        })
+        let user = identity_server::users::hash_new_user(
+            &mut identity_server::hashing::Memory::new(
+                identity_server::hashing::NewHashParams::OWASP,
+            )
+            .unwrap(),
+            identity_server::domain::NewUser {
+                username: "zoe".into(),
+                password: identity_server::domain::Secret::new("correct horse battery staple"),
+                name: None,
+                email: None,
+            },
+        )
         .unwrap();
         assert!(UserStore::create(&*db, &user).await.unwrap());
     }
@@ -336,12 +342,16 @@ async fn a_database_damaged_in_the_middle_stops_start_up_or_is_read_intact() {
 #[tokio::test]
 async fn old_journal_files_stop_start_up_until_migrated_and_migration_keeps_accounts_and_grants() {
     let dir = tempfile::tempdir().unwrap();
-    let user = identity_server::users::hash_new_user(identity_server::domain::NewUser {
-        username: "Olga".into(),
-        password: identity_server::domain::Secret::new("correct horse battery staple"),
-        name: Some("Olga".into()),
-        email: None,
-    })
+    let user = identity_server::users::hash_new_user(
+        &mut identity_server::hashing::Memory::new(identity_server::hashing::NewHashParams::OWASP)
+            .unwrap(),
+        identity_server::domain::NewUser {
+            username: "Olga".into(),
+            password: identity_server::domain::Secret::new("correct horse battery staple"),
+            name: Some("Olga".into()),
+            email: None,
+        },
+    )
     .unwrap();
     let line = serde_json::to_string(&user).unwrap();
     // users.jsonl with a torn last line (a crash mid-append, never acknowledged).

@@ -6,6 +6,7 @@ mod authorize;
 mod discovery;
 mod durability;
 mod endsession;
+mod memory;
 mod oidc_client;
 mod pages;
 mod revocation_introspection;

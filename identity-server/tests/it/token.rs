@@ -596,7 +596,7 @@ async fn malformed_and_oversized_token_requests_get_invalid_request() {
 async fn a_wrong_client_secret_answers_503_temporarily_unavailable_when_every_argon2_permit_is_taken()
  {
     let app = spawn_app().await;
-    let permits = app.state.hash_permits.clone();
+    let permits = app.state.hashing.permits().clone();
     let all = permits.available_permits() as u32;
     let held = permits.acquire_many_owned(all).await.unwrap();
     let (status, body, _) = app
@@ -624,7 +624,7 @@ async fn wrong_client_secrets_past_the_limit_are_refused_with_429_before_any_has
         assert_eq!(body["error"], "invalid_client");
     }
     // With every Argon2 permit taken, a hash would answer 503: 429 proves nothing was hashed.
-    let permits = app.state.hash_permits.clone();
+    let permits = app.state.hashing.permits().clone();
     let all = permits.available_permits() as u32;
     let held = permits.acquire_many_owned(all).await.unwrap();
     let (status, body, _) = app.token(("client", "wrong-again"), &cc).await;

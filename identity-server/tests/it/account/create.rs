@@ -305,7 +305,7 @@ async fn account_creation_while_every_hash_permit_is_taken_gets_the_busy_page_an
     let browser = Browser::new();
     let page = browser.get(&stack.url("/Account/Create")).await;
     let csrf = input_value(&page.body, "csrf_token").unwrap();
-    let permits = stack.state.hash_permits.clone();
+    let permits = stack.state.hashing.permits().clone();
     let all = u32::try_from(permits.available_permits()).unwrap();
     let held = permits.acquire_many_owned(all).await.unwrap();
     let form = [

@@ -317,7 +317,7 @@ async fn parallel_wrong_passwords_cannot_get_more_checks_than_the_lockout_allows
 
 /// Takes every Argon2id permit of the server, as a flood of hashes would.
 async fn hold_every_hash_permit(stack: &super::Stack) -> tokio::sync::OwnedSemaphorePermit {
-    let permits = stack.state.hash_permits.clone();
+    let permits = stack.state.hashing.permits().clone();
     let all = u32::try_from(permits.available_permits()).unwrap();
     permits.acquire_many_owned(all).await.unwrap()
 }
@@ -348,4 +348,197 @@ async fn a_login_while_every_hash_permit_is_taken_gets_the_busy_page_and_counts_
         .submit_password(&browser, &ar, "alice", "alice", false)
         .await;
     assert_eq!(ok.status, 303, "{}", ok.body);
+}
+
+/// One password POST with the CSRF token of `browser`'s login page, as a task of its own.
+fn post_login(
+    stack: &super::Stack,
+    browser: &Browser,
+    csrf: &str,
+    ar: &str,
+    username: &str,
+    password: &str,
+) -> tokio::task::JoinHandle<(String, u16, Option<String>)> {
+    let (client, url) = (browser.client.clone(), stack.url("/Account/Login"));
+    let form = [
+        ("csrf_token", csrf.to_owned()),
+        ("ar", ar.to_owned()),
+        ("username", username.to_owned()),
+        ("password", password.to_owned()),
+        ("button", "login".to_owned()),
+    ];
+    let username = username.to_owned();
+    tokio::spawn(async move {
+        let response = client.post(&url).form(&form).send().await.unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (username, status, location)
+    })
+}
+
+/// Holds every hashing permit while `requests` are sent, so that all of them are in flight at
+/// once (reserved, waiting for a hash), then lets them run and collects the answers. The hold
+/// stays well inside the 2 s permit wait.
+async fn all_in_flight_at_once(
+    stack: &super::Stack,
+    send: impl FnOnce() -> Vec<tokio::task::JoinHandle<(String, u16, Option<String>)>>,
+) -> Vec<(String, u16, Option<String>)> {
+    let held = hold_every_hash_permit(stack).await;
+    let tasks = send();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    drop(held);
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
+fn configured_user(subject: &str, username: &str) -> identity_server::configuration::UserConfig {
+    identity_server::configuration::UserConfig {
+        subject: subject.into(),
+        username: username.into(),
+        password_hash: None,
+        password: Some(identity_server::domain::Secret::new(format!(
+            "{username}-password"
+        ))),
+        claims: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn right_passwords_in_parallel_from_one_address_all_pass_while_another_account_is_guessed_from_it()
+ {
+    // Nine right-password logins (three users, three each) and twenty guesses at alice, all in
+    // flight at once from 127.0.0.1, whose limit is six failures. Counting attempts in flight
+    // against the address would refuse at least three of the right ones.
+    let stack = spawn_with(|s| {
+        s.account.lockout.max_failures_per_user = 3;
+        s.account.lockout.max_failures_per_ip = 6;
+        s.users.push(configured_user("carol-subject", "carol"));
+        s.users.push(configured_user("dave-subject", "dave"));
+    })
+    .await;
+    let browser = Browser::new();
+    let ar = stack.authorize(&browser).await;
+    let csrf = input_value(&stack.login_page(&browser, &ar).await.body, "csrf_token").unwrap();
+    let answers = all_in_flight_at_once(&stack, || {
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            tasks.push(post_login(
+                &stack,
+                &browser,
+                &csrf,
+                &ar,
+                "alice",
+                &format!("guess-{i}"),
+            ));
+        }
+        for _ in 0..3 {
+            tasks.push(post_login(&stack, &browser, &csrf, &ar, "bob", "bob"));
+            for user in ["carol", "dave"] {
+                let password = format!("{user}-password");
+                tasks.push(post_login(&stack, &browser, &csrf, &ar, user, &password));
+            }
+        }
+        tasks
+    })
+    .await;
+
+    let (guesses, right): (Vec<_>, Vec<_>) = answers.into_iter().partition(|a| a.0 == "alice");
+    let statuses: Vec<(&str, u16)> = right.iter().map(|(u, s, _)| (u.as_str(), *s)).collect();
+    for (user, status, location) in &right {
+        assert_eq!(
+            *status, 303,
+            "{user}'s right password was refused: {statuses:?}"
+        );
+        assert!(
+            location
+                .as_deref()
+                .is_some_and(|l| l.starts_with(&stack.emulator_url)),
+            "{user} goes on to the second factor: {location:?}"
+        );
+    }
+    // Alice's lockout held: exactly three guesses were checked (two "invalid", the third locks).
+    let guessed: Vec<u16> = guesses.iter().map(|g| g.1).collect();
+    assert_eq!(
+        guessed.iter().filter(|s| **s == 200).count(),
+        2,
+        "{guessed:?}"
+    );
+    assert_eq!(
+        guessed.iter().filter(|s| **s == 429).count(),
+        18,
+        "{guessed:?}"
+    );
+    let failed = &stack.state.account.failed_logins;
+    assert!(failed.is_locked(&LockoutKey::user("alice")).await.unwrap());
+    let here = LockoutKey::ip(std::net::IpAddr::from([127, 0, 0, 1]));
+    assert!(
+        !failed.is_locked(&here).await.unwrap(),
+        "three failures do not lock the address"
+    );
+}
+
+/// A browser whose connections come from `ip` (any 127.0.0.0/8 address reaches the server).
+fn browser_from(ip: std::net::IpAddr) -> Browser {
+    let ca =
+        reqwest::Certificate::from_pem(crate::helpers::test_tls().ca_pem().as_bytes()).unwrap();
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(ip)
+        .build()
+        .unwrap();
+    Browser { client, jar }
+}
+
+#[tokio::test]
+async fn parallel_guesses_at_one_account_from_many_addresses_cannot_pass_its_lockout() {
+    // The addresses' limit is far away: only the account's reservation can hold the line.
+    let stack = spawn_with(|s| {
+        s.account.lockout.max_failures_per_user = 3;
+        s.account.lockout.max_failures_per_ip = 1000;
+    })
+    .await;
+    let mut attackers = Vec::new();
+    for last in 2..12u8 {
+        let browser = browser_from(std::net::IpAddr::from([127, 0, 0, last]));
+        let ar = stack.authorize(&browser).await;
+        let csrf = input_value(&stack.login_page(&browser, &ar).await.body, "csrf_token").unwrap();
+        attackers.push((browser, ar, csrf));
+    }
+    let answers = all_in_flight_at_once(&stack, || {
+        let mut tasks = Vec::new();
+        for (n, (browser, ar, csrf)) in attackers.iter().enumerate() {
+            for i in 0..4 {
+                let guess = format!("guess-{n}-{i}");
+                tasks.push(post_login(&stack, browser, csrf, ar, "alice", &guess));
+            }
+        }
+        tasks
+    })
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.1).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        2,
+        "guesses checked past a lockout of 3: {statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 38);
+    let failed = &stack.state.account.failed_logins;
+    assert!(failed.is_locked(&LockoutKey::user("alice")).await.unwrap());
+    let (browser, ar, _) = &attackers[0];
+    let right = stack
+        .submit_password(browser, ar, "alice", "alice", false)
+        .await;
+    assert_eq!(
+        right.status, 429,
+        "the right password waits for the lockout"
+    );
 }

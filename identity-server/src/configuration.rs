@@ -94,6 +94,9 @@ pub struct Settings {
     /// Exact addresses or CIDR networks, e.g. `["10.0.0.0/8", "::1"]`. Empty (the default): the
     /// socket peer is the client and forwarding headers are ignored.
     pub trusted_proxies: Vec<String>,
+    /// The one forwarding header the trusted proxies write: `x-forwarded-for` (the default) or
+    /// `forwarded`. The other is ignored (a proxy passes a client's own copy of it through).
+    pub forwarded_header: String,
 }
 
 /// Argon2id password hashing (section `hashing`; see [`crate::hashing`]).
@@ -428,6 +431,7 @@ impl Default for Settings {
             store: StoreSettings::default(),
             hashing: HashingSettings::default(),
             trusted_proxies: Vec::new(),
+            forwarded_header: "x-forwarded-for".into(),
         }
     }
 }
@@ -655,6 +659,8 @@ impl Settings {
                 ConfigError::invalid(format!("trusted_proxies[{i}]"), format!("'{proxy}': {e}"))
             })?;
         }
+        crate::throttle::ForwardedHeader::parse(&self.forwarded_header)
+            .map_err(|e| ConfigError::invalid("forwarded_header", e))?;
         if let Some(secret) = &self.keys.csrf_secret {
             crate::csrf::parse_key(secret.expose())
                 .map_err(|e| ConfigError::invalid("keys.csrf_secret", e))?;

@@ -72,6 +72,8 @@ pub struct AppState {
     pub csrf_key: [u8; 32],
     /// Proxies whose forwarding headers name the client.
     pub trusted_proxies: Vec<ProxyNet>,
+    /// The forwarding header they write.
+    pub forwarded_header: crate::throttle::ForwardedHeader,
     /// SHA-256 of client secrets that passed Argon2 verification (see `routes::client_auth`).
     /// A per-process cache: a replica without it verifies with Argon2id once.
     pub verified_secrets: Mutex<HashMap<String, [u8; 32]>>,
@@ -157,6 +159,8 @@ impl AppState {
         let jwks_json = serde_json::to_string(&keys.jwks())
             .map_err(|e| StartupError::Templates(e.to_string()))?;
         let trusted_proxies = crate::throttle::parse_proxies(&settings.trusted_proxies);
+        let forwarded_header =
+            crate::throttle::ForwardedHeader::parse(&settings.forwarded_header).unwrap_or_default();
         let hashing = crate::hashing::HashingPool::start(
             settings.hashing.permit_count(),
             settings.hashing.params(),
@@ -173,6 +177,7 @@ impl AppState {
             keys,
             csrf_key,
             trusted_proxies,
+            forwarded_header,
             verified_secrets: Mutex::new(HashMap::new()),
             hashing,
             discovery_json,

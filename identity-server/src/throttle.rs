@@ -2,10 +2,12 @@
 //! network key every throttle and lockout counts by.
 //!
 //! Behind a load balancer every request arrives from the balancer's address; the client's own
-//! address is in `Forwarded` (RFC 7239) or `X-Forwarded-For`. Anyone can send those headers, so
-//! they are read only when the socket peer is in `trusted_proxies`, and then from the right:
-//! each trusted hop is skipped, and the first address that is not a trusted proxy is the client
-//! (a client cannot push its own "forwarded" value past the proxies, which append).
+//! address is in `X-Forwarded-For` or `Forwarded` (RFC 7239). Anyone can send those headers, so
+//! they are read only when the socket peer is in `trusted_proxies`, only the ONE header the
+//! proxies are configured to write (`forwarded_header`; a proxy that appends to
+//! `X-Forwarded-For` passes a client's own `Forwarded` through untouched), and then from the
+//! right: each trusted hop is skipped, and the first address that is not a trusted proxy is the
+//! client (a client cannot push its own value past the proxies, which append).
 
 use std::net::IpAddr;
 
@@ -86,6 +88,27 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Which forwarding header the trusted proxies write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx `$proxy_add_x_forwarded_for`, HAProxy `option forwardfor`).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=` (RFC 7239).
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    /// Parses the setting `forwarded_header`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(Self::XForwardedFor),
+            "forwarded" => Ok(Self::Forwarded),
+            other => Err(format!("'{other}' is not 'x-forwarded-for' or 'forwarded'")),
+        }
+    }
+}
+
 /// The trusted proxies of the settings (validated at start-up).
 pub fn parse_proxies(list: &[String]) -> Vec<ProxyNet> {
     list.iter()
@@ -95,13 +118,17 @@ pub fn parse_proxies(list: &[String]) -> Vec<ProxyNet> {
 
 /// The client's address: the socket peer, or — when the peer is a trusted proxy — the first
 /// untrusted address of the forwarding chain read from the right.
-pub fn client_addr_with(req: &HttpRequest, proxies: &[ProxyNet]) -> Option<IpAddr> {
+pub fn client_addr_with(
+    req: &HttpRequest,
+    proxies: &[ProxyNet],
+    header: ForwardedHeader,
+) -> Option<IpAddr> {
     let peer = canonical(req.peer_addr()?.ip());
     let trusted = |ip: IpAddr| proxies.iter().any(|p| p.contains(ip));
     if !trusted(peer) {
         return Some(peer);
     }
-    let chain = forwarded_chain(req);
+    let chain = forwarded_chain(req, header);
     // From the right: skip trusted hops; the first other address is the client.
     for ip in chain.iter().rev() {
         if !trusted(*ip) {
@@ -115,7 +142,7 @@ pub fn client_addr_with(req: &HttpRequest, proxies: &[ProxyNet]) -> Option<IpAdd
 /// The client's address through the state's trusted proxies.
 pub fn client_addr(req: &HttpRequest) -> Option<IpAddr> {
     match req.app_data::<web::Data<AppState>>() {
-        Some(state) => client_addr_with(req, &state.trusted_proxies),
+        Some(state) => client_addr_with(req, &state.trusted_proxies, state.forwarded_header),
         None => req.peer_addr().map(|a| canonical(a.ip())),
     }
 }
@@ -125,16 +152,17 @@ pub fn peer_key(req: &HttpRequest) -> String {
     client_addr(req).map_or_else(|| "unknown".to_owned(), network_key)
 }
 
-/// Every address of `Forwarded: for=` (preferred) or else `X-Forwarded-For`, left to right.
-/// A malformed element ends the chain there (what follows cannot be trusted to be in order).
-fn forwarded_chain(req: &HttpRequest) -> Vec<IpAddr> {
+/// Every address of the configured header (`Forwarded: for=` or `X-Forwarded-For`), left to
+/// right; the other header is ignored. A malformed element resets the chain (what came before it
+/// cannot be trusted to be in order).
+fn forwarded_chain(req: &HttpRequest, header: ForwardedHeader) -> Vec<IpAddr> {
     let headers = req.headers();
-    let forwarded: Vec<&str> = headers
-        .get_all("forwarded")
-        .filter_map(|v| v.to_str().ok())
-        .collect();
     let mut out = Vec::new();
-    if !forwarded.is_empty() {
+    if header == ForwardedHeader::Forwarded {
+        let forwarded: Vec<&str> = headers
+            .get_all("forwarded")
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         for element in forwarded.iter().flat_map(|v| v.split(',')) {
             let Some(value) = element.split(';').find_map(|pair| {
                 let (k, v) = pair.split_once('=')?;
@@ -207,11 +235,15 @@ mod tests {
             .insert_header(("x-forwarded-for", "198.51.100.1"))
             .to_http_request();
         assert_eq!(
-            client_addr_with(&req, &proxies(&["10.0.0.0/8"])),
+            client_addr_with(
+                &req,
+                &proxies(&["10.0.0.0/8"]),
+                ForwardedHeader::XForwardedFor
+            ),
             Some("203.0.113.9".parse().unwrap())
         );
         assert_eq!(
-            client_addr_with(&req, &[]),
+            client_addr_with(&req, &[], ForwardedHeader::XForwardedFor),
             Some("203.0.113.9".parse().unwrap())
         );
     }
@@ -223,13 +255,17 @@ mod tests {
             .insert_header(("x-forwarded-for", "1.2.3.4, 198.51.100.1, 10.0.0.3"))
             .to_http_request();
         assert_eq!(
-            client_addr_with(&req, &proxies(&["10.0.0.0/8"])),
+            client_addr_with(
+                &req,
+                &proxies(&["10.0.0.0/8"]),
+                ForwardedHeader::XForwardedFor
+            ),
             Some("198.51.100.1".parse().unwrap())
         );
     }
 
     #[test]
-    fn the_forwarded_header_is_preferred_and_parsed_with_ports_and_ipv6() {
+    fn the_forwarded_header_is_read_when_configured_and_parsed_with_ports_and_ipv6() {
         let req = TestRequest::default()
             .peer_addr("127.0.0.1:5000".parse().unwrap())
             .insert_header(("x-forwarded-for", "1.2.3.4"))
@@ -239,7 +275,7 @@ mod tests {
             ))
             .to_http_request();
         assert_eq!(
-            client_addr_with(&req, &proxies(&["127.0.0.1"])),
+            client_addr_with(&req, &proxies(&["127.0.0.1"]), ForwardedHeader::Forwarded),
             Some("192.0.2.60".parse().unwrap())
         );
         let req = TestRequest::default()
@@ -247,8 +283,26 @@ mod tests {
             .insert_header(("forwarded", "for=\"[2001:db8::7]:4711\""))
             .to_http_request();
         assert_eq!(
-            client_addr_with(&req, &proxies(&["127.0.0.1"])),
+            client_addr_with(&req, &proxies(&["127.0.0.1"]), ForwardedHeader::Forwarded),
             Some("2001:db8::7".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_client_sent_forwarded_header_cannot_name_the_client_behind_an_x_forwarded_for_proxy() {
+        // nginx appends to X-Forwarded-For and passes the client's own Forwarded through.
+        let req = TestRequest::default()
+            .peer_addr("127.0.0.1:5000".parse().unwrap())
+            .insert_header(("forwarded", "for=203.0.113.66"))
+            .insert_header(("x-forwarded-for", "198.51.100.7"))
+            .to_http_request();
+        assert_eq!(
+            client_addr_with(
+                &req,
+                &proxies(&["127.0.0.1"]),
+                ForwardedHeader::XForwardedFor
+            ),
+            Some("198.51.100.7".parse().unwrap())
         );
     }
 
@@ -259,7 +313,11 @@ mod tests {
             .insert_header(("x-forwarded-for", "198.51.100.1, garbage"))
             .to_http_request();
         assert_eq!(
-            client_addr_with(&req, &proxies(&["10.0.0.0/8"])),
+            client_addr_with(
+                &req,
+                &proxies(&["10.0.0.0/8"]),
+                ForwardedHeader::XForwardedFor
+            ),
             Some("10.0.0.2".parse().unwrap())
         );
     }

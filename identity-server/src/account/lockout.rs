@@ -144,25 +144,37 @@ impl Attempt {
     }
 
     /// Ends the attempt as a failure of every key; returns whether any of them is now locked.
+    /// Every key is ended even when one fails (a reservation left behind would hold the
+    /// username for a minute); the first error is returned afterwards.
     pub async fn fail(mut self) -> Result<bool, StoreError> {
         let keys = std::mem::take(&mut self.keys);
         let mut locked = false;
+        let mut first_error = None;
         for key in &keys {
-            locked |= self
+            match self
                 .store
                 .fail_attempt(key, self.settings.max_for(key), reserves(key))
-                .await?;
+                .await
+            {
+                Ok(l) => locked |= l,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(locked)
+        first_error.map_or(Ok(locked), Err)
     }
 
-    /// Ends the attempt without counting it.
+    /// Ends the attempt without counting it (every key, even when one fails).
     pub async fn forgive(mut self) -> Result<(), StoreError> {
         let keys = std::mem::take(&mut self.keys);
+        let mut first_error = None;
         for key in keys.iter().filter(|k| reserves(k)) {
-            self.store.forgive(key).await?;
+            if let Err(e) = self.store.forgive(key).await {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }
 

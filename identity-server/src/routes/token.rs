@@ -79,7 +79,13 @@ async fn authorization_code(
     // Bind the grant to the code before anything else, so that a replay racing this request
     // finds something to revoke.
     state.stores.codes.set_grant(&code_hash, &grant.id).await?;
-    state.stores.grants.create(&grant).await?;
+    if !state.stores.grants.create(&grant).await? {
+        // A replay of this code revoked the grant before it existed: nothing is issued.
+        tracing::warn!(client_id = %record.client_id, "authorization code replayed during its redemption; nothing issued");
+        return Err(OAuthError::invalid_grant(
+            "the code was already used; the tokens it issued are revoked",
+        ));
+    }
     let (access_token, expires_in) = issue_access_token(
         state,
         &client.client_id,

@@ -64,6 +64,7 @@ const TRANSACTIONS: TableDefinition<&str, Bytes> = TableDefinition::new("login_t
 const SESSIONS: TableDefinition<&str, Bytes> = TableDefinition::new("sessions");
 const CODES: TableDefinition<&str, Bytes> = TableDefinition::new("codes");
 const GRANTS: TableDefinition<&str, Bytes> = TableDefinition::new("grants");
+const GRANT_TOMBS: TableDefinition<&str, Bytes> = TableDefinition::new("grant_tombstones");
 const REFRESH: TableDefinition<&str, Bytes> = TableDefinition::new("refresh_tokens");
 const ACCESS: TableDefinition<&str, Bytes> = TableDefinition::new("access_tokens");
 const USERS: TableDefinition<&str, Bytes> = TableDefinition::new("users");
@@ -91,7 +92,7 @@ pub struct EmbeddedLimits {
 impl Default for EmbeddedLimits {
     fn default() -> Self {
         Self {
-            max_authorize_requests: 100_000,
+            max_authorize_requests: u64::from(super::MAX_PENDING_AUTHORIZE_REQUESTS),
             max_transactions: 100_000,
             max_codes: 100_000,
             max_access_tokens: 200_000,
@@ -179,6 +180,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
             SESSIONS,
             CODES,
             GRANTS,
+            GRANT_TOMBS,
             REFRESH,
             ACCESS,
             USERS,
@@ -219,6 +221,8 @@ impl std::fmt::Debug for Embedded {
 trait Job: Send {
     /// Runs the operation. An error aborts the batch.
     fn run(&mut self, txn: &WriteTransaction) -> Result<(), StoreError>;
+    /// Whether the caller was already answered (the job failed): it must not run again.
+    fn answered(&self) -> bool;
     /// Delivers the result once the batch committed (`Ok`) or failed.
     fn finish(self: Box<Self>, committed: Result<(), String>);
 }
@@ -249,6 +253,10 @@ where
                 Err(e)
             }
         }
+    }
+
+    fn answered(&self) -> bool {
+        self.reply.is_none()
     }
 
     fn finish(mut self: Box<Self>, committed: Result<(), String>) {
@@ -300,8 +308,12 @@ fn run_batch(db: &Database, mut batch: Vec<Box<dyn Job>>) {
         return;
     }
     drop(txn);
-    // One job failed: its reply is sent; run the others alone so that they do not fail with it.
+    // One job failed: its reply is sent (it never runs again: its caller was told it failed);
+    // run the others alone so that they do not fail with it.
     for mut job in batch {
+        if job.answered() {
+            continue;
+        }
         let txn = match db.begin_write() {
             Ok(t) => t,
             Err(e) => {
@@ -392,6 +404,7 @@ fn expire(txn: &WriteTransaction, table: &str, key: &str, exp: u64) -> Result<()
         "s" => SESSIONS,
         "c" => CODES,
         "g" => GRANTS,
+        "gt" => GRANT_TOMBS,
         "rt" => REFRESH,
         "at" => ACCESS,
         "lf" => LOCKOUT,
@@ -583,6 +596,7 @@ impl Embedded {
     /// Imports a grant of the old journal format with the refresh tokens it rotated away, so
     /// that their reuse keeps revoking it.
     pub async fn import_grant(&self, grant: &Grant, rotated: &[String]) -> Result<(), StoreError> {
+        // Not through `GrantStore::create`: an imported grant may be revoked already.
         let grant = grant.clone();
         let rotated = rotated.to_vec();
         self.write(move |txn| {
@@ -888,14 +902,20 @@ impl CodeStore for Embedded {
 }
 
 impl GrantStore for Embedded {
-    fn create<'a>(&'a self, grant: &'a Grant) -> StoreFuture<'a, ()> {
+    fn create<'a>(&'a self, grant: &'a Grant) -> StoreFuture<'a, bool> {
         let grant = grant.clone();
         self.write(move |txn| {
+            let tombs = txn.open_table(GRANT_TOMBS).map_err(be)?;
+            let revoked_before = read_live::<bool>(&tombs, &grant.id, now())?.is_some();
+            drop(tombs);
+            if revoked_before {
+                return Ok(false);
+            }
             put_exp(txn, GRANTS, "g", &grant.id, grant.expires_at, &grant)?;
             if let Some(hash) = &grant.refresh_hash {
                 put_exp(txn, REFRESH, "rt", hash, grant.expires_at, &grant.id)?;
             }
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -958,11 +978,17 @@ impl GrantStore for Embedded {
             let grants = txn.open_table(GRANTS).map_err(be)?;
             let found = read_live::<Grant>(&grants, &id, now())?;
             drop(grants);
-            if let Some((_, mut grant)) = found
-                && !grant.revoked
-            {
-                grant.revoked = true;
-                put_exp(txn, GRANTS, "g", &grant.id, grant.expires_at, &grant)?;
+            match found {
+                Some((_, mut grant)) => {
+                    if !grant.revoked {
+                        grant.revoked = true;
+                        put_exp(txn, GRANTS, "g", &grant.id, grant.expires_at, &grant)?;
+                    }
+                }
+                None => {
+                    let until = now().saturating_add(super::records::GRANT_TOMBSTONE_SECS);
+                    put_exp(txn, GRANT_TOMBS, "gt", &id, until, &true)?;
+                }
             }
             Ok(())
         })

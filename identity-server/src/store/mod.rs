@@ -69,6 +69,9 @@ pub fn digest(secret: &str) -> String {
     crate::oidc::sha256_b64(secret)
 }
 
+/// Most pending authorize requests of all networks together, on either backend.
+pub const MAX_PENDING_AUTHORIZE_REQUESTS: u32 = 100_000;
+
 /// Why a bounded store refused an entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Full {
@@ -148,8 +151,10 @@ pub trait CodeStore: Send + Sync + fmt::Debug {
 
 /// Grants and their refresh-token chains (durable before acknowledged).
 pub trait GrantStore: Send + Sync + fmt::Debug {
-    /// Stores a new grant (with its current refresh-token digest, if any).
-    fn create<'a>(&'a self, grant: &'a Grant) -> StoreFuture<'a, ()>;
+    /// Stores a new grant (with its current refresh-token digest, if any). `false` when the id
+    /// was revoked before it was created (a replay of the code raced its first redemption):
+    /// nothing is stored, and nothing may be issued for it.
+    fn create<'a>(&'a self, grant: &'a Grant) -> StoreFuture<'a, bool>;
     /// The grant by id (revoked ones too, until they expire).
     fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>>;
     /// The grant that issued the refresh token with this digest (current or rotated away).
@@ -165,7 +170,9 @@ pub trait GrantStore: Send + Sync + fmt::Debug {
         now: i64,
         reuse_interval_secs: i64,
     ) -> StoreFuture<'a, RefreshUse>;
-    /// Revokes a grant (and with it its refresh and access tokens).
+    /// Revokes a grant (and with it its refresh and access tokens). An id not created yet is
+    /// remembered as revoked for [`records::GRANT_TOMBSTONE_SECS`], so that a creation racing
+    /// the revocation fails.
     fn revoke<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
 }
 

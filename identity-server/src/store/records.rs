@@ -16,6 +16,10 @@ use crate::domain::User;
 /// How long a redeemed code is remembered after its expiry, to detect a late replay.
 pub const CODE_REUSE_MEMORY_SECS: i64 = 600;
 
+/// How long the revocation of a grant that does not exist yet is remembered: a code's replay can
+/// revoke the grant of the first redemption before that request has created it.
+pub const GRANT_TOMBSTONE_SECS: i64 = 600;
+
 /// A validated authorization request, stored server-side while the user signs in.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuthorizeRequest {

@@ -27,13 +27,13 @@
 //!
 //! | key | type | TTL | operations |
 //! |---|---|---|---|
-//! | `P ar:{H(id)}` | STRING JSON {request, network, expires_at} | PX lifetime | put: `ar_put.lua` (with the cap); get: `GET`; take: `GETDEL`, then `ZREM` from `arn` |
+//! | `P ar:{H(id)}` + `P arn:{net}` + `P ar-total` | STRING JSON {request, network, expires_at} | PX lifetime | put: `ar_put.lua` (with the cap); get: `GET`; take: `GETDEL`, then `ZREM` from `arn` |
 //! | `P arn:{network}` | ZSET member `H(id)`, score expiry (ms, Redis clock) | PX longest member | `ar_put.lua` drops expired members, refuses at `max_per_network` |
 //! | `P mfa:{H(txid)}` | STRING JSON | PX lifetime | insert: `SET NX PX`; take: `GETDEL` |
 //! | `P sess:{H(handle)}` | HASH {s JSON, created, last_seen, exp} | PXAT min(last_seen + idle, created + absolute, exp) | put: `MULTI` DEL HSET PEXPIREAT; touch: `session_touch.lua`; remove: `DEL` |
 //! | `P code:{H(code)}` | HASH {r JSON, used, grant} | PX expiry + 600 s reuse memory | put: `code_put.lua` (with the cap); redeem: `code_redeem.lua`, then `ZREM` from `codes`; set_grant: `hset_if_exists.lua` |
 //! | `P codes:{sid}` | ZSET of unredeemed codes, score code expiry (ms) | PX longest member | `code_put.lua` drops expired members, refuses at `max_per_session` |
-//! | `P grant:{id}` | HASH {g JSON, cur, prev, rot, revoked, exp} | PXAT grant expiry | create: `grant_create.lua`; get: `HMGET`; rotate: `grant_rotate.lua`; revoke: `hset_if_exists.lua` |
+//! | `P grant:{id}` | HASH {g JSON, cur, prev, rot, revoked, exp} | PXAT grant expiry | create: `grant_create.lua`; get: `HMGET`; rotate: `grant_rotate.lua`; revoke: `grant_revoke.lua` (a missing grant becomes a revoked tombstone for 600 s, which create refuses) |
 //! | `P rt:{H(refresh)}` | STRING grant id (kept after rotation, for reuse detection) | PXAT grant expiry | find_by_refresh: `GET`, then the grant |
 //! | `P at:{jti}` | HASH {r JSON, revoked} | PXAT token expiry | put: `MULTI` HSET PEXPIREAT; get: `HMGET`; revoke: `hset_if_exists.lua` |
 //! | `P user:{subject}`, `P uname:{H(lowercased username)}` | STRING JSON (the same record in both: accounts are never updated) | none | create: `user_create.lua` (`SET uname NX`); find: `GET` |
@@ -292,6 +292,7 @@ struct Scripts {
     code_redeem: Script,
     hset_if_exists: Script,
     grant_create: Script,
+    grant_revoke: Script,
     grant_rotate: Script,
     user_create: Script,
     session_touch: Script,
@@ -313,6 +314,7 @@ impl Scripts {
             code_redeem: Script::new(include_str!("code_redeem.lua")),
             hset_if_exists: Script::new(include_str!("hset_if_exists.lua")),
             grant_create: Script::new(include_str!("grant_create.lua")),
+            grant_revoke: Script::new(include_str!("grant_revoke.lua")),
             grant_rotate: Script::new(include_str!("grant_rotate.lua")),
             user_create: Script::new(include_str!("user_create.lua")),
             session_touch: Script::new(include_str!("session_touch.lua")),
@@ -597,13 +599,16 @@ impl AuthorizeRequestStore for Redis {
             let mut invocation = self.scripts.ar_put.key(self.key(&format!("ar:{key}")));
             invocation
                 .key(self.key(&format!("arn:{network}")))
+                .key(self.key("ar-total"))
                 .arg(json)
                 .arg(ttl)
                 .arg(max_per_network)
-                .arg(key);
+                .arg(key)
+                .arg(super::MAX_PENDING_AUTHORIZE_REQUESTS);
             match self.script_i64("authorize put", &invocation).await? {
                 Ok(1) => Ok(Ok(())),
                 Ok(0) => Ok(Err(Full::Owner)),
+                Ok(-2) => Ok(Err(Full::Total)),
                 Ok(_) => Err(StoreError::Backend(
                     "redis authorize put: the key exists already".into(),
                 )),
@@ -640,9 +645,15 @@ impl AuthorizeRequestStore for Redis {
             let stored: StoredAuthorize = decode("authorize request", &json)?;
             // Bookkeeping only: the request is gone already. A failure leaves the member
             // counting against its network until its score (the request's expiry) passes.
-            let released: Result<i64, _> = redis::cmd("ZREM")
+            let released: Result<(), _> = redis::pipe()
+                .cmd("ZREM")
                 .arg(self.key(&format!("arn:{}", stored.network)))
                 .arg(key)
+                .ignore()
+                .cmd("ZREM")
+                .arg(self.key("ar-total"))
+                .arg(key)
+                .ignore()
                 .query_async(&mut self.conn())
                 .await;
             if let Err(e) = released {
@@ -870,7 +881,7 @@ impl CodeStore for Redis {
 }
 
 impl GrantStore for Redis {
-    fn create<'a>(&'a self, grant: &'a Grant) -> StoreFuture<'a, ()> {
+    fn create<'a>(&'a self, grant: &'a Grant) -> StoreFuture<'a, bool> {
         Box::pin(self.run("grant create", async move {
             let json = encode(grant)?;
             let mut invocation = self
@@ -896,14 +907,9 @@ impl GrantStore for Redis {
                 .invoke_async(&mut self.conn())
                 .await
                 .map_err(|e| classify("grant create", &e))?;
-            if created == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::Backend(format!(
-                    "redis grant create: the grant '{}' exists already",
-                    grant.id
-                )))
-            }
+            // 0: the key exists: a revocation tombstone (a replay of the code won the race) or
+            // a repeated id; either way nothing may be issued for it.
+            Ok(created == 1)
         }))
     }
 
@@ -982,10 +988,9 @@ impl GrantStore for Redis {
     fn revoke<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(self.run("grant revoke", async move {
             self.scripts
-                .hset_if_exists
+                .grant_revoke
                 .key(self.key(&format!("grant:{id}")))
-                .arg("revoked")
-                .arg("1")
+                .arg(super::records::GRANT_TOMBSTONE_SECS * 1000)
                 .invoke_async::<i64>(&mut self.conn())
                 .await
                 .map(drop)

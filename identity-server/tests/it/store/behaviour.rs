@@ -269,10 +269,34 @@ pub async fn a_code_is_forgotten_once_its_reuse_memory_has_passed(stores: &Store
 // ---------------------------------------------------------------------------------------------
 // Grants and refresh rotation.
 
+pub async fn a_grant_revoked_before_it_is_created_is_never_created(stores: &Stores) {
+    // A code's replay revokes the grant its first redemption is about to create.
+    let refresh = digest(&random_token());
+    let g = grant(&refresh, now() + 3600);
+    stores.grants.revoke(&g.id).await.unwrap();
+    assert!(
+        !stores.grants.create(&g).await.unwrap(),
+        "the creation racing the replay must fail"
+    );
+    assert_eq!(stores.grants.get(&g.id).await.unwrap(), None);
+    assert_eq!(stores.grants.find_by_refresh(&refresh).await.unwrap(), None);
+    assert_eq!(
+        stores
+            .grants
+            .rotate(&refresh, &digest(&random_token()), now(), 0)
+            .await
+            .unwrap(),
+        RefreshUse::Invalid
+    );
+    // Another grant is not affected.
+    let other = grant(&digest(&random_token()), now() + 3600);
+    assert!(stores.grants.create(&other).await.unwrap());
+}
+
 pub async fn a_refresh_token_rotates_for_exactly_one_of_twenty_concurrent_callers(stores: &Stores) {
     let old = digest(&random_token());
     let g = grant(&old, now() + 3600);
-    stores.grants.create(&g).await.unwrap();
+    assert!(stores.grants.create(&g).await.unwrap());
     let news: Vec<String> = (0..RACERS).map(|_| digest(&random_token())).collect();
     let answers = race(stores, |s, i| {
         let (old, new) = (old.clone(), news[i].clone());
@@ -311,7 +335,7 @@ pub async fn a_refresh_token_rotates_for_exactly_one_of_twenty_concurrent_caller
 pub async fn a_rotated_away_refresh_token_revokes_its_grant(stores: &Stores) {
     let (r1, r2) = (digest(&random_token()), digest(&random_token()));
     let g = grant(&r1, now() + 3600);
-    stores.grants.create(&g).await.unwrap();
+    assert!(stores.grants.create(&g).await.unwrap());
     let t = now();
     match stores.grants.rotate(&r1, &r2, t, 0).await.unwrap() {
         RefreshUse::Rotated(rotated) => {
@@ -368,7 +392,7 @@ pub async fn the_previous_refresh_token_rotates_again_within_the_reuse_interval_
         digest(&random_token()),
     );
     let g = grant(&r1, now() + 3600);
-    stores.grants.create(&g).await.unwrap();
+    assert!(stores.grants.create(&g).await.unwrap());
     let t = now();
     assert!(matches!(
         stores.grants.rotate(&r1, &r2, t, 30).await.unwrap(),
@@ -396,7 +420,7 @@ pub async fn the_previous_refresh_token_rotates_again_within_the_reuse_interval_
 pub async fn an_expired_or_revoked_grant_does_not_rotate(stores: &Stores) {
     let r1 = digest(&random_token());
     let g = grant(&r1, now() + 3600);
-    stores.grants.create(&g).await.unwrap();
+    assert!(stores.grants.create(&g).await.unwrap());
     assert_eq!(
         stores
             .grants
@@ -432,7 +456,7 @@ pub async fn an_expired_or_revoked_grant_does_not_rotate(stores: &Stores) {
 pub async fn a_grant_is_gone_once_it_expires(stores: &Stores) {
     let r1 = digest(&random_token());
     let g = grant(&r1, now() + 2);
-    stores.grants.create(&g).await.unwrap();
+    assert!(stores.grants.create(&g).await.unwrap());
     assert_eq!(stores.grants.get(&g.id).await.unwrap().as_ref(), Some(&g));
     tokio::time::sleep(EXPIRED).await;
     assert_eq!(stores.grants.get(&g.id).await.unwrap(), None);

@@ -108,6 +108,7 @@ macro_rules! conformance {
 }
 
 conformance! {
+    a_grant_revoked_before_it_is_created_is_never_created: super::POLICY;
     a_code_is_redeemed_by_exactly_one_of_twenty_concurrent_callers: super::POLICY;
     a_reused_code_reports_the_grant_its_first_redemption_created: super::POLICY;
     a_session_holds_at_most_its_cap_of_unredeemed_codes: super::POLICY;

@@ -10,8 +10,9 @@
 //! (the floor of a password login) for comparison.
 //!
 //! With Redis (a real `redis-server` started here, `appendfsync always`, unix socket), the bench
-//! also prints the commands the client sent per login (`INFO stats`
-//! `total_commands_processed`), i.e. the round trips.
+//! also prints the commands Redis executed per login (`INFO stats` `total_commands_processed`,
+//! which counts the calls inside Lua scripts too; the client's round trips are fewer, see the
+//! round-trip table in `store/redis/mod.rs`).
 //!
 //! `cargo bench -p identity-server --bench stores -- --warm-up-time 1 --measurement-time 5`
 
@@ -229,7 +230,7 @@ fn benches(c: &mut Criterion) {
     let after = redis_commands(&redis.socket_path());
     // The INFO call itself counts once.
     println!(
-        "redis commands per MFA login (client round trips): {}",
+        "redis commands executed per MFA login (script-internal calls included): {}",
         after.saturating_sub(before).saturating_sub(1)
     );
 

@@ -508,6 +508,7 @@ mod tests {
             created: auth_time,
             last_seen: auth_time,
             step_up_at: None,
+            clients: Vec::new(),
         }
     }
 

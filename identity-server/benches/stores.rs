@@ -104,6 +104,7 @@ async fn mfa_login(stores: &Stores, n: u64) {
         created: t,
         last_seen: t,
         step_up_at: None,
+        clients: Vec::new(),
     };
     stores
         .sessions

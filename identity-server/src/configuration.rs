@@ -367,6 +367,13 @@ pub struct ClientConfig {
     /// Home page of the client, linked from the logged-out page.
     #[serde(default)]
     pub client_uri: Option<String>,
+    /// Where logout tokens are POSTed when a session the client signed into ends
+    /// (OpenID Connect Back-Channel Logout 1.0); `https` only.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in logout tokens (ours always carry `sid` and `sub`).
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 fn yes() -> bool {
@@ -472,6 +479,9 @@ fn default_clients() -> Vec<ClientConfig> {
             scopes: vec!["openid".into(), "profile".into()],
             require_pkce: true,
             client_uri: Some("https://localhost:5002/".into()),
+            // The sample web client has no back-channel logout endpoint yet (issue 14).
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: true,
         },
         ClientConfig {
             client_id: "client".into(),
@@ -484,6 +494,8 @@ fn default_clients() -> Vec<ClientConfig> {
             scopes: vec!["api1".into()],
             require_pkce: true,
             client_uri: None,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
         },
     ]
 }
@@ -694,6 +706,22 @@ impl Settings {
                     return Err(ConfigError::invalid(
                         key("redirect_uris"),
                         format!("'{uri}' has a fragment"),
+                    ));
+                }
+            }
+            if let Some(uri) = &client.backchannel_logout_uri {
+                // Back-Channel Logout 1.0 section 2.2: an absolute URL without a fragment; the
+                // logout token is a bearer credential, so only https.
+                let parsed = url::Url::parse(uri).map_err(|e| {
+                    ConfigError::invalid(
+                        key("backchannel_logout_uri"),
+                        format!("'{uri}' is not a url: {e}"),
+                    )
+                })?;
+                if parsed.scheme() != "https" || parsed.fragment().is_some() {
+                    return Err(ConfigError::invalid(
+                        key("backchannel_logout_uri"),
+                        format!("'{uri}' must be https without a fragment"),
                     ));
                 }
             }

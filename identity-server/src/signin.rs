@@ -132,6 +132,7 @@ pub async fn start_session(
         created: t,
         last_seen: t,
         step_up_at: None,
+        clients: Vec::new(),
     };
     // The cookie's handle is secret and separate from the public `sid`.
     let handle = random_token();
@@ -172,7 +173,14 @@ pub async fn complete_sign_in(
         .take(&digest(authorize_request_id))
         .await?
         .ok_or_else(expired_request)?;
-    let (session, cookie) = start_session(state, req, &sign_in).await?;
+    let (mut session, cookie) = start_session(state, req, &sign_in).await?;
+    record_client(
+        state,
+        &session_key(cookie.value()),
+        &mut session,
+        &request.client_id,
+    )
+    .await?;
     let location = match crate::tokens::issue_code(state, &request, &session).await? {
         Some(code) => code_redirect(
             &request.redirect_uri,
@@ -272,7 +280,8 @@ pub async fn load_session(
         .await
 }
 
-/// Ends this browser's session server-side; returns the ended session.
+/// Ends this browser's session server-side and queues a back-channel logout token for every
+/// client the session signed into (never waiting for them); returns the ended session.
 pub async fn end_session(
     state: &AppState,
     req: &HttpRequest,
@@ -285,5 +294,36 @@ pub async fn end_session(
             .remove(&session_key(cookie.value()))
             .await?;
     }
+    if let Some(session) = &session {
+        let t = now();
+        state.backchannel.enqueue(
+            &state.keys.signing_key(t),
+            &state.settings.issuer,
+            &state.clients,
+            session,
+            t,
+        );
+    }
     Ok(session)
+}
+
+/// Remembers that `client_id` was issued a code in `session` (stored under `key`), so that its
+/// end reaches the client by back-channel logout. Only registered clients, each once: the list
+/// is bounded by the registrations. Two concurrent first codes for two clients may race and one
+/// be forgotten (the last write wins); the code is issued either way.
+pub async fn record_client(
+    state: &AppState,
+    key: &str,
+    session: &mut Session,
+    client_id: &str,
+) -> Result<(), StoreError> {
+    if session.clients.iter().any(|c| c == client_id) || !state.clients.contains_key(client_id) {
+        return Ok(());
+    }
+    session.clients.push(client_id.to_owned());
+    let expires_at = session
+        .created
+        .saturating_add(state.settings.session.absolute_timeout_secs);
+    // The same key: the record is replaced, the session (and its `sid`) stays.
+    state.stores.sessions.put(key, session, expires_at).await
 }

@@ -86,6 +86,8 @@ pub struct AppState {
     pub jwks_json: String,
     /// The CA that back-channel clients trust (PEM).
     pub ca_pem: String,
+    /// The queue of back-channel logout deliveries.
+    pub backchannel: crate::backchannel::Backchannel,
 }
 
 impl std::fmt::Debug for AppState {
@@ -183,6 +185,8 @@ impl AppState {
             discovery_json,
             jwks_json,
             ca_pem: ca_pem.to_owned(),
+            backchannel: crate::backchannel::Backchannel::start(ca_pem)
+                .map_err(StartupError::Account)?,
         })
     }
 }

@@ -723,6 +723,7 @@ mod tests {
             created: auth_time,
             last_seen: auth_time,
             step_up_at,
+            clients: Vec::new(),
         }
     }
 

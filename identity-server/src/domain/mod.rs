@@ -153,6 +153,8 @@ pub struct Client {
     pub require_pkce: bool,
     /// Home page of the client.
     pub client_uri: Option<String>,
+    /// Back-channel logout endpoint (OpenID Connect Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl Client {
@@ -188,6 +190,7 @@ impl From<&crate::configuration::ClientConfig> for Client {
             scopes: c.scopes.clone(),
             require_pkce: c.require_pkce || c.secret_hash.is_none(),
             client_uri: c.client_uri.clone(),
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
         }
     }
 }

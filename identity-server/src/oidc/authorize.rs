@@ -17,6 +17,9 @@ pub const MAX_STATE_LEN: usize = 512;
 /// Longest accepted `login_hint`, `acr_values`, `ui_locales` and `claims_locales`.
 pub const MAX_HINT_LEN: usize = 256;
 
+/// The scope that asks for a refresh token (OpenID Connect Core 11).
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
 pub use crate::store::records::AuthorizeRequest;
 
 /// Why a request was refused.
@@ -69,9 +72,13 @@ pub fn validate(
         )));
     }
     let state = param(params, "state").map(str::to_owned);
+    // Every error redirect carries the exact `state` the client sent (RFC 6749 4.1.2.1), an
+    // over-long one included: the refusal must reach the client in a form it can match to its
+    // request. Its size is bounded by the request itself (URI and body limits), and it is
+    // never stored.
     let fail = |code: ErrorCode, description: &str| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.to_owned(),
-        state: state.clone().filter(|s| s.len() <= MAX_STATE_LEN),
+        state: state.clone(),
         code,
         description: description.to_owned(),
     };
@@ -143,10 +150,17 @@ pub fn validate(
             "the openid scope is required",
         ));
     }
-    if let Some(unknown) = scope
-        .iter()
-        .find(|s| !known_scopes.contains(s) || !client.scopes.contains(s))
-    {
+    // `offline_access` (OpenID Connect Core 11) asks for a refresh token: it is allowed for
+    // every client that may use the refresh grant, as Duende-style relying parties expect,
+    // without listing it among the client's scopes; refused for the others.
+    let allowed = |s: &String| {
+        if s == OFFLINE_ACCESS {
+            client.allows(GrantType::RefreshToken)
+        } else {
+            known_scopes.contains(s) && client.scopes.contains(s)
+        }
+    };
+    if let Some(unknown) = scope.iter().find(|s| !allowed(s)) {
         return Err(fail(
             ErrorCode::InvalidScope,
             &format!(
@@ -258,11 +272,20 @@ pub enum Next {
 }
 
 /// Decides, from the request and the current session, whether a sign-in is needed.
-pub fn decide(request: &AuthorizeRequest, session: Option<&Session>, now: i64) -> Next {
+/// `hint_subject` is the `sub` of a valid `id_token_hint` (signed by us): when it names another
+/// user than the session's, the session does not satisfy the request (OpenID Connect Core
+/// 3.1.2.1), so `prompt=none` answers `login_required` and otherwise the user signs in again.
+pub fn decide(
+    request: &AuthorizeRequest,
+    session: Option<&Session>,
+    hint_subject: Option<&str>,
+    now: i64,
+) -> Next {
     let needs_login = match session {
         None => true,
         Some(s) => {
             request.prompt_login
+                || hint_subject.is_some_and(|sub| sub != s.subject)
                 || request
                     .max_age
                     .is_some_and(|max_age| max_age == 0 || now - s.auth_time > max_age)
@@ -485,35 +508,88 @@ mod tests {
             created: auth_time,
             last_seen: auth_time,
             step_up_at: None,
+            clients: Vec::new(),
         }
     }
 
     #[test]
     fn the_session_decides_between_code_and_login() {
         let req = validate(&params(&[], &[]), &clients(), &known()).unwrap();
-        assert_eq!(decide(&req, None, 100), Next::Login);
-        assert_eq!(decide(&req, Some(&session(90)), 100), Next::IssueCode);
+        assert_eq!(decide(&req, None, None, 100), Next::Login);
+        assert_eq!(decide(&req, Some(&session(90)), None, 100), Next::IssueCode);
         let none = AuthorizeRequest {
             prompt_none: true,
             ..req.clone()
         };
-        assert_eq!(decide(&none, None, 100), Next::LoginRequired);
+        assert_eq!(decide(&none, None, None, 100), Next::LoginRequired);
         let login = AuthorizeRequest {
             prompt_login: true,
             ..req.clone()
         };
-        assert_eq!(decide(&login, Some(&session(99)), 100), Next::Login);
+        assert_eq!(decide(&login, Some(&session(99)), None, 100), Next::Login);
         let max_age = AuthorizeRequest {
             max_age: Some(5),
             ..req.clone()
         };
-        assert_eq!(decide(&max_age, Some(&session(90)), 100), Next::Login);
-        assert_eq!(decide(&max_age, Some(&session(97)), 100), Next::IssueCode);
+        assert_eq!(decide(&max_age, Some(&session(90)), None, 100), Next::Login);
+        assert_eq!(
+            decide(&max_age, Some(&session(97)), None, 100),
+            Next::IssueCode
+        );
         let zero = AuthorizeRequest {
             max_age: Some(0),
             ..req
         };
-        assert_eq!(decide(&zero, Some(&session(100)), 100), Next::Login);
+        assert_eq!(decide(&zero, Some(&session(100)), None, 100), Next::Login);
+    }
+
+    #[test]
+    fn an_id_token_hint_for_another_user_than_the_session_is_not_satisfied_by_the_session() {
+        let req = validate(&params(&[], &[]), &clients(), &known()).unwrap();
+        let none = AuthorizeRequest {
+            prompt_none: true,
+            ..req.clone()
+        };
+        // The session is "u"'s.
+        assert_eq!(
+            decide(&none, Some(&session(90)), Some("bob"), 100),
+            Next::LoginRequired
+        );
+        assert_eq!(
+            decide(&req, Some(&session(90)), Some("bob"), 100),
+            Next::Login
+        );
+        assert_eq!(
+            decide(&none, Some(&session(90)), Some("u"), 100),
+            Next::IssueCode
+        );
+    }
+
+    #[test]
+    fn offline_access_is_allowed_exactly_for_clients_that_may_refresh() {
+        let scope = [("scope", "openid offline_access")];
+        let req = validate(&params(&scope, &[]), &clients(), &known()).unwrap();
+        assert_eq!(req.scope, vec!["openid", OFFLINE_ACCESS]);
+        let mut no_refresh = clients();
+        if let Some(web) = no_refresh.get_mut("web") {
+            web.grant_types.retain(|g| *g != GrantType::RefreshToken);
+        }
+        assert_eq!(
+            redirect_code(validate(&params(&scope, &[]), &no_refresh, &known())),
+            ErrorCode::InvalidScope
+        );
+    }
+
+    #[test]
+    fn an_over_long_state_is_refused_and_echoed_exactly() {
+        let long = "s".repeat(MAX_STATE_LEN + 1);
+        match validate(&params(&[("state", &long)], &[]), &clients(), &known()) {
+            Err(AuthorizeError::Redirect { code, state, .. }) => {
+                assert_eq!(code, ErrorCode::InvalidRequest);
+                assert_eq!(state.as_deref(), Some(long.as_str()));
+            }
+            other => panic!("expected a redirect error, got {other:?}"),
+        }
     }
 
     #[test]

@@ -37,11 +37,25 @@ pub fn sha256_b64(value: &str) -> String {
 /// Parses `application/x-www-form-urlencoded` pairs, refusing repeated parameters
 /// (RFC 6749 3.1: parameters must not be included more than once), empty-valued repeats
 /// included (`a=&a=x`). Empty values count as absent (OpenID Connect Core 3.1.2.1) and are
-/// dropped. Linear in the number of pairs (a set of the names seen).
+/// dropped. A name or value whose percent-escapes do not decode to UTF-8 is refused rather
+/// than repaired: a `state` must come back exactly as sent (RFC 6749 4.1.2), so a value that
+/// cannot be held exactly is not accepted at all. Linear in the number of pairs (a set of the
+/// names seen).
 pub fn parse_params(body: &[u8]) -> Result<Vec<(String, String)>, String> {
     let mut seen: HashSet<String> = HashSet::new();
     let mut out: Vec<(String, String)> = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(body).into_owned() {
+    for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let (raw_name, raw_value) = match pair.iter().position(|b| *b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        };
+        let Ok(k) = String::from_utf8(form_decode(raw_name)) else {
+            return Err("a parameter name is not valid utf-8".into());
+        };
+        let Ok(v) = String::from_utf8(form_decode(raw_value)) else {
+            let shown: String = k.chars().take(64).collect();
+            return Err(format!("parameter '{shown}' is not valid utf-8"));
+        };
         if seen.contains(&k) {
             let shown: String = k.chars().take(64).collect();
             return Err(format!("parameter '{shown}' is repeated"));
@@ -52,6 +66,40 @@ pub fn parse_params(body: &[u8]) -> Result<Vec<(String, String)>, String> {
         seen.insert(k);
     }
     Ok(out)
+}
+
+/// `application/x-www-form-urlencoded` byte decoding (`+` is a space, `%XX` a byte; a `%` not
+/// followed by two hex digits stays literal, as the WHATWG URL standard says).
+fn form_decode(raw: &[u8]) -> Vec<u8> {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                if let (Some(h), Some(l)) = (
+                    raw.get(i + 1).copied().and_then(hex),
+                    raw.get(i + 2).copied().and_then(hex),
+                ) {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Looks up a parameter.
@@ -85,6 +133,24 @@ mod tests {
         let long = "n".repeat(1000);
         let err = parse_params(format!("{long}=1&{long}=2").as_bytes()).unwrap_err();
         assert!(err.len() < 100, "{err}");
+    }
+
+    #[test]
+    fn a_value_with_invalid_utf8_percent_escapes_is_refused_not_repaired() {
+        let err = parse_params(b"client_id=web&state=%FF%FEab").unwrap_err();
+        assert!(err.contains("'state'") && err.contains("utf-8"), "{err}");
+        assert!(parse_params(b"%C3=1").is_err());
+    }
+
+    #[test]
+    fn form_decoding_matches_the_url_crate_for_valid_input() {
+        let body = b"a=x+y%20z&b=%E2%82%AC&c=100%&d=%zz&e&f==g";
+        let ours = parse_params(body).unwrap();
+        let theirs: Vec<(String, String)> = url::form_urlencoded::parse(body)
+            .into_owned()
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        assert_eq!(ours, theirs);
     }
 
     #[test]

@@ -62,13 +62,27 @@ async fn handle(
         }
     };
     let session = crate::signin::load_session(state, req).await?;
-    match authorize::decide(&request, session.as_ref(), now()) {
+    // Only a valid hint counts; an invalid one is ignored like other hints (it does not break
+    // the request).
+    let hint = crate::oidc::param(params, "id_token_hint")
+        .and_then(|t| super::endsession::parse_hint(state, t));
+    let hint_subject = hint.as_ref().map(|h| h.subject.as_str());
+    match authorize::decide(&request, session.as_ref(), hint_subject, now()) {
         Next::IssueCode => {
-            let Some(session) = session else {
+            let (Some(mut session), Some(cookie)) =
+                (session, req.cookie(crate::signin::SESSION_COOKIE))
+            else {
                 return Err(AppError::internal(
                     "decided to issue a code without a session",
                 ));
             };
+            crate::signin::record_client(
+                state,
+                &crate::signin::session_key(cookie.value()),
+                &mut session,
+                &request.client_id,
+            )
+            .await?;
             let location = match crate::tokens::issue_code(state, &request, &session).await? {
                 Some(code) => code_redirect(
                     &request.redirect_uri,

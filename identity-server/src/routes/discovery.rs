@@ -35,6 +35,10 @@ pub struct ExtraMetadata {
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     /// RFC 9207: `iss` in authorization responses.
     pub authorization_response_iss_parameter_supported: bool,
+    /// Back-Channel Logout 1.0: logout tokens are sent.
+    pub backchannel_logout_supported: bool,
+    /// Back-Channel Logout 1.0: every logout token carries `sid`.
+    pub backchannel_logout_session_supported: bool,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}
@@ -70,6 +74,8 @@ pub fn document(issuer: &str, scopes: &[String], _keys: &KeySet) -> Result<Strin
         introspection_endpoint: url("/connect/introspect"),
         introspection_endpoint_auth_methods_supported: auth_methods,
         authorization_response_iss_parameter_supported: true,
+        backchannel_logout_supported: true,
+        backchannel_logout_session_supported: true,
     };
     let e = |e: url::ParseError| e.to_string();
     let metadata = ProviderMetadata::new(

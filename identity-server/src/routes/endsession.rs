@@ -2,24 +2,32 @@
 //!
 //! A redirect back to the client happens only with a valid `id_token_hint` (signed by us, our
 //! issuer) whose client registered the exact `post_logout_redirect_uri`. A missing or invalid
-//! hint, or a hint for another user than the session's, shows a confirmation page (a CSRF
-//! protected POST) instead; an unregistered URI shows an error page.
+//! hint, or a hint for another session than the current one (another user, or the same user's
+//! older session: the `sid` must match), shows a confirmation page (a CSRF protected POST)
+//! instead; an unregistered URI or a `state` over 512 bytes shows an error page.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use crate::error::AppError;
-use crate::oidc::authorize::append_query;
+use crate::oidc::authorize::{MAX_STATE_LEN, append_query};
 use crate::oidc::{jwt, param};
 use crate::state::AppState;
 
-struct Hint {
-    client_id: String,
-    subject: String,
+/// What a valid `id_token_hint` says.
+pub(crate) struct Hint {
+    /// The client it was issued to (`aud`).
+    pub client_id: String,
+    /// The user (`sub`).
+    pub subject: String,
+    /// The session it was issued in (`sid`), when it names one.
+    pub sid: Option<String>,
 }
 
-fn parse_hint(state: &AppState, token: &str) -> Option<Hint> {
+/// Reads an `id_token_hint`: one of our ID tokens (signature and issuer checked, expiry not:
+/// the specs expect expired hints), never an access token. `None` when it is not.
+pub(crate) fn parse_hint(state: &AppState, token: &str) -> Option<Hint> {
     // Expired hints are fine (the spec expects them); signature and issuer are not negotiable.
     let (_, claims) = jwt::decode(&state.keys, token).ok()?;
     if claims.get("iss").and_then(|v| v.as_str()) != Some(state.settings.issuer.as_str()) {
@@ -35,7 +43,15 @@ fn parse_hint(state: &AppState, token: &str) -> Option<Hint> {
         return None;
     }
     let subject = claims.get("sub")?.as_str()?.to_owned();
-    Some(Hint { client_id, subject })
+    let sid = claims
+        .get("sid")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    Some(Hint {
+        client_id,
+        subject,
+        sid,
+    })
 }
 
 #[derive(Serialize)]
@@ -99,6 +115,13 @@ async fn handle(
     params: &[(String, String)],
     after_post: bool,
 ) -> Result<HttpResponse, AppError> {
+    // The `state` is echoed to the client: bounded like the authorization endpoint's (errors
+    // here are pages, never redirects).
+    if param(params, "state").is_some_and(|s| s.len() > MAX_STATE_LEN) {
+        return Err(AppError::BadRequest(format!(
+            "The state is too long (at most {MAX_STATE_LEN} bytes)."
+        )));
+    }
     let hint = param(params, "id_token_hint").and_then(|t| parse_hint(state, t));
     let uri = param(params, "post_logout_redirect_uri");
     if let (Some(hint), Some(id)) = (&hint, param(params, "client_id"))
@@ -123,8 +146,14 @@ async fn handle(
             client.client_id
         )));
     }
+    // The OP MUST ask when the hint does not belong to the current session (RP-Initiated
+    // Logout 1.0 section 2): the same user's older session is another session, and a hint
+    // without a `sid` cannot prove it is this one.
     let session = crate::signin::load_session(state, req).await?;
-    if session.as_ref().is_some_and(|s| s.subject != hint.subject) {
+    if session
+        .as_ref()
+        .is_some_and(|s| s.subject != hint.subject || hint.sid.as_deref() != Some(s.sid.as_str()))
+    {
         return confirm(state, req).await;
     }
     match uri {

@@ -17,34 +17,87 @@ use futures_util::StreamExt;
 
 use crate::error::{AppError, OAuthError};
 
-/// Registers the provider's routes (the account pages register theirs separately).
+/// Registers the provider's routes (the account pages register theirs separately). Each path is
+/// one resource: a method it does not serve answers 405 with `Allow` (RFC 9110 15.5.6), and
+/// every safe GET endpoint answers HEAD with the same status and headers and no body (RFC 9110
+/// 9.3.2; actix-web sends no body for HEAD). The authorization endpoint has no HEAD: its GET
+/// can issue a code.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(home::home))
-        .route("/static/site.css", web::get().to(home::site_css))
-        .route("/static/favicon.svg", web::get().to(home::favicon))
-        .route("/static/passkey.js", web::get().to(home::passkey_js))
-        .route(
+    cfg.service(get_head("/", home::home))
+        .service(get_head("/static/site.css", home::site_css))
+        .service(get_head("/static/favicon.svg", home::favicon))
+        .service(get_head("/static/passkey.js", home::passkey_js))
+        .service(get_head(
             "/.well-known/openid-configuration",
-            web::get().to(discovery::configuration),
-        )
-        .route(
+            discovery::configuration,
+        ))
+        .service(get_head(
             "/.well-known/openid-configuration/jwks",
-            web::get().to(discovery::jwks),
+            discovery::jwks,
+        ))
+        .service(
+            web::resource("/connect/authorize")
+                .route(web::get().to(authorize::get))
+                .route(web::post().to(authorize::post))
+                .default_service(method_not_allowed("GET, POST")),
         )
-        .route("/connect/authorize", web::get().to(authorize::get))
-        .route("/connect/authorize", web::post().to(authorize::post))
-        .route("/connect/token", web::post().to(token::token))
-        .route("/connect/userinfo", web::get().to(userinfo::get))
-        .route("/connect/userinfo", web::post().to(userinfo::post))
-        .route("/connect/revocation", web::post().to(revocation::revoke))
-        .route(
-            "/connect/introspect",
-            web::post().to(introspection::introspect),
+        .service(post_only("/connect/token", token::token))
+        .service(
+            web::resource("/connect/userinfo")
+                .route(web::get().to(userinfo::get))
+                .route(web::head().to(userinfo::get))
+                .route(web::post().to(userinfo::post))
+                .default_service(method_not_allowed("GET, HEAD, POST")),
         )
-        .route("/connect/endsession", web::get().to(endsession::get))
-        .route("/connect/endsession", web::post().to(endsession::post))
-        .route("/Account/Logout", web::get().to(endsession::confirm_page))
-        .route("/Account/Logout", web::post().to(endsession::logout));
+        .service(post_only("/connect/revocation", revocation::revoke))
+        .service(post_only("/connect/introspect", introspection::introspect))
+        .service(
+            web::resource("/connect/endsession")
+                .route(web::get().to(endsession::get))
+                .route(web::post().to(endsession::post))
+                .default_service(method_not_allowed("GET, POST")),
+        )
+        .service(
+            web::resource("/Account/Logout")
+                .route(web::get().to(endsession::confirm_page))
+                .route(web::post().to(endsession::logout))
+                .default_service(method_not_allowed("GET, POST")),
+        );
+}
+
+/// A path served by GET and HEAD alike.
+fn get_head<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args> + Clone,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
+        .default_service(method_not_allowed("GET, HEAD"))
+}
+
+/// A path served by POST only.
+fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(method_not_allowed("POST"))
+}
+
+/// The answer to a method a path does not serve: 405 naming the methods it does.
+fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move {
+        HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, allow))
+            .content_type("text/plain; charset=utf-8")
+            .body("method not allowed")
+    })
 }
 
 /// Content-Security-Policy of every page: own styles only, no scripts at all, no framing (the

@@ -264,6 +264,11 @@ pub struct Session {
     /// challenge, unix seconds). Absent in sessions written before the field existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_up_at: Option<i64>,
+    /// The clients a code was issued to in this session (registered client ids, each once):
+    /// who gets a back-channel logout token when the session ends. Absent in sessions written
+    /// before the field existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<String>,
 }
 
 impl Session {

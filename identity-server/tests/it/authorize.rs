@@ -519,18 +519,137 @@ async fn free_text_parameters_longer_than_their_tighter_limits_are_refused() {
         .browse(&app.authorize_url("web", REDIRECT, &[("nonce", nonce_ok.as_str())]))
         .await;
     assert!(location.unwrap().starts_with("/Account/Login"));
-    // A state too long to echo is refused without being echoed.
-    let state_long = "s".repeat(513);
+}
+
+#[tokio::test]
+async fn a_state_over_512_bytes_is_refused_with_the_exact_state_in_the_error_redirect() {
+    let app = spawn_app().await;
+    let state_ok = "s".repeat(512);
+    let (_, location, _) = app
+        .browse(&app.authorize_url("web", REDIRECT, &[("state", state_ok.as_str())]))
+        .await;
+    assert!(location.unwrap().starts_with("/Account/Login"));
+    let state_long = format!("{}é&=", "s".repeat(511));
     let (status, location, _) = app
         .browse(&app.authorize_url("web", REDIRECT, &[("state", state_long.as_str())]))
         .await;
     assert_eq!(status, 302);
     let location = location.unwrap();
+    assert!(location.starts_with(REDIRECT), "{location}");
     assert_eq!(
         query_param(&location, "error").as_deref(),
         Some("invalid_request")
     );
-    assert!(query_param(&location, "state").is_none());
+    assert_eq!(
+        query_param(&location, "state").as_deref(),
+        Some(state_long.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_state_with_invalid_utf8_percent_escapes_is_refused_and_never_echoed() {
+    let app = spawn_app().await;
+    for bad in ["%FF%FE", "ab%C3", "%ED%A0%80"] {
+        let url = format!("{}&state={bad}", app.authorize_url("web", REDIRECT, &[]))
+            .replace("state=xyz&", "");
+        let (status, location, body) = app.browse(&url).await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(
+            location, None,
+            "{bad}: never redirected with an altered state"
+        );
+        assert!(body.contains("not valid utf-8"), "{bad}: {body}");
+    }
+    // The same by POST.
+    let response = app
+        .browser
+        .post(app.url("/connect/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("client_id=web&redirect_uri=https%3A%2F%2Flocalhost%3A5002%2Fsignin-oidc&response_type=code&scope=openid&state=%FF")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+}
+
+#[tokio::test]
+async fn prompt_none_with_another_users_id_token_hint_answers_login_required() {
+    let app = spawn_app().await;
+    // Bob signs in first and gets an ID token; then alice signs in in the same browser.
+    let (_, location, _) = app.browse(&app.authorize_url("web", REDIRECT, &[])).await;
+    let location = app
+        .sign_in(&TestApp::request_id(&location.unwrap()), "bob", &["pwd"])
+        .await;
+    let (status, bob) = app.redeem(&query_param(&location, "code").unwrap()).await;
+    assert_eq!(status, 200, "{bob}");
+    let bob_hint = bob["id_token"].as_str().unwrap();
+    let alice = app.code_for("web", REDIRECT, &[("prompt", "login")]).await;
+    let (_, alice) = app.redeem(&alice).await;
+    let alice_hint = alice["id_token"].as_str().unwrap();
+
+    let (status, location, _) = app
+        .browse(&app.authorize_url(
+            "web",
+            REDIRECT,
+            &[("prompt", "none"), ("id_token_hint", bob_hint)],
+        ))
+        .await;
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("login_required"),
+        "{location}"
+    );
+    assert!(query_param(&location, "code").is_none());
+    // Without prompt=none the user is asked to sign in.
+    let (_, location, _) = app
+        .browse(&app.authorize_url("web", REDIRECT, &[("id_token_hint", bob_hint)]))
+        .await;
+    assert!(location.unwrap().starts_with("/Account/Login"));
+    // Alice's own hint is satisfied by her session.
+    let (_, location, _) = app
+        .browse(&app.authorize_url(
+            "web",
+            REDIRECT,
+            &[("prompt", "none"), ("id_token_hint", alice_hint)],
+        ))
+        .await;
+    assert!(query_param(&location.unwrap(), "code").is_some());
+}
+
+#[tokio::test]
+async fn offline_access_is_accepted_for_a_client_allowed_the_refresh_grant() {
+    let app = spawn_app().await;
+    let code = app
+        .code_for(
+            "web",
+            REDIRECT,
+            &[("scope", "openid profile offline_access")],
+        )
+        .await;
+    let (status, body) = app.redeem(&code).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["refresh_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+    assert!(
+        body["scope"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .any(|s| s == "offline_access"),
+        "{body}"
+    );
+    // A client without the refresh grant is refused.
+    let app = spawn_app_with(|s| {
+        s.clients[0].grant_types = vec!["authorization_code".into()];
+    })
+    .await;
+    assert_error_redirect(&app, &[("scope", "openid offline_access")], "invalid_scope").await;
 }
 
 #[tokio::test]

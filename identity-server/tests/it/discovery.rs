@@ -109,3 +109,89 @@ async fn the_signing_key_survives_a_restart_of_the_server() {
         .unwrap();
     assert_eq!(jwks["keys"][0]["kid"], kid);
 }
+
+#[tokio::test]
+async fn head_on_discovery_jwks_and_userinfo_answers_like_get_without_a_body() {
+    let app = spawn_app().await;
+    let access_token = app.tokens().await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/openid-configuration/jwks",
+        "/connect/userinfo",
+    ] {
+        let get = app
+            .api
+            .get(app.url(path))
+            .bearer_auth(&access_token)
+            .send()
+            .await
+            .unwrap();
+        let head = app
+            .api
+            .head(app.url(path))
+            .bearer_auth(&access_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(get.status(), 200, "{path}");
+        assert_eq!(head.status(), get.status(), "{path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "{path}"
+        );
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    // HEAD of userinfo without a token is refused like GET.
+    let head = app
+        .api
+        .head(app.url("/connect/userinfo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 401);
+}
+
+#[tokio::test]
+async fn a_method_an_endpoint_does_not_serve_answers_405_with_allow() {
+    let app = spawn_app().await;
+    for (method, path, allow) in [
+        ("POST", "/.well-known/openid-configuration", "GET, HEAD"),
+        (
+            "DELETE",
+            "/.well-known/openid-configuration/jwks",
+            "GET, HEAD",
+        ),
+        ("GET", "/connect/token", "POST"),
+        ("PUT", "/connect/userinfo", "GET, HEAD, POST"),
+        ("GET", "/connect/revocation", "POST"),
+        ("GET", "/connect/introspect", "POST"),
+        ("DELETE", "/connect/authorize", "GET, POST"),
+        ("HEAD", "/connect/authorize", "GET, POST"),
+        ("PUT", "/connect/endsession", "GET, POST"),
+        ("PATCH", "/Account/Logout", "GET, POST"),
+    ] {
+        let response = app
+            .api
+            .request(method.parse().unwrap(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(
+            response.headers().get("allow").unwrap().to_str().unwrap(),
+            allow,
+            "{method} {path}"
+        );
+    }
+    let unknown = app
+        .api
+        .get(app.url("/connect/nothing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}

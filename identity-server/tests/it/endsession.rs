@@ -161,3 +161,59 @@ async fn a_hint_for_another_client_than_client_id_is_refused() {
     assert_eq!(status, 400);
     assert_eq!(location, None);
 }
+
+#[tokio::test]
+async fn end_session_with_an_older_sessions_hint_asks_for_confirmation() {
+    let app = spawn_app().await;
+    let old = app.tokens().await;
+    // A new sign-in in the same browser: a new session (new sid), same user.
+    app.code_for("web", REDIRECT, &[("prompt", "login")]).await;
+    let (_, old_claims) = jwt_parts(old["id_token"].as_str().unwrap());
+    let (status, location, body) = app
+        .browse(&endsession_url(
+            &app,
+            &[
+                ("id_token_hint", old["id_token"].as_str().unwrap()),
+                ("post_logout_redirect_uri", POST_LOGOUT),
+            ],
+        ))
+        .await;
+    assert_eq!(status, 200, "{old_claims}");
+    assert_eq!(location, None);
+    assert!(body.contains("action=\"/Account/Logout\""), "{body}");
+    assert!(is_signed_in(&app).await, "the newer session was not ended");
+}
+
+#[tokio::test]
+async fn end_session_refuses_a_state_over_512_bytes_and_never_echoes_it() {
+    let app = spawn_app().await;
+    let tokens = app.tokens().await;
+    let long = "s".repeat(513);
+    let (status, location, body) = app
+        .browse(&endsession_url(
+            &app,
+            &[
+                ("id_token_hint", tokens["id_token"].as_str().unwrap()),
+                ("post_logout_redirect_uri", POST_LOGOUT),
+                ("state", long.as_str()),
+            ],
+        ))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(location, None);
+    assert!(!body.contains(&long));
+    assert!(is_signed_in(&app).await, "nothing happened to the session");
+    let ok = "s".repeat(512);
+    let (status, location, _) = app
+        .browse(&endsession_url(
+            &app,
+            &[
+                ("id_token_hint", tokens["id_token"].as_str().unwrap()),
+                ("post_logout_redirect_uri", POST_LOGOUT),
+                ("state", ok.as_str()),
+            ],
+        ))
+        .await;
+    assert_eq!(status, 302);
+    assert_eq!(query_param(&location.unwrap(), "state"), Some(ok));
+}

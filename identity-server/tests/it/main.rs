@@ -3,6 +3,7 @@
 mod helpers;
 
 mod authorize;
+mod backchannel;
 mod discovery;
 mod durability;
 mod endsession;

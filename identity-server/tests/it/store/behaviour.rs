@@ -86,6 +86,7 @@ pub fn session(created: i64) -> Session {
         created,
         last_seen: created,
         step_up_at: None,
+        clients: Vec::new(),
     }
 }
 
@@ -687,6 +688,27 @@ pub async fn a_removed_session_is_gone(stores: &Stores) {
         .remove(&digest(&random_token()))
         .await
         .unwrap();
+}
+
+pub async fn a_session_put_again_under_its_key_replaces_the_record_with_its_clients(
+    stores: &Stores,
+) {
+    let t = now();
+    let key = digest(&random_token());
+    let mut s = session(t);
+    stores.sessions.put(&key, &s, t + 1000).await.unwrap();
+    s.clients = vec!["web".into()];
+    stores.sessions.put(&key, &s, t + 1000).await.unwrap();
+    s.clients.push("web2".into());
+    stores.sessions.put(&key, &s, t + 1000).await.unwrap();
+    let back = stores
+        .sessions
+        .touch(&key, t, 100, 1000)
+        .await
+        .unwrap()
+        .expect("the session is live");
+    assert_eq!(back.clients, vec!["web".to_owned(), "web2".to_owned()]);
+    assert_eq!(back.sid, s.sid);
 }
 
 // ---------------------------------------------------------------------------------------------

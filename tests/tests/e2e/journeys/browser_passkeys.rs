@@ -52,14 +52,26 @@ async fn type_password(chrome: &Chrome) {
 
 /// From the web client's claims page to the identity server's passkeys page, and a passkey
 /// created there.
+/// Each of its pages is checked with axe-core in light and dark (as the tour checks the others).
 async fn add_passkey(chrome: &Chrome, sys: &TestSystem) {
+    let axe = crate::helpers::chrome::axe_source();
     chrome.click("#passkeys-link").await;
     chrome.wait_for("#no-passkeys").await;
     assert!(chrome.url().await.starts_with(&sys.idp_url));
+    chrome
+        .check_accessibility(axe.as_deref(), "passkeys-empty")
+        .await;
     chrome.click("#add-passkey").await;
+    chrome.wait_for("#passkey-create").await;
+    chrome
+        .check_accessibility(axe.as_deref(), "passkey-add")
+        .await;
     chrome.click("#passkey-create").await;
     chrome
         .wait_for_text("Your passkey was added. You can sign in with it now.")
+        .await;
+    chrome
+        .check_accessibility(axe.as_deref(), "passkeys-list")
         .await;
     let name = chrome.text_of(".passkey-name").await;
     assert_eq!(

@@ -63,6 +63,15 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// The relying party of passkeys (the Client API under `/v1/client`).
     pub passkey: PasskeySettings,
+    /// Origins a track's `redirectUrl` may lead to, exactly (`https://localhost:5001`, the
+    /// identity server of `cargo run`): a real tenant only redirects to its configured domains,
+    /// so a token never travels to a foreign or plain-http address. Environment:
+    /// `EMULATOR__REDIRECT_ORIGINS='["https://idp.example"]'`.
+    pub redirect_origins: Vec<String>,
+    /// Development mode (off): serves the outbox of live one-time codes at `/dev/outbox` and
+    /// `/dev/outbox.json` to anyone who reaches the port. The demo (`cargo run`) turns it on;
+    /// `EMULATOR__DEV_MODE=true` or `--dev-mode` for the binary.
+    pub dev_mode: bool,
 }
 
 /// Relying-party settings of passkeys, per tenant at the service (its "RP ID" and "expected
@@ -197,6 +206,8 @@ impl Default for Settings {
             max_body_bytes: 64 * 1024,
             workers: None,
             passkey: PasskeySettings::default(),
+            redirect_origins: vec!["https://localhost:5001".into()],
+            dev_mode: false,
         }
     }
 }
@@ -300,6 +311,18 @@ impl Settings {
             return invalid("workers", "'0' must be at least 1".into());
         }
         self.passkey.validate()?;
+        if self.redirect_origins.is_empty() || self.redirect_origins.len() > 32 {
+            return invalid(
+                "redirect_origins",
+                format!(
+                    "'{}' origins: 1 to 32 are allowed",
+                    self.redirect_origins.len()
+                ),
+            );
+        }
+        for origin in &self.redirect_origins {
+            check_redirect_origin(origin).or_else(|m| invalid("redirect_origins", m))?;
+        }
         let tls = [&self.tls_cert, &self.tls_key, &self.tls_ca];
         if tls.iter().any(|p| p.is_some()) && !tls.iter().all(|p| p.is_some()) {
             return invalid(
@@ -308,6 +331,40 @@ impl Settings {
             );
         }
         Ok(())
+    }
+}
+
+/// An allowed `redirectUrl` origin: `https://host[:port]`, nothing after the authority.
+fn check_redirect_origin(origin: &str) -> Result<(), String> {
+    let url = url::Url::parse(origin).map_err(|e| format!("'{origin}' is not a url: {e}"))?;
+    if url.scheme() != "https" {
+        return Err(format!(
+            "'{origin}' has scheme '{}', expected https",
+            url.scheme()
+        ));
+    }
+    if url.origin().ascii_serialization() != origin.trim_end_matches('/') {
+        return Err(format!(
+            "'{origin}' is not a bare origin (scheme, host and port only)"
+        ));
+    }
+    Ok(())
+}
+
+impl Settings {
+    /// The allowed `redirectUrl` origins serialised as origins, after [`Settings::validate`]
+    /// accepted them.
+    pub fn normalised_redirect_origins(&self) -> Vec<String> {
+        self.redirect_origins
+            .iter()
+            .filter_map(|o| url::Url::parse(o).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .collect()
+    }
+
+    /// Whether the Server API secret is the public development one, which anybody can read.
+    pub fn uses_dev_secret(&self) -> bool {
+        self.secret.expose() == DEV_SECRET
     }
 }
 
@@ -357,6 +414,13 @@ pub struct Cli {
     /// Keep everything in memory.
     #[arg(long)]
     pub in_memory: bool,
+    /// Serve the outbox of live one-time codes at `/dev/outbox` (development only).
+    #[arg(long)]
+    pub dev_mode: bool,
+    /// An origin a track's `redirectUrl` may lead to, e.g. `https://idp.example` (repeatable;
+    /// replaces the configured list).
+    #[arg(long = "redirect-origin", value_name = "ORIGIN")]
+    pub redirect_origins: Vec<String>,
     /// Certificate directory.
     #[arg(long)]
     pub certs_dir: Option<PathBuf>,
@@ -408,6 +472,12 @@ impl Cli {
         }
         if let Some(v) = self.data_dir {
             settings.data_dir = Some(v);
+        }
+        if self.dev_mode {
+            settings.dev_mode = true;
+        }
+        if !self.redirect_origins.is_empty() {
+            settings.redirect_origins = self.redirect_origins;
         }
         if self.in_memory {
             settings.in_memory = true;

@@ -20,7 +20,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "(configured)"
         }
     );
-    println!("  Dev outbox: {}/dev/outbox", app.base_url());
+    if app.dev_mode() {
+        println!(
+            "  Dev outbox: {}/dev/outbox  (DEVELOPMENT MODE: live one-time codes for anyone who reaches this port)",
+            app.base_url()
+        );
+    } else {
+        println!(
+            "  Dev outbox: off (development mode only: EMULATOR__DEV_MODE=true or --dev-mode)"
+        );
+    }
     app.run_until_stopped().await?;
     Ok(())
 }

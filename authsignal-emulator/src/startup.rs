@@ -24,6 +24,7 @@ pub struct Application {
     server: Server,
     handle: EmulatorHandle,
     tls: dev_certs::TlsMaterial,
+    dev_mode: bool,
 }
 
 impl std::fmt::Debug for Application {
@@ -131,6 +132,14 @@ impl Application {
             address: "listener".into(),
             source,
         })?;
+        // The development secret is public: whoever reaches the Server API with it can mark any
+        // challenge succeeded. It is only acceptable where nothing but this machine can connect.
+        if settings.uses_dev_secret() && !address.ip().is_loopback() {
+            return Err(StartupError::Other(format!(
+                "refusing to listen on '{address}' with the public development secret: set \
+                 EMULATOR__SECRET (or --secret) to a secret of your own, or bind 127.0.0.1"
+            )));
+        }
         let port = address.port();
         let base_url = format!("https://localhost:{port}");
         let public_url = Url::parse(settings.public_url.as_deref().unwrap_or(&base_url))
@@ -171,6 +180,7 @@ impl Application {
                     settings.passkey.normalised_origins(),
                 ),
                 passkey_challenge_lifetime_secs: settings.passkey.challenge_lifetime_secs,
+                redirect_origins: settings.normalised_redirect_origins(),
             },
             stores,
             templates,
@@ -178,13 +188,18 @@ impl Application {
         ));
         let server_config = tls.server_config()?;
         let max_body = settings.max_body_bytes;
+        let dev_mode = settings.dev_mode;
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
+                // Inside the logger: error answers and 404s get the headers as well (the
+                // middlewares of the API scopes answer their refusals rather than return
+                // errors, which would pass by this one).
+                .wrap(routes::security_headers())
                 .wrap(TracingLogger::<QuietRootSpan>::new())
-                .configure(routes::configure)
+                .configure(|cfg| routes::configure(cfg, dev_mode))
         })
         .listen_rustls_0_23(listener, server_config)
         .map_err(|source| StartupError::Bind {
@@ -198,13 +213,14 @@ impl Application {
             server = server.disable_signals();
         }
         let server = server.run();
-        tracing::info!(%base_url, data_dir = ?settings.effective_data_dir(), "authsignal emulator listening");
+        tracing::info!(%base_url, data_dir = ?settings.effective_data_dir(), dev_mode, "authsignal emulator listening");
         Ok(Application {
             port,
             base_url,
             server,
             handle: EmulatorHandle { state },
             tls,
+            dev_mode,
         })
     }
 
@@ -241,6 +257,11 @@ impl Application {
     /// The TLS material served (its `ca_pem()` is what clients trust).
     pub fn tls(&self) -> &dev_certs::TlsMaterial {
         &self.tls
+    }
+
+    /// Whether the development extras (the outbox at `/dev/outbox`) are served.
+    pub fn dev_mode(&self) -> bool {
+        self.dev_mode
     }
 
     /// Serves until the server is stopped.

@@ -135,6 +135,8 @@ pub struct AppState {
     pub relying_party: RelyingParty,
     /// How long a passkey challenge can be answered.
     pub passkey_challenge_lifetime: Duration,
+    /// Origins a track's `redirectUrl` may lead to (serialised origins).
+    pub redirect_origins: Vec<String>,
     wrong_codes: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
 }
 
@@ -170,6 +172,8 @@ pub struct StateConfig {
     pub relying_party: RelyingParty,
     /// Passkey challenge lifetime in seconds.
     pub passkey_challenge_lifetime_secs: u64,
+    /// Origins a track's `redirectUrl` may lead to (serialised origins).
+    pub redirect_origins: Vec<String>,
 }
 
 impl AppState {
@@ -198,6 +202,7 @@ impl AppState {
             passkey_challenge_lifetime: Duration::seconds(
                 config.passkey_challenge_lifetime_secs as i64,
             ),
+            redirect_origins: config.redirect_origins,
             wrong_codes: Mutex::new(HashMap::new()),
         }
     }

@@ -118,7 +118,7 @@ pub fn banner(info: &BannerInfo) -> String {
     let authsignal = match (&info.emulator, &info.real_api_url) {
         (Some(emulator), _) => format!(
             "  Authsignal        {emulator}  (local emulator, no account needed)\n\
-             \x20 Emulator outbox   {emulator}/dev/outbox  (email one-time codes land here)\n"
+             \x20 Emulator outbox   {emulator}/dev/outbox  (email one-time codes land here; development mode only)\n"
         ),
         (None, Some(api)) => format!("  Authsignal        {api}  (your tenant)\n"),
         (None, None) => String::new(),
@@ -187,6 +187,12 @@ pub async fn run() -> anyhow::Result<()> {
             let mut settings = authsignal_emulator::configuration::Settings::load()
                 .context("emulator configuration")?;
             settings.disable_signals = true;
+            // The demo is development: the outbox of codes on (the banner says so), and the
+            // hosted pages lead back to this identity server only.
+            settings.dev_mode = true;
+            if let Ok(issuer) = reqwest::Url::parse(&idp_settings.issuer) {
+                settings.redirect_origins = vec![issuer.origin().ascii_serialization()];
+            }
             let listener = bind(
                 "authsignal emulator",
                 &settings.host,

@@ -52,12 +52,18 @@ struct MfaUser {
 fn spawn(rt: &tokio::runtime::Runtime) -> Stack {
     rt.block_on(async {
         let tls = dev_certs::TlsMaterial::generate_ephemeral().unwrap();
+        let idp_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let idp_origin = format!(
+            "https://localhost:{}",
+            idp_listener.local_addr().unwrap().port()
+        );
         let emulator_settings = authsignal_emulator::configuration::Settings {
             port: 0,
             data_dir: None,
             in_memory: true,
             workers: Some(1),
             disable_signals: true,
+            redirect_origins: vec![idp_origin.clone()],
             ..Default::default()
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -71,16 +77,13 @@ fn spawn(rt: &tokio::runtime::Runtime) -> Stack {
         tokio::spawn(emulator.run_until_stopped());
 
         let dir = tempfile::tempdir().unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = idp_listener;
         let mut settings = Settings {
             port: 0,
             data_dir: dir.path().to_path_buf(),
             workers: 1,
             disable_signals: true,
-            issuer: format!(
-                "https://localhost:{}",
-                listener.local_addr().unwrap().port()
-            ),
+            issuer: idp_origin,
             ..Settings::default()
         };
         settings.keys.signing_key_pem = Some(Secret::new(

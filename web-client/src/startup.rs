@@ -130,7 +130,6 @@ impl Application {
             ),
             urls: urls.clone(),
         });
-        let public_url = urls.public_url.clone();
         let issuer_url = urls.issuer_url.clone();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -146,7 +145,7 @@ impl Application {
                         .session_lifecycle(BrowserSession::default())
                         .build(),
                 )
-                .wrap(crate::security::headers(&public_url, &issuer_url))
+                .wrap(crate::security::headers(&issuer_url))
                 .wrap(tracing_actix_web::TracingLogger::<
                     crate::telemetry::PathOnlySpan,
                 >::new())

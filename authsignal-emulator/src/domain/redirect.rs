@@ -18,6 +18,28 @@ pub fn parse_redirect_url(value: &str) -> Result<Url, String> {
     }
 }
 
+/// Checks a track's `redirectUrl` for the Server API: [`parse_redirect_url`], then `https` and an
+/// origin on `allowed` (serialised origins), as a real tenant restricts redirect URLs to its
+/// configured domains. The pages keep using [`parse_redirect_url`] on what track stored.
+pub fn check_track_redirect_url(value: &str, allowed: &[String]) -> Result<Url, String> {
+    let url = parse_redirect_url(value)?;
+    if url.scheme() != "https" {
+        return Err(format!(
+            "invalid redirectUrl '{}': scheme '{}' is not https",
+            super::action_code::truncate(value),
+            url.scheme()
+        ));
+    }
+    let origin = url.origin().ascii_serialization();
+    if !allowed.iter().any(|a| a == &origin) {
+        return Err(format!(
+            "invalid redirectUrl '{}': origin '{origin}' is not an allowed redirect origin",
+            super::action_code::truncate(value)
+        ));
+    }
+    Ok(url)
+}
+
 /// `redirect` with `token=<token>` appended: `?` or `&` as the existing query needs, existing
 /// parameters kept in order, the fragment dropped (a fragment would hide nothing from the
 /// server, but the service's behaviour with one is unknown).
@@ -56,5 +78,19 @@ mod tests {
     fn non_http_redirects_are_refused() {
         assert!(parse_redirect_url("javascript:alert(1)").is_err());
         assert!(parse_redirect_url("/relative").is_err());
+    }
+
+    #[test]
+    fn a_track_redirect_url_must_be_https_on_an_allowed_origin() {
+        let allowed = ["https://localhost:5001".to_owned()];
+        assert!(check_track_redirect_url("https://localhost:5001/cb?x=1", &allowed).is_ok());
+        let err = check_track_redirect_url("http://localhost:5001/cb", &allowed).unwrap_err();
+        assert!(err.contains("'http'"), "{err}");
+        let err = check_track_redirect_url("https://evil.example/cb", &allowed).unwrap_err();
+        assert!(err.contains("'https://evil.example'"), "{err}");
+        assert!(check_track_redirect_url("https://localhost:5002/cb", &allowed).is_err());
+        assert!(
+            check_track_redirect_url("https://localhost:5001@evil.example/", &allowed).is_err()
+        );
     }
 }

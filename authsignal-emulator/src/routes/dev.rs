@@ -1,6 +1,7 @@
 //! Developer extras: the outbox of "sent" codes (HTML and JSON), a health check, the
-//! stylesheet, the icon and the copy script, and a landing page. The outbox shows live codes: it
-//! is for development only.
+//! stylesheet, the icon and the copy script, and a landing page. The outbox shows live codes to
+//! anyone who reaches the port: it exists only in development mode (`dev_mode`), otherwise its
+//! paths are the ordinary 404.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -12,14 +13,16 @@ use crate::routes::pages::render;
 use crate::state::AppState;
 
 /// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/dev/outbox", web::get().to(outbox_html))
-        .route("/dev/outbox.json", web::get().to(outbox_json))
-        .route("/health", web::get().to(health))
+pub fn configure(cfg: &mut web::ServiceConfig, dev_mode: bool) {
+    if dev_mode {
+        cfg.route("/dev/outbox", web::get().to(outbox_html))
+            .route("/dev/outbox.json", web::get().to(outbox_json))
+            .route("/", web::get().to(index));
+    }
+    cfg.route("/health", web::get().to(health))
         .route("/static/style.css", web::get().to(style))
         .route("/static/favicon.svg", web::get().to(favicon))
-        .route("/static/copy.js", web::get().to(copy_js))
-        .route("/", web::get().to(index));
+        .route("/static/copy.js", web::get().to(copy_js));
 }
 
 /// One message of the outbox page, as a person reads it.

@@ -66,10 +66,13 @@ fn init_tracing() {
     }
 }
 
-/// Test settings: in memory, one worker.
+/// Test settings: in memory, one worker, the outbox on (tests read codes there), redirects
+/// to the two relying-party origins the tests use.
 pub fn settings() -> Settings {
     Settings {
         workers: Some(1),
+        dev_mode: true,
+        redirect_origins: vec!["https://localhost:5001".into(), "https://rp.example".into()],
         ..Settings::for_tests()
     }
 }

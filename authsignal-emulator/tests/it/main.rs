@@ -3,6 +3,7 @@
 
 mod api;
 mod helpers;
+mod hosting;
 mod pages;
 mod passkeys;
 mod persistence;

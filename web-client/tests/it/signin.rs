@@ -127,13 +127,8 @@ async fn pages_carry_the_security_headers() {
     assert_eq!(header("x-content-type-options"), "nosniff");
     assert_eq!(header("referrer-policy"), "no-referrer");
     assert_eq!(header("cache-control"), "no-store");
-    // localhost gets no HSTS (it would pin every local development server to HTTPS)
-    assert!(
-        response
-            .headers()
-            .get("strict-transport-security")
-            .is_none()
-    );
+    // HSTS on localhost too: a first plain-http visit must not be downgradable
+    assert_eq!(header("strict-transport-security"), "max-age=31536000");
 }
 
 #[actix_web::test]

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::extract::ApiJson;
 use crate::domain::action_code::{ActionCode, parse_idempotency_key, parse_user_id};
 use crate::domain::decision::initial_state;
-use crate::domain::redirect::parse_redirect_url;
+use crate::domain::redirect::check_track_redirect_url;
 use crate::domain::token::{TokenClaims, TokenError};
 use crate::error::ApiError;
 use crate::state::{AppState, DEFAULT_SCOPE};
@@ -80,7 +80,7 @@ pub async fn track(
         None => uuid::Uuid::new_v4().to_string(),
     };
     if let Some(url) = &attributes.redirect_url {
-        parse_redirect_url(url).map_err(ApiError::InvalidRequest)?;
+        check_track_redirect_url(url, &state.redirect_origins).map_err(ApiError::InvalidRequest)?;
     }
     let now = Utc::now();
     state.stores.users.upsert_user(&user_id, now, &mut |user| {

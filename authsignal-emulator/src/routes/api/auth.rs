@@ -1,6 +1,6 @@
 //! HTTP Basic authentication of the Server API: `Authorization: Basic base64("<secret>:")`.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
@@ -12,11 +12,12 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Refuses requests without the tenant secret (401 with the service's body). The password part
-/// is ignored, as it is empty in every SDK. Comparison is constant-time.
+/// is ignored, as it is empty in every SDK. Comparison is constant-time. The refusal is an
+/// answer, not an error, so that the security headers middleware outside sees it.
 pub async fn require_secret(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let presented = req
         .headers()
@@ -24,8 +25,11 @@ pub async fn require_secret(
         .and_then(|v| v.to_str().ok())
         .and_then(parse_basic_user);
     match (state, presented) {
-        (Some(state), Some(user)) if state.secret.matches(user.as_bytes()) => next.call(req).await,
-        _ => Err(ApiError::Unauthorized.into()),
+        (Some(state), Some(user)) if state.secret.matches(user.as_bytes()) => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body),
+        _ => Ok(req.error_response(ApiError::Unauthorized)),
     }
 }
 

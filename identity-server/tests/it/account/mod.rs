@@ -259,6 +259,9 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Stack {
         ..Default::default()
     };
     emulator_settings.passkey.expected_origins = vec![idp_origin.clone()];
+    // The identity server, and the tenant's other application (a payment page) that the
+    // cross-action tests (`bypass.rs`) complete a challenge for.
+    emulator_settings.redirect_origins = vec![idp_origin.clone(), "https://localhost:5009".into()];
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let emulator =
         authsignal_emulator::Application::build_with(emulator_settings, listener, tls.clone())

@@ -104,6 +104,9 @@ impl TestSystem {
         let mut emu_settings = authsignal_emulator::configuration::Settings::for_tests();
         emu_settings.disable_signals = true;
         emu_settings.workers = Some(1);
+        // The browser tour reads codes at `/dev/outbox`; track redirects to this run's server.
+        emu_settings.dev_mode = true;
+        emu_settings.redirect_origins = vec![idp_url.clone()];
         if let Some(outcome) = options.default_outcome {
             emu_settings.default_outcome = outcome;
         }

@@ -1,0 +1,202 @@
+//! Hosting the emulator safely: where `track` may send the browser, the headers of every
+//! answer, the outbox of live codes only in development mode, and no public secret on a
+//! network address.
+
+use authsignal_emulator::configuration::{DEV_SECRET, Settings};
+use authsignal_emulator::domain::secret::ApiSecret;
+use authsignal_emulator::startup::Application;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{settings, spawn, spawn_with, tls};
+
+async fn track_with_redirect(app: &crate::helpers::TestApp, url: &str) -> (StatusCode, Value) {
+    let response = app
+        .api(Method::POST, "/users/mallory-target/actions/login")
+        .json(&json!({"redirectUrl": url, "email": "target@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn track_refuses_a_redirect_url_on_a_foreign_origin() {
+    let app = spawn().await;
+    let (status, body) = track_with_redirect(&app, "https://evil.example/steal").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_request");
+    let description = body["errorDescription"].as_str().unwrap();
+    assert!(
+        description.contains("'https://evil.example'"),
+        "{description}"
+    );
+    // Nothing was stored: the refused track's email is not on the user.
+    let user = app
+        .api(Method::GET, "/users/mallory-target")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(user["email"].is_null(), "{user}");
+}
+
+#[tokio::test]
+async fn track_refuses_a_plain_http_redirect_url_even_to_an_allowed_host() {
+    let app = spawn().await;
+    let (status, body) = track_with_redirect(&app, "http://localhost:5001/cb").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["errorDescription"]
+            .as_str()
+            .unwrap()
+            .contains("'http'"),
+        "{body}"
+    );
+    // A user-info trick with the allowed origin in front of another host is refused too.
+    let (status, _) = track_with_redirect(&app, "https://localhost:5001@evil.example/cb").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn track_accepts_a_redirect_url_on_an_allowed_origin() {
+    let app = spawn().await;
+    let (status, body) =
+        track_with_redirect(&app, "https://localhost:5001/Account/Login/Callback?x=1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["token"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn by_default_only_the_identity_server_of_cargo_run_is_an_allowed_redirect_origin() {
+    assert_eq!(
+        Settings::default().normalised_redirect_origins(),
+        ["https://localhost:5001"]
+    );
+    let app = spawn_with(Settings {
+        redirect_origins: Settings::default().redirect_origins,
+        ..settings()
+    })
+    .await;
+    let (status, _) = track_with_redirect(&app, "https://rp.example/cb").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+fn assert_security_headers(response: &reqwest::Response, what: &str) {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("x-frame-options"), "DENY", "{what}");
+    assert!(
+        header("content-security-policy").contains("frame-ancestors 'none'"),
+        "{what}"
+    );
+    assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(header("referrer-policy"), "no-referrer", "{what}");
+    assert!(
+        header("strict-transport-security").starts_with("max-age="),
+        "{what}"
+    );
+}
+
+#[tokio::test]
+async fn error_answers_and_404s_cannot_be_framed_or_sniffed() {
+    let app = spawn().await;
+    let browser = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(tls().ca_pem().as_bytes()).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str| browser.get(format!("{}{path}", app.base_url)).send();
+    let not_found = get("/no-such-page").await.unwrap();
+    assert_eq!(not_found.status(), StatusCode::NOT_FOUND);
+    assert_security_headers(&not_found, "html 404");
+    let bad_token = get("/challenge?token=forged").await.unwrap();
+    assert!(
+        bad_token.status().is_client_error(),
+        "{}",
+        bad_token.status()
+    );
+    assert_security_headers(&bad_token, "bad token page");
+    let no_session = get("/flow").await.unwrap();
+    assert_security_headers(&no_session, "flow without a session");
+    let unauthorized = browser
+        .get(format!("{}/users/alice", app.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    assert_security_headers(&unauthorized, "api 401");
+    let api_not_found = app.api(Method::GET, "/no-such-thing").send().await.unwrap();
+    assert_eq!(api_not_found.status(), StatusCode::NOT_FOUND);
+    assert_security_headers(&api_not_found, "api 404");
+    let stylesheet = get("/static/style.css").await.unwrap();
+    assert_security_headers(&stylesheet, "asset");
+}
+
+#[tokio::test]
+async fn the_outbox_of_live_codes_is_not_served_outside_development_mode() {
+    let app = spawn_with(Settings {
+        dev_mode: false,
+        ..settings()
+    })
+    .await;
+    app.api(Method::POST, "/challenge")
+        .json(&json!({"verificationMethod": "EMAIL_OTP", "action": "signIn", "email": "o@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    let code = app.handle.latest_code_for("o@example.com").unwrap();
+    for path in ["/dev/outbox", "/dev/outbox.json"] {
+        let response = app
+            .http
+            .get(format!("{}{path}", app.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(!response.text().await.unwrap().contains(&code), "{path}");
+    }
+}
+
+#[test]
+fn development_mode_is_off_by_default() {
+    assert!(!Settings::default().dev_mode);
+    assert!(!Settings::for_tests().dev_mode);
+}
+
+#[tokio::test]
+async fn the_public_development_secret_is_refused_on_a_network_address() {
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let err = Application::build_with(Settings::for_tests(), listener, tls())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("development secret"), "{err}");
+    assert!(
+        !err.contains(DEV_SECRET),
+        "the message must not repeat the secret: {err}"
+    );
+
+    // An own secret on the same kind of address starts.
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let app = Application::build_with(
+        Settings {
+            secret: ApiSecret::new("a-secret-of-this-deployment-only"),
+            ..Settings::for_tests()
+        },
+        listener,
+        tls(),
+    )
+    .await
+    .expect("an own secret may listen on any address");
+    // Never run: dropping the unpolled server closes its listener.
+    drop(app);
+}

@@ -157,31 +157,21 @@ fn authsignal_client(
         .map_err(|e| format!("account.authsignal: cannot build the authsignal client: {e}"))
 }
 
-/// Registers the account routes.
+/// Registers the account routes. Like the provider's routes, a method a path does not serve
+/// answers 405 with `Allow`; pages answer HEAD, callbacks (which spend a token) do not.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/Account/Login")
-            .route(web::get().to(login::get))
-            .route(web::post().to(login::post)),
-    )
-    .service(web::resource("/Account/Login/Callback").route(web::get().to(callback::login)))
-    .service(web::resource(passkey_login::CALLBACK_PATH).route(web::post().to(passkey_login::post)))
-    .service(web::resource(passkeys::PATH).route(web::get().to(passkeys::get)))
-    .service(web::resource("/Account/Passkeys/Add").route(web::post().to(passkeys::add)))
-    .service(web::resource("/Account/Passkeys/Added").route(web::post().to(passkeys::added)))
-    .service(web::resource("/Account/Passkeys/Remove").route(web::post().to(passkeys::remove)))
-    .service(
-        web::resource("/Account/Create")
-            .route(web::get().to(create::get))
-            .route(web::post().to(create::post)),
-    )
-    .service(
-        web::resource("/Account/Mfa")
-            .route(web::get().to(mfa::get))
-            .route(web::post().to(mfa::post)),
-    )
-    .service(web::resource("/Account/Mfa/Callback").route(web::get().to(callback::manage_mfa)))
-    .service(web::resource("/Account/Notice").route(web::get().to(notice::get)));
+    use crate::routes::{form_page, get_head, get_only, post_only};
+    cfg.service(form_page("/Account/Login", login::get, login::post))
+        .service(get_only("/Account/Login/Callback", callback::login))
+        .service(post_only(passkey_login::CALLBACK_PATH, passkey_login::post))
+        .service(get_head(passkeys::PATH, passkeys::get))
+        .service(post_only("/Account/Passkeys/Add", passkeys::add))
+        .service(post_only("/Account/Passkeys/Added", passkeys::added))
+        .service(post_only("/Account/Passkeys/Remove", passkeys::remove))
+        .service(form_page("/Account/Create", create::get, create::post))
+        .service(form_page("/Account/Mfa", mfa::get, mfa::post))
+        .service(get_only("/Account/Mfa/Callback", callback::manage_mfa))
+        .service(get_head("/Account/Notice", notice::get));
 }
 
 /// The account templates, as (name, source) pairs to add to the Tera instance. Each extends

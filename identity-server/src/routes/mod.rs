@@ -66,7 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// A path served by GET and HEAD alike.
-fn get_head<F, Args>(path: &str, handler: F) -> actix_web::Resource
+pub(crate) fn get_head<F, Args>(path: &str, handler: F) -> actix_web::Resource
 where
     F: actix_web::Handler<Args> + Clone,
     Args: actix_web::FromRequest + 'static,
@@ -79,7 +79,7 @@ where
 }
 
 /// A path served by POST only.
-fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+pub(crate) fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
 where
     F: actix_web::Handler<Args>,
     Args: actix_web::FromRequest + 'static,
@@ -90,8 +90,38 @@ where
         .default_service(method_not_allowed("POST"))
 }
 
+/// A path served by GET only: a GET with an effect (a callback that spends a token) must not
+/// also answer HEAD.
+pub(crate) fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(method_not_allowed("GET"))
+}
+
+/// A form page: GET (and HEAD) shows it, POST submits it.
+pub(crate) fn form_page<G, GArgs, P, PArgs>(path: &str, get: G, post: P) -> actix_web::Resource
+where
+    G: actix_web::Handler<GArgs> + Clone,
+    GArgs: actix_web::FromRequest + 'static,
+    G::Output: actix_web::Responder + 'static,
+    P: actix_web::Handler<PArgs>,
+    PArgs: actix_web::FromRequest + 'static,
+    P::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(get.clone()))
+        .route(web::head().to(get))
+        .route(web::post().to(post))
+        .default_service(method_not_allowed("GET, HEAD, POST"))
+}
+
 /// The answer to a method a path does not serve: 405 naming the methods it does.
-fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+pub(crate) fn method_not_allowed(allow: &'static str) -> actix_web::Route {
     web::to(move || async move {
         HttpResponse::MethodNotAllowed()
             .insert_header((header::ALLOW, allow))

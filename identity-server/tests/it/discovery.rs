@@ -156,6 +156,53 @@ async fn head_on_discovery_jwks_and_userinfo_answers_like_get_without_a_body() {
 }
 
 #[tokio::test]
+async fn an_account_page_answers_a_method_it_does_not_serve_with_405_and_allow() {
+    let app = spawn_app().await;
+    for (method, path, allow) in [
+        ("PUT", "/Account/Login", "GET, HEAD, POST"),
+        ("DELETE", "/Account/Create", "GET, HEAD, POST"),
+        ("PATCH", "/Account/Mfa", "GET, HEAD, POST"),
+        // Callbacks spend a token on GET: no HEAD for them.
+        ("HEAD", "/Account/Login/Callback", "GET"),
+        ("POST", "/Account/Mfa/Callback", "GET"),
+        ("POST", "/Account/Passkeys", "GET, HEAD"),
+        ("GET", "/Account/Passkeys/Add", "POST"),
+        ("GET", "/Account/Passkeys/Remove", "POST"),
+        ("PUT", "/Account/Notice", "GET, HEAD"),
+    ] {
+        let response = app
+            .api
+            .request(method.parse().unwrap(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(
+            response.headers().get("allow").unwrap().to_str().unwrap(),
+            allow,
+            "{method} {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_account_page_answers_head_like_get_without_a_body() {
+    let app = spawn_app().await;
+    for path in ["/Account/Notice?reason=expired", "/Account/Passkeys"] {
+        let get = app.api.get(app.url(path)).send().await.unwrap();
+        let head = app.api.head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), get.status(), "{path}");
+        assert_ne!(head.status(), 405, "{path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "{path}"
+        );
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}");
+    }
+}
+
+#[tokio::test]
 async fn a_method_an_endpoint_does_not_serve_answers_405_with_allow() {
     let app = spawn_app().await;
     for (method, path, allow) in [

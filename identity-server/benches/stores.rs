@@ -25,7 +25,7 @@ use identity_server::oidc::{now, random_token, sha256_b64};
 use identity_server::store::rules::LockoutPolicy;
 use identity_server::store::{
     AccessTokenRecord, AuthorizeRequest, CodeRecord, CodeUse, Grant, LockoutKey, LoginTransaction,
-    Purpose, Session, Stores,
+    Purpose, SecondFactorProof, Session, Stores,
 };
 
 fn policy() -> LockoutPolicy {
@@ -88,6 +88,7 @@ async fn mfa_login(stores: &Stores, n: u64) {
             authorize_request_id: ar.clone(),
             remember: false,
             lockout_keys: vec![user.clone(), ip],
+            proof: SecondFactorProof::Challenge,
         },
         Duration::from_secs(600),
     );

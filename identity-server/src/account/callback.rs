@@ -32,7 +32,7 @@ use super::login::reset_user_failures;
 use super::mfa;
 use super::notice::NoticeReason;
 use super::pages::{LoginNotice, login_url};
-use super::transaction::{self, LoginTransaction, Purpose, TransactionId};
+use super::transaction::{self, LoginTransaction, Purpose, SecondFactorProof, TransactionId};
 use crate::error::AppError;
 use crate::signin::{self, SignIn};
 use crate::state::AppState;
@@ -125,13 +125,16 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
     if let (Purpose::StepUp { sid }, Kind::ManageMfa) = (&transaction.purpose, kind) {
         return step_up(state, req, &transaction, sid, token).await;
     }
-    let (authorize_request_id, remember, lockout_keys, before) = match (&transaction.purpose, kind)
-    {
+    let (authorize_request_id, remember, lockout_keys, before, proof) = match (
+        &transaction.purpose,
+        kind,
+    ) {
         (
             Purpose::Login {
                 authorize_request_id,
                 remember,
                 lockout_keys,
+                proof,
             },
             Kind::Login,
         ) => (
@@ -139,8 +142,15 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
             *remember,
             lockout_keys.as_slice(),
             None,
+            *proof,
         ),
-        (Purpose::ManageMfa { before }, Kind::ManageMfa) => (None, false, &[][..], before.as_ref()),
+        (Purpose::ManageMfa { before }, Kind::ManageMfa) => (
+            None,
+            false,
+            &[][..],
+            before.as_ref(),
+            SecondFactorProof::Challenge,
+        ),
         _ => {
             tracing::warn!(callback = ?kind, subject = %transaction.subject, "login transaction used at the wrong callback");
             return see_other(&NoticeReason::Expired.url());
@@ -174,7 +184,7 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
             let sign_in = SignIn {
                 subject: transaction.subject.clone(),
                 auth_time: crate::oidc::now(),
-                amr: amr_for(method.as_ref()),
+                amr: sign_in_amr(method.as_ref(), proof),
                 remember,
             };
             signin::complete_sign_in(state, req, &ar, sign_in)
@@ -254,6 +264,19 @@ async fn step_up(
             tracing::warn!(subject = %transaction.subject, reason = %rejection, "step-up challenge rejected");
             see_other(&PasskeyNotice::StepUpFailed.url())
         }
+    }
+}
+
+/// The `amr` of a login that passed its hosted step: a first authenticator enrolled with the
+/// password alone proves nothing beyond the password, so such a sign-in claims `pwd` only.
+fn sign_in_amr(
+    method: Option<&authsignal_sdk::VerificationMethod>,
+    proof: SecondFactorProof,
+) -> Vec<String> {
+    if proof.is_second_factor() {
+        amr_for(method)
+    } else {
+        vec!["pwd".to_owned()]
     }
 }
 

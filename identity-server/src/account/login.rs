@@ -22,7 +22,8 @@ use super::pages::{
     notice, parse_form, parse_query, render_page, request_id, user_agent,
 };
 use super::passkey_login;
-use super::transaction::{self, LoginTransaction, Purpose};
+use super::settings::FirstEnrollment;
+use super::transaction::{self, LoginTransaction, Purpose, SecondFactorProof};
 use crate::domain::User;
 use crate::error::AppError;
 use crate::hashing::{BUSY_MESSAGE, Busy, run_limited};
@@ -318,17 +319,17 @@ pub async fn post(
         ip: &ip,
         lockout_keys: vec![user_key, ip_key],
     };
-    second_factor(&state, &req, login).await
+    second_factor(&state, &req, login, false).await
 }
 
 /// A login whose password was right, on its way to the second factor.
-struct PasswordChecked<'a> {
-    ar: &'a str,
-    remember: bool,
-    user: &'a User,
-    ip: &'a str,
+pub(crate) struct PasswordChecked<'a> {
+    pub(crate) ar: &'a str,
+    pub(crate) remember: bool,
+    pub(crate) user: &'a User,
+    pub(crate) ip: &'a str,
     /// The username's key first, then the client address's.
-    lockout_keys: Vec<LockoutKey>,
+    pub(crate) lockout_keys: Vec<LockoutKey>,
 }
 
 /// Forgets the failed logins of the username after a complete sign-in (the address's counter
@@ -371,26 +372,22 @@ pub(crate) fn own_url(state: &AppState, path: &str) -> String {
     format!("{}{path}", state.settings.issuer.trim_end_matches('/'))
 }
 
-/// `track` the sign-in and act on the decision (DESIGN.md step 4).
-async fn second_factor(
+/// `track` the sign-in and act on the decision (DESIGN.md step 4). A user who must enroll a
+/// first authenticator proves the account's email first when the policy asks for it
+/// ([`super::email_proof`]); `email_proved` says that this login already did.
+pub(crate) async fn second_factor(
     state: &AppState,
     req: &HttpRequest,
     login: PasswordChecked<'_>,
+    email_proved: bool,
 ) -> Result<HttpResponse, AppError> {
-    let PasswordChecked {
-        ar,
-        remember,
-        user,
-        ip,
-        lockout_keys,
-    } = login;
     let settings = &state.account.settings;
     let action = &settings.authsignal.action_code;
     let attributes = TrackAttributes {
-        username: Some(user.username.clone()),
+        username: Some(login.user.username.clone()),
         // Lets an email-OTP second factor use the address without asking for it again.
-        email: user.email.clone(),
-        ip_address: Some(ip.to_owned()),
+        email: login.user.email.clone(),
+        ip_address: Some(login.ip.to_owned()),
         user_agent: user_agent(req),
         redirect_url: Some(own_url(state, CALLBACK_PATH)),
         // A fresh key per login makes the call safe to retry and identifies this login.
@@ -400,9 +397,38 @@ async fn second_factor(
     let answer = state
         .account
         .authsignal
-        .track(&user.subject, action, &attributes)
+        .track(&login.user.subject, action, &attributes)
         .await;
     let decision = decide(answer.as_ref());
+    let proof = match (&decision, settings.first_enrollment, &login.user.email) {
+        (Decision::Challenge { .. }, _, _) => SecondFactorProof::Challenge,
+        (Decision::Enroll { .. }, _, _) if email_proved => SecondFactorProof::EmailProved,
+        (Decision::Enroll { .. }, FirstEnrollment::EmailProof, Some(email)) => {
+            let email = email.clone();
+            return super::email_proof::start(state, req, login, &email).await;
+        }
+        _ => SecondFactorProof::PasswordOnly,
+    };
+    act_on(state, req, login, decision, proof).await
+}
+
+/// Acts on the decision of `track`: to the hosted page, signed in, or refused.
+async fn act_on(
+    state: &AppState,
+    req: &HttpRequest,
+    login: PasswordChecked<'_>,
+    decision: Decision,
+    proof: SecondFactorProof,
+) -> Result<HttpResponse, AppError> {
+    let PasswordChecked {
+        ar,
+        remember,
+        user,
+        ip: _,
+        lockout_keys,
+    } = login;
+    let settings = &state.account.settings;
+    let action = &settings.authsignal.action_code;
     match decision {
         Decision::Challenge {
             url,
@@ -420,6 +446,7 @@ async fn second_factor(
                     authorize_request_id: ar.to_owned(),
                     remember,
                     lockout_keys,
+                    proof,
                 },
                 settings.transaction.lifetime(),
             );

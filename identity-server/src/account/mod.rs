@@ -6,6 +6,10 @@
 //!   `POST` checks the CSRF token, reserves the attempt against the lockout ([`lockout`]) before
 //!   the Argon2id hash (bounded server-wide by `crate::hashing::run_limited`), checks the password,
 //!   then `track`s the sign-in at Authsignal and acts on [`decision::decide`].
+//! - [`email_proof`]: before a user's *first* enrollment (policy `account.first_enrollment`,
+//!   default `email-proof`), `/Account/EmailProof` proves the account's email with a one-time
+//!   code through Authsignal's `challenge` and `verify`, so that a password alone cannot enroll
+//!   an attacker's authenticator.
 //! - A challenge or enrollment stores a [`transaction::LoginTransaction`] server-side, bound to the
 //!   browser by a `__Host-` cookie, and redirects to Authsignal's hosted page.
 //! - [`callback`]: `GET /Account/Login/Callback?token=` takes (and deletes) the transaction,
@@ -29,6 +33,7 @@
 pub mod callback;
 pub mod create;
 pub mod decision;
+pub mod email_proof;
 pub mod lockout;
 pub mod login;
 pub mod mfa;
@@ -47,8 +52,8 @@ use std::sync::Arc;
 use actix_web::web;
 
 pub use settings::{
-    AccountSettings, AuthsignalSecret, AuthsignalSettings, EMULATOR_TENANT_ID, PasskeySettings,
-    TransactionSettings,
+    AccountSettings, AuthsignalSecret, AuthsignalSettings, EMULATOR_TENANT_ID, FirstEnrollment,
+    PasskeySettings, TransactionSettings,
 };
 
 use lockout::FailedLoginStore;
@@ -163,6 +168,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     use crate::routes::{form_page, get_head, get_only, post_only};
     cfg.service(form_page("/Account/Login", login::get, login::post))
         .service(get_only("/Account/Login/Callback", callback::login))
+        .service(form_page(
+            email_proof::PATH,
+            email_proof::get,
+            email_proof::post,
+        ))
         .service(post_only(passkey_login::CALLBACK_PATH, passkey_login::post))
         .service(get_head(passkeys::PATH, passkeys::get))
         .service(post_only("/Account/Passkeys/Add", passkeys::add))
@@ -185,6 +195,10 @@ pub fn templates() -> Vec<(&'static str, &'static str)> {
         (
             "account/create.html",
             include_str!("../../templates/account/create.html"),
+        ),
+        (
+            "account/email_proof.html",
+            include_str!("../../templates/account/email_proof.html"),
         ),
         (
             "account/notice.html",
@@ -271,6 +285,31 @@ mod tests {
         assert!(!html.contains("\"><b>key"), "attributes are escaped");
         assert!(html.contains("id=\"passkey-signin\""));
         assert!(html.contains("action=\"/Account/Login/Passkey\""));
+
+        let proof = email_proof::EmailProofPage {
+            csrf_token: "csrf-5".into(),
+            masked_email: "<a>•••@example.com".into(),
+            client_name: Some("Web client".into()),
+            error: Some("That code is not right.".into()),
+            notice: None,
+            resend_wait: 12,
+            can_resend: true,
+        };
+        let html = tera
+            .render(
+                "account/email_proof.html",
+                &tera::Context::from_serialize(&proof).unwrap(),
+            )
+            .unwrap();
+        assert!(html.contains("name=\"csrf_token\" value=\"csrf-5\""));
+        assert!(html.contains("&lt;a&gt;•••@example.com"), "escaped");
+        assert!(html.contains("autocomplete=\"one-time-code\""));
+        assert!(html.contains("aria-describedby=\"code-error\""));
+        assert!(html.contains("id=\"resend-wait\""));
+        assert!(
+            html.contains("<title>Confirm your email: try again · Authsignal MFA Demo</title>")
+        );
+        assert!(!html.contains("<script"));
 
         let passkeys = passkeys::PasskeysPage {
             csrf_token: "csrf-3".into(),

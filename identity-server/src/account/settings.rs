@@ -66,6 +66,10 @@ pub struct AuthsignalSettings {
     /// The action code tracked when a signed-in user opens "Manage MFA", and for the step-up
     /// challenge before a passkey is added (default `identity-server-manage-mfa`).
     pub manage_mfa_action_code: String,
+    /// The action code of the email challenge that proves the account's address before its
+    /// first authenticator is enrolled (default `identity-server-email-proof`; see
+    /// `account.first_enrollment`).
+    pub email_proof_action_code: String,
     /// The tenant id the browser names to the Client API (`Authorization: Basic`). Public: it
     /// is no credential. Default: the emulator's.
     pub tenant_id: String,
@@ -86,6 +90,7 @@ impl Default for AuthsignalSettings {
             max_retries: 1,
             action_code: "identity-server-login".into(),
             manage_mfa_action_code: "identity-server-manage-mfa".into(),
+            email_proof_action_code: "identity-server-email-proof".into(),
             tenant_id: EMULATOR_TENANT_ID.into(),
             client_api_url: None,
         }
@@ -216,6 +221,28 @@ pub struct AccountSettings {
     pub creation: CreationSettings,
     /// Passkeys.
     pub passkeys: PasskeySettings,
+    /// What an account without an authenticator must prove before it enrolls its first one.
+    pub first_enrollment: FirstEnrollment,
+}
+
+/// What an account without an authenticator must prove, besides its password, before it enrolls
+/// its first one (`account.first_enrollment`).
+///
+/// Without a proof, whoever has the password enrolls *their own* authenticator and from then on
+/// passes the second factor as that user (the enrollment hijack of the guide's progressive
+/// enrollment). The email proof closes it for every account with an email address; an account
+/// without one can still be enrolled with its password alone, and such a sign-in does not
+/// claim `mfa`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FirstEnrollment {
+    /// `"email-proof"` (default): a one-time code sent to the account's email (through
+    /// Authsignal's `challenge` and `verify`) must be entered before the hosted enrollment.
+    #[default]
+    EmailProof,
+    /// `"password"`: the guide's behaviour, the password alone leads to the enrollment. Weaker:
+    /// a password thief can enroll their own authenticator. Such sign-ins do not claim `mfa`.
+    Password,
 }
 
 /// Settings of login transactions (section `account.transaction`).
@@ -310,6 +337,10 @@ impl AccountSettings {
             ),
             ("account.passkeys.login_action_code", &p.login_action_code),
             ("account.passkeys.add_action_code", &p.add_action_code),
+            (
+                "account.authsignal.email_proof_action_code",
+                &a.email_proof_action_code,
+            ),
         ] {
             let valid = (1..=64).contains(&code.len())
                 && code
@@ -332,6 +363,7 @@ impl AccountSettings {
             &a.manage_mfa_action_code,
             &p.login_action_code,
             &p.add_action_code,
+            &a.email_proof_action_code,
         ];
         for (i, code) in codes.iter().enumerate() {
             if codes[..i].contains(code) {

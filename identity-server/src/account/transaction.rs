@@ -14,7 +14,9 @@ use std::time::Duration;
 use actix_web::cookie::{Cookie, SameSite};
 
 pub use crate::store::records::KnownAuthenticator;
-pub use crate::store::{LoginTransaction, LoginTransactionStore, Purpose, TransactionId};
+pub use crate::store::{
+    LoginTransaction, LoginTransactionStore, Purpose, SecondFactorProof, TransactionId,
+};
 
 /// Name of the cookie that carries the transaction id (the `__Host-` prefix pins it to this
 /// origin, path `/` and `Secure`).
@@ -70,6 +72,7 @@ mod tests {
                 authorize_request_id: "ar-1".into(),
                 remember: true,
                 lockout_keys: vec![LockoutKey::user("alice")],
+                proof: SecondFactorProof::Challenge,
             },
             lifetime,
         )

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 pub use records::{
     AccessTokenRecord, AuthorizeRequest, CodeRecord, CodeUse, Grant, LockoutKey, LoginTransaction,
-    Purpose, RefreshUse, Session, StoredUser, TransactionId,
+    Purpose, RefreshUse, SecondFactorProof, Session, StoredUser, TransactionId,
 };
 
 /// A boxed future, so that store traits stay object safe and can be backed by network stores.

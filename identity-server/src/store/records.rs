@@ -104,6 +104,32 @@ pub enum Purpose {
         /// address): a failed second factor counts against them, and a complete sign-in resets
         /// the username's.
         lockout_keys: Vec<LockoutKey>,
+        /// What the second factor proves (a challenge of an enrolled authenticator, or a first
+        /// enrollment with or without an email proof before it): decides whether the sign-in
+        /// may claim `mfa`. Absent in transactions written before the field existed, which then
+        /// claim no more than the password (the conservative reading).
+        #[serde(default)]
+        proof: SecondFactorProof,
+    },
+    /// Proving the account's email with a one-time code before its first authenticator is
+    /// enrolled (policy `account.first_enrollment = "email-proof"`). On success the login goes on
+    /// to the hosted enrollment as a [`Purpose::Login`] with [`SecondFactorProof::EmailProved`].
+    EmailProof {
+        /// Id of the pending authorize request the sign-in continues.
+        authorize_request_id: String,
+        /// Whether the user asked for a persistent session.
+        remember: bool,
+        /// The failed-login counters of this login: every wrong code counts against them.
+        lockout_keys: Vec<LockoutKey>,
+        /// Authsignal's id of the email challenge (`POST /challenge`). Server-side only: the
+        /// browser never sees it, so only this login can verify a code against it.
+        challenge_id: String,
+        /// Codes sent so far, the first one included.
+        codes_sent: u32,
+        /// When the last code was sent (unix seconds).
+        last_sent: i64,
+        /// Wrong codes entered so far (whatever Authsignal's own count per code is).
+        wrong_codes: u32,
     },
     /// Opening the Authsignal settings page for a signed-in user.
     ManageMfa {
@@ -130,6 +156,29 @@ pub enum Purpose {
         /// Public id of the session that asked for it.
         sid: String,
     },
+}
+
+/// What the second factor of a login proves about who is signing in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecondFactorProof {
+    /// A challenge of an authenticator enrolled before this login: a real second factor.
+    Challenge,
+    /// The user's first authenticator, enrolled after the account's email was proved with a
+    /// one-time code in this login: the code is the second factor.
+    EmailProved,
+    /// The user's first authenticator, enrolled with the password alone (policy
+    /// `account.first_enrollment = "password"`, or an account without email): whoever knows the
+    /// password could have enrolled it, so the sign-in does not claim `mfa`.
+    #[default]
+    PasswordOnly,
+}
+
+impl SecondFactorProof {
+    /// Whether a sign-in that passes this step may claim `mfa`.
+    pub fn is_second_factor(self) -> bool {
+        !matches!(self, Self::PasswordOnly)
+    }
 }
 
 /// An authenticator as the "Manage MFA" page saw it.

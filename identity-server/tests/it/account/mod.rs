@@ -5,6 +5,7 @@
 
 mod bypass;
 mod create;
+mod email_proof;
 mod failures;
 mod lockout;
 mod login;
@@ -389,7 +390,73 @@ impl Stack {
         if remember {
             form.push(("remember", "true"));
         }
+        let page = browser.post(&self.url("/Account/Login"), &form).await;
+        if page.location.as_deref() == Some(self.url("/Account/EmailProof").as_str()) {
+            // A first enrollment proves the account's email first (the default policy): the
+            // user types the code from the email, as [`Stack::prove_email`] does.
+            return self.prove_email(browser, username).await;
+        }
+        page
+    }
+
+    /// Posts only the password form: the answer as it is (the email proof is not passed).
+    pub async fn post_password(
+        &self,
+        browser: &Browser,
+        ar: &str,
+        username: &str,
+        password: &str,
+    ) -> Page {
+        let page = self.login_page(browser, ar).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csrf = input_value(&page.body, "csrf_token").unwrap();
+        let form = [
+            ("csrf_token", csrf.as_str()),
+            ("ar", ar),
+            ("username", username),
+            ("password", password),
+            ("button", "login"),
+        ];
         browser.post(&self.url("/Account/Login"), &form).await
+    }
+
+    /// The account's email address.
+    pub async fn email_of(&self, username: &str) -> String {
+        self.state
+            .users
+            .find_by_username(username)
+            .await
+            .unwrap()
+            .and_then(|u| u.email)
+            .expect("the account has an email")
+    }
+
+    /// On the email proof page: types the newest code sent to the account's address and
+    /// returns the answer (a redirect to the hosted enrollment when the code is right).
+    pub async fn prove_email(&self, browser: &Browser, username: &str) -> Page {
+        let page = browser.get(&self.url("/Account/EmailProof")).await;
+        assert_eq!(page.status, 200, "email proof page: {}", page.body);
+        let email = self.email_of(username).await;
+        let code = self
+            .emulator
+            .latest_code_for(&email)
+            .expect("an email code was sent");
+        self.submit_email_code(browser, &page, &code).await
+    }
+
+    /// Submits `code` on the email proof `page` (its CSRF token).
+    pub async fn submit_email_code(&self, browser: &Browser, page: &Page, code: &str) -> Page {
+        let csrf = input_value(&page.body, "csrf_token").expect("email proof form csrf");
+        browser
+            .post(
+                &self.url("/Account/EmailProof"),
+                &[
+                    ("csrf_token", csrf.as_str()),
+                    ("code", code),
+                    ("button", "verify"),
+                ],
+            )
+            .await
     }
 
     /// The TOTP authenticator enrolled for `username`, if any.

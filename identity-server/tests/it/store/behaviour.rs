@@ -9,8 +9,8 @@ use identity_server::domain::{User, UserClaims};
 use identity_server::oidc::{now, random_token};
 use identity_server::store::{
     AccessTokenRecord, AuthorizeRequest, CodeRecord, CodeUse, Full, Grant, LockoutKey,
-    LoginTransaction, Purpose, QuotaKey, QuotaRefused, RefreshUse, Session, StoreError, StoredUser,
-    Stores, digest,
+    LoginTransaction, Purpose, QuotaKey, QuotaRefused, RefreshUse, SecondFactorProof, Session,
+    StoreError, StoredUser, Stores, digest,
 };
 use tokio::sync::Barrier;
 
@@ -71,6 +71,7 @@ pub fn transaction(lifetime: Duration) -> LoginTransaction {
             authorize_request_id: random_token(),
             remember: false,
             lockout_keys: vec![LockoutKey::user("Alice"), LockoutKey::unknown_ip()],
+            proof: SecondFactorProof::Challenge,
         },
         lifetime,
     )

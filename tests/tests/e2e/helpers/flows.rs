@@ -110,7 +110,63 @@ pub async fn submit_password(
 ) -> Page {
     let mut form = login.form("login-form");
     form.set("username", user).set("password", password);
-    browser.submit(login, &form, Some("login")).await
+    let page = browser.submit(login, &form, Some("login")).await;
+    if page.url.path() == EMAIL_PROOF_PATH {
+        // A first enrollment proves the account's email first (the default policy).
+        return prove_email(browser, &page).await;
+    }
+    page
+}
+
+/// The identity server's email proof page (before a first enrollment).
+pub const EMAIL_PROOF_PATH: &str = "/Account/EmailProof";
+
+/// The newest email-proof code in the browser's mailbox for the address `page` names (shown
+/// masked, `a•••@example.com`).
+#[track_caller]
+pub fn email_proof_code(browser: &WebBrowser, page: &Page) -> String {
+    let mailbox = browser
+        .mailbox()
+        .expect("the email proof needs a browser with a mailbox (TestSystem::browser)");
+    newest_proof_code(mailbox, &page.text_of("masked-email"))
+}
+
+/// The newest email-proof code in `mailbox` to the address shown masked as `masked`.
+#[track_caller]
+pub fn newest_proof_code(mailbox: &authsignal_emulator::EmulatorHandle, masked: &str) -> String {
+    let (first, domain) = masked
+        .split_once("\u{2022}\u{2022}\u{2022}@")
+        .unwrap_or_else(|| panic!("masked address: {masked}"));
+    mailbox
+        .outbox()
+        .into_iter()
+        .rev()
+        .find(|m| {
+            m.action_code == "identity-server-email-proof"
+                && m.to.starts_with(first)
+                && m.to.ends_with(&format!("@{domain}"))
+        })
+        .map(|m| m.code)
+        .unwrap_or_else(|| panic!("no email proof code for {masked}"))
+}
+
+/// In Chromium, on the email proof page: types the code from the mailbox and continues.
+pub async fn prove_email_in_chrome(chrome: &super::chrome::Chrome, sys: &TestSystem) {
+    chrome.wait_for("#email-proof-form").await;
+    assert!(chrome.url().await.starts_with(&sys.idp_url));
+    let masked = chrome.text_of("#masked-email").await;
+    let code = newest_proof_code(&sys.emulator, &masked);
+    chrome.type_into("#code", &code).await;
+    chrome.click("#verify").await;
+}
+
+/// On the email proof page: types the code from the mailbox and continues.
+pub async fn prove_email(browser: &WebBrowser, page: &Page) -> Page {
+    assert_eq!(page.status, StatusCode::OK, "{}", page.excerpt());
+    let code = email_proof_code(browser, page);
+    let mut form = page.form("email-proof-form");
+    form.set("code", &code);
+    browser.submit(page, &form, Some("verify")).await
 }
 
 /// Asserts that `page` is a page of the emulator's hosted flow.

@@ -257,7 +257,7 @@ impl TestSystem {
 
     /// A new browser (empty cookie jar) trusting this run's CA.
     pub fn browser(&self) -> WebBrowser {
-        WebBrowser::new(tls().ca_pem())
+        WebBrowser::new(tls().ca_pem()).with_mailbox(self.emulator.clone())
     }
 
     /// An Authsignal SDK client for the emulator (what an attacker with the API secret, or

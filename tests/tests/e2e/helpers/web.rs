@@ -153,6 +153,8 @@ pub struct WebBrowser {
     client: reqwest::Client,
     jar: Arc<Jar>,
     user_agent: String,
+    /// The emulator's outbox, standing in for the person's mailbox (codes sent by email).
+    mailbox: Option<authsignal_emulator::EmulatorHandle>,
 }
 
 impl WebBrowser {
@@ -186,7 +188,19 @@ impl WebBrowser {
             client,
             jar,
             user_agent,
+            mailbox: None,
         }
+    }
+
+    /// This profile, reading its person's email in `emulator`'s outbox.
+    pub fn with_mailbox(mut self, emulator: authsignal_emulator::EmulatorHandle) -> Self {
+        self.mailbox = Some(emulator);
+        self
+    }
+
+    /// The person's mailbox, if the browser has one.
+    pub fn mailbox(&self) -> Option<&authsignal_emulator::EmulatorHandle> {
+        self.mailbox.as_ref()
     }
 
     /// The underlying client (shares the cookie jar), for raw requests.

@@ -3,7 +3,7 @@
 //! `helpers::chrome` for what happens when Chromium is missing.
 
 use crate::helpers::chrome::{Chrome, catching};
-use crate::helpers::flows::ALICE;
+use crate::helpers::flows::{ALICE, prove_email_in_chrome};
 use crate::helpers::system::TestSystem;
 use crate::helpers::tls;
 use crate::helpers::totp::Authenticator;
@@ -46,6 +46,8 @@ async fn in_chromium_alice_enrolls_her_app_on_the_first_visit_and_is_challenged_
     let outcome = catching(async {
         chrome.open(&format!("{}/", sys.client_url)).await;
         log_in(&chrome, &sys).await;
+        // First the email proof, then the hosted enrollment.
+        prove_email_in_chrome(&chrome, &sys).await;
 
         // Set up two-step verification: the authenticator app.
         chrome.click("#choose-totp button").await;

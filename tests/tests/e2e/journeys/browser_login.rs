@@ -2,7 +2,7 @@
 //! that the right one leads to the authenticator setup with a scannable QR code.
 
 use crate::helpers::chrome::{Chrome, catching};
-use crate::helpers::flows::ALICE;
+use crate::helpers::flows::{ALICE, prove_email_in_chrome};
 use crate::helpers::system::TestSystem;
 use crate::helpers::tls;
 
@@ -60,7 +60,8 @@ async fn in_chromium_a_wrong_password_is_refused_and_the_right_one_leads_to_the_
             .await
             .expect("enter");
 
-        // Authsignal's hosted page: set up the authenticator app.
+        // The email proof, then Authsignal's hosted page: set up the authenticator app.
+        prove_email_in_chrome(&chrome, &sys).await;
         chrome.click("#choose-totp button").await;
         let key = chrome.text_of("#totp-secret").await.replace(' ', "");
         assert!(key.len() >= 26, "a base32 key of at least 128 bits: {key}");

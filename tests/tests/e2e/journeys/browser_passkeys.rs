@@ -10,7 +10,7 @@ use chromiumoxide::cdp::browser_protocol::web_authn::EventCredentialAsserted;
 use futures_util::StreamExt as _;
 
 use crate::helpers::chrome::{Chrome, catching};
-use crate::helpers::flows::ALICE;
+use crate::helpers::flows::{ALICE, prove_email_in_chrome};
 use crate::helpers::system::TestSystem;
 use crate::helpers::tls;
 use crate::helpers::totp::Authenticator;
@@ -32,6 +32,7 @@ fn page_errors(chrome: &Chrome) -> Vec<String> {
 async fn first_visit(chrome: &Chrome, sys: &TestSystem) -> Authenticator {
     chrome.open(&format!("{}/", sys.client_url)).await;
     type_password(chrome).await;
+    prove_email_in_chrome(chrome, sys).await;
     chrome.click("#choose-totp button").await;
     let app = Authenticator::from_key(&chrome.text_of("#totp-secret").await);
     chrome.type_into("#code", &app.fresh_code().await).await;

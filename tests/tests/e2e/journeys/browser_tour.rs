@@ -8,7 +8,7 @@
 use authsignal_emulator::Outcome;
 
 use crate::helpers::chrome::{Chrome, axe_source, catching};
-use crate::helpers::flows::ALICE;
+use crate::helpers::flows::{ALICE, newest_proof_code, prove_email_in_chrome};
 use crate::helpers::system::{LOGIN_ACTION, TestSystem};
 use crate::helpers::tls;
 use crate::helpers::totp::Authenticator;
@@ -107,6 +107,29 @@ async fn in_chromium_every_page_of_the_journeys_is_accessible_titled_and_leads_s
         // The hosted method choice, and Cancel: the client says so and offers to start again.
         chrome.type_into("#password", ALICE.password).await;
         chrome.click("#login").await;
+        // The email proof before a first enrollment: a wrong code, then the right one.
+        chrome.wait_for("#email-proof-form").await;
+        assert_focus_on(&chrome, "code", "on the email proof").await;
+        page(&chrome, axe, "email-proof", "Confirm your email").await;
+        let masked = chrome.text_of("#masked-email").await;
+        let code = newest_proof_code(&sys.emulator, &masked);
+        let wrong: String = code
+            .bytes()
+            .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
+            .collect();
+        chrome.type_into("#code", &wrong).await;
+        chrome.click("#verify").await;
+        chrome.wait_for("#code-error").await;
+        assert_focus_on(&chrome, "code", "after a wrong email code").await;
+        page(
+            &chrome,
+            axe,
+            "email-proof-wrong-code",
+            "Confirm your email: try again",
+        )
+        .await;
+        chrome.type_into("#code", &code).await;
+        chrome.click("#verify").await;
         chrome.wait_for("#choose-totp").await;
         assert!(chrome.url().await.starts_with(&sys.emulator_url));
         assert!(
@@ -131,6 +154,7 @@ async fn in_chromium_every_page_of_the_journeys_is_accessible_titled_and_leads_s
         chrome.type_into("#username", ALICE.username).await;
         chrome.type_into("#password", ALICE.password).await;
         chrome.click("#login").await;
+        prove_email_in_chrome(&chrome, &sys).await;
         chrome.click("#choose-totp button").await;
         let key = chrome.text_of("#totp-secret").await;
         assert!(

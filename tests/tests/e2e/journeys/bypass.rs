@@ -6,9 +6,9 @@ use reqwest::StatusCode;
 use url::Url;
 
 use crate::helpers::flows::{
-    ALICE, BOB, CALLBACK_PATH, ClaimsPage, assert_login_page, assert_not_signed_in,
-    assert_on_emulator, enroll_totp, first_visit_with_totp, idp_message, submit_password,
-    visit_client_expecting_login,
+    ALICE, BOB, CALLBACK_PATH, ClaimsPage, EMAIL_PROOF_PATH, assert_login_page,
+    assert_not_signed_in, assert_on_emulator, enroll_totp, first_visit_with_totp, idp_message,
+    prove_email, submit_password, visit_client_expecting_login,
 };
 use crate::helpers::system::{LOGIN_ACTION, TestSystem};
 use crate::helpers::web::{Page, WebBrowser};
@@ -287,6 +287,11 @@ async fn an_authorize_request_of_one_browser_finished_in_another_does_not_sign_t
         .set("username", BOB.username)
         .set("password", BOB.password);
     let page = attacker.submit(&attacker_login, &form, Some("login")).await;
+    let page = if page.url.path() == EMAIL_PROOF_PATH {
+        prove_email(&attacker, &page).await
+    } else {
+        page
+    };
     let page = if page.url.as_str().starts_with(&sys.emulator_url) {
         enroll_totp(&sys, &attacker, &page).await.page
     } else {

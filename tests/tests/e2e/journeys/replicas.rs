@@ -18,7 +18,7 @@ use crate::helpers::web::WebBrowser;
 async fn signed_in_with_tokens(
     sys: &TestSystem,
 ) -> (WebBrowser, TestRp, crate::helpers::flows::TokenAnswer) {
-    let browser = WebBrowser::new_unpooled(tls().ca_pem());
+    let browser = WebBrowser::new_unpooled(tls().ca_pem()).with_mailbox(sys.emulator.clone());
     let login = visit_client_expecting_login(sys, &browser).await;
     let choose = submit_password(&browser, &login, ALICE.username, ALICE.password).await;
     enroll_totp(sys, &browser, &choose).await;
@@ -48,7 +48,7 @@ async fn a_full_mfa_login_whose_steps_land_on_different_replicas_signs_alice_in(
     let Some(sys) = TestSystem::start_replicated(3).await else {
         return;
     };
-    let browser = WebBrowser::new_unpooled(tls().ca_pem());
+    let browser = WebBrowser::new_unpooled(tls().ca_pem()).with_mailbox(sys.emulator.clone());
     let login = visit_client_expecting_login(&sys, &browser).await;
     let first = sys.replicas().forwarder.last();
     let choose = submit_password(&browser, &login, ALICE.username, ALICE.password).await;
@@ -69,7 +69,7 @@ async fn a_replica_stopped_right_after_the_password_step_does_not_break_the_logi
     let Some(sys) = TestSystem::start_replicated(3).await else {
         return;
     };
-    let browser = WebBrowser::new_unpooled(tls().ca_pem());
+    let browser = WebBrowser::new_unpooled(tls().ca_pem()).with_mailbox(sys.emulator.clone());
     let login = visit_client_expecting_login(&sys, &browser).await;
     let choose = submit_password(&browser, &login, ALICE.username, ALICE.password).await;
     // The replica that took the password (and stored the login transaction) goes away.
@@ -138,7 +138,7 @@ async fn with_redis_stopped_sign_in_and_tokens_answer_503_within_2s_and_work_aga
     let Some(sys) = TestSystem::start_replicated(3).await else {
         return;
     };
-    let browser = WebBrowser::new_unpooled(tls().ca_pem());
+    let browser = WebBrowser::new_unpooled(tls().ca_pem()).with_mailbox(sys.emulator.clone());
     let login = visit_client_expecting_login(&sys, &browser).await;
     sys.replicas().redis.lock().unwrap().stop();
 

@@ -274,17 +274,19 @@ async fn take(state: &AppState, req: &HttpRequest) -> Result<Option<Proof>, AppE
     if transaction.is_expired_at(crate::oidc::now()) {
         return Ok(None);
     }
-    let proof = Proof::from_transaction(transaction);
-    if proof.is_none() {
+    if !matches!(transaction.purpose, Purpose::EmailProof { .. }) {
+        // Another step of this browser (a login at the hosted page, say): not this page's to
+        // end. It goes back unchanged, so that a link to this page cannot cancel it.
         tracing::warn!("a second-factor transaction of another kind reached the email proof page");
+        state.account.transactions.insert(&transaction).await?;
+        return Ok(None);
     }
-    Ok(proof)
+    Ok(Proof::from_transaction(transaction))
 }
 
 /// The page when there is nothing to continue: the sign-in expired or ended.
 fn gone() -> HttpResponse {
     HttpResponse::SeeOther()
-        .cookie(transaction::removal_cookie())
         .insert_header((header::LOCATION, NoticeReason::Expired.url()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish()

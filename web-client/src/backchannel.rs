@@ -89,10 +89,9 @@ pub struct LogoutToken {
     pub jti: String,
     /// `iat` (unix seconds).
     pub iat: i64,
-    /// `sid`, if present.
-    pub sid: Option<String>,
-    /// `sub`, if present.
-    pub sub: Option<String>,
+    /// Whom it signs out: the session of its `sid` if it has one (section 2.7), else every
+    /// session of its `sub`.
+    pub target: LogoutTarget,
 }
 
 /// What the claims must match.
@@ -288,23 +287,24 @@ pub fn validate_claims(
     }
     let sid = short_string(claims, "sid", "sid is not a short string")?;
     let sub = short_string(claims, "sub", "sub is not a short string")?;
-    if sid.is_none() && sub.is_none() {
-        return Err(Claim("neither sub nor sid is present"));
-    }
+    let target = match (sid, sub) {
+        (Some(sid), _) => LogoutTarget::Session(sid.to_owned()),
+        (None, Some(sub)) => LogoutTarget::Subject(sub.to_owned()),
+        (None, None) => return Err(Claim("neither sub nor sid is present")),
+    };
     let jti =
         short_string(claims, "jti", "jti is not a short string")?.ok_or(Claim("jti is missing"))?;
     Ok(LogoutToken {
         jti: jti.to_owned(),
         iat,
-        sid: sid.map(str::to_owned),
-        sub: sub.map(str::to_owned),
+        target,
     })
 }
 
 impl LogoutToken {
-    /// What the store records: the `jti` until the token is too old to be accepted anyway,
-    /// the `sid` (or, without one, the `sub`) as a marker that outlives every session it can
-    /// match (`session_lifetime` plus the time a sign-in may take to finish).
+    /// What the store records: the `jti` until the token is too old to be accepted anyway, and
+    /// the target as a marker that outlives every session it can match (`session_lifetime`
+    /// plus the time a sign-in may take to finish).
     pub fn to_logout(
         &self,
         now: DateTime<Utc>,
@@ -312,16 +312,10 @@ impl LogoutToken {
         sign_in_window: chrono::Duration,
     ) -> Logout {
         let iat = DateTime::from_timestamp(self.iat, 0).unwrap_or(now);
-        let target = match (&self.sid, &self.sub) {
-            (Some(sid), _) => LogoutTarget::Session(sid.clone()),
-            (None, Some(sub)) => LogoutTarget::Subject(sub.clone()),
-            // validate_claims refuses a token with neither.
-            (None, None) => LogoutTarget::Session(String::new()),
-        };
         Logout {
             jti: self.jti.clone(),
             jti_expires_at: iat + chrono::Duration::seconds(MAX_AGE_SECS + SKEW_SECS + 1),
-            target,
+            target: self.target.clone(),
             at: now,
             marker_expires_at: now + session_lifetime + sign_in_window,
         }
@@ -383,12 +377,18 @@ mod tests {
     }
 
     #[test]
-    fn a_well_formed_logout_token_is_accepted_with_its_sid_sub_and_jti() {
+    fn a_well_formed_logout_token_is_accepted_for_its_sid_with_its_jti() {
         let now = 1_700_000_000;
         let token = check(good_claims(now), now).unwrap();
         assert_eq!(token.jti, "j-1");
-        assert_eq!(token.sid.as_deref(), Some("s-1"));
-        assert_eq!(token.sub.as_deref(), Some("alice"));
+        assert_eq!(token.iat, now);
+        assert_eq!(
+            token.target,
+            LogoutTarget::Session("s-1".into()),
+            "sid wins over sub"
+        );
+        let by_sub = check(with(good_claims(now), "sid", None), now).unwrap();
+        assert_eq!(by_sub.target, LogoutTarget::Subject("alice".into()));
     }
 
     #[test]
@@ -524,8 +524,7 @@ mod tests {
         let token = LogoutToken {
             jti: "j".into(),
             iat: now.timestamp(),
-            sid: None,
-            sub: Some("alice".into()),
+            target: LogoutTarget::Subject("alice".into()),
         };
         let logout = token.to_logout(
             now,
@@ -533,23 +532,13 @@ mod tests {
             chrono::Duration::minutes(10),
         );
         assert_eq!(logout.target, LogoutTarget::Subject("alice".into()));
+        assert_eq!(logout.jti, "j");
         let remembered = (logout.jti_expires_at - now).num_seconds();
         assert!(remembered > MAX_AGE_SECS + SKEW_SECS - 2, "{remembered}");
         assert!(remembered <= MAX_AGE_SECS + SKEW_SECS + 1, "{remembered}");
         assert_eq!(
             logout.marker_expires_at - now,
             chrono::Duration::hours(8) + chrono::Duration::minutes(10)
-        );
-        let with_sid = LogoutToken {
-            sid: Some("s".into()),
-            ..token
-        };
-        assert_eq!(
-            with_sid
-                .to_logout(now, chrono::Duration::hours(1), chrono::Duration::zero())
-                .target,
-            LogoutTarget::Session("s".into()),
-            "sid wins over sub"
         );
     }
 }

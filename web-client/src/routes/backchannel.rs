@@ -62,7 +62,10 @@ async fn handle(
         return Err(LogoutError::Replayed);
     }
     tracing::info!(
-        by = if verified.sid.is_some() { "sid" } else { "sub" },
+        by = match verified.target {
+            crate::store::LogoutTarget::Session(_) => "sid",
+            crate::store::LogoutTarget::Subject(_) => "sub",
+        },
         "back-channel logout accepted: the matching sessions are signed out"
     );
     Ok(())

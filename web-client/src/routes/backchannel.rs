@@ -1,7 +1,9 @@
 //! `POST /backchannel-logout`: the identity server signs the user out of this app
 //! (OpenID Connect Back-Channel Logout 1.0). Called server to server, never by a browser: no
-//! cookie is read or set and there is no CSRF token (the signed logout token is the
-//! authentication; the form-only check and SameSite cookies of the pages do not apply here).
+//! cookie is read or set (the handler never touches the session) and there is no CSRF token,
+//! because the signed logout token is the authentication. The web client has no CSRF or origin
+//! middleware in front of its routes (forms check their token in their own handler, as
+//! `/signout` does), so nothing stands between the identity server and this route.
 //!
 //! Reads a form body of at most [`MAX_BODY_BYTES`], verifies the logout token
 //! ([`crate::oidc::Provider::verify_logout_token`]) and records it in the store in one atomic

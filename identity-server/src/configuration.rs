@@ -479,8 +479,8 @@ fn default_clients() -> Vec<ClientConfig> {
             scopes: vec!["openid".into(), "profile".into()],
             require_pkce: true,
             client_uri: Some("https://localhost:5002/".into()),
-            // The sample web client has no back-channel logout endpoint yet (issue 14).
-            backchannel_logout_uri: None,
+            // The web client ends its sessions with this sid when the identity server's ends.
+            backchannel_logout_uri: Some("https://localhost:5002/backchannel-logout".into()),
             backchannel_logout_session_required: true,
         },
         ClientConfig {
@@ -795,6 +795,27 @@ mod tests {
             settings.users[1].subject,
             "e4f1a0a3-6c9a-4b4e-8a54-0f3f1c2b7d90"
         );
+    }
+
+    #[test]
+    fn the_default_web_client_registers_its_back_channel_logout_endpoint_with_sessions() {
+        let settings = Settings::from_figment(Figment::new()).unwrap();
+        let web = settings
+            .clients
+            .iter()
+            .find(|c| c.client_id == "web")
+            .unwrap();
+        assert_eq!(
+            web.backchannel_logout_uri.as_deref(),
+            Some("https://localhost:5002/backchannel-logout")
+        );
+        assert!(web.backchannel_logout_session_required);
+        let machine = settings
+            .clients
+            .iter()
+            .find(|c| c.client_id == "client")
+            .unwrap();
+        assert_eq!(machine.backchannel_logout_uri, None, "no sessions to end");
     }
 
     #[test]

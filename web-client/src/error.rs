@@ -1,9 +1,12 @@
 //! Every way a request can fail, and the one place ([`AppError::into_response`]) that turns a
 //! failure into a page: the right status, a clear message, no secret, 5xx causes logged once.
+//! The back-channel logout endpoint answers the identity server, not a person: its failures
+//! are [`LogoutError`], answered in JSON ([`LogoutError::into_response`]).
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 
+use crate::backchannel::LogoutTokenError;
 use crate::oidc::OidcError;
 use crate::store::StoreError;
 use crate::templates::{self, ErrorPage};
@@ -221,6 +224,58 @@ impl AppError {
     }
 }
 
+/// A refused or failed `POST /backchannel-logout` (Back-Channel Logout 1.0 section 2.8).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogoutError {
+    /// The request or its logout token is not acceptable: 400 `invalid_request`.
+    #[error(transparent)]
+    Invalid(#[from] LogoutTokenError),
+    /// The token's `jti` was accepted before: 400 `invalid_request`.
+    #[error("the logout token was already used")]
+    Replayed,
+    /// Discovery has not answered, so the token cannot be verified yet: 503 (the identity
+    /// server retries).
+    #[error("the identity server has not answered discovery yet")]
+    ProviderUnavailable,
+    /// The store failed: nothing was recorded, the token is not used up: 503 (retried).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl LogoutError {
+    /// The HTTP status of this failure: 400 for anything in the request, 503 for our side.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Invalid(_) | Self::Replayed => StatusCode::BAD_REQUEST,
+            Self::ProviderUnavailable | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The JSON answer: `{"error": "invalid_request", "error_description": …}` for a 400,
+    /// `{"error": "temporarily_unavailable"}` for a 503 (its cause logged here, once).
+    pub fn into_response(self) -> HttpResponse {
+        let status = self.status();
+        let body = if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), error = %self, "back-channel logout failed");
+            serde_json::json!({ "error": "temporarily_unavailable" })
+        } else {
+            tracing::info!(status = status.as_u16(), error = %self, "back-channel logout refused");
+            serde_json::json!({
+                "error": "invalid_request",
+                "error_description": self.to_string(),
+            })
+        };
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, "5"));
+        }
+        response
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            .json(body)
+    }
+}
+
 fn detail_of(code: &str, description: Option<&str>) -> String {
     match description {
         Some(d) => format!("{code}: {d}"),
@@ -277,6 +332,19 @@ mod tests {
         let page = AppError::Internal("secret path /etc/x".into()).page("i");
         assert!(page.detail.is_none());
         assert!(!page.message.contains("/etc/x"));
+    }
+
+    #[test]
+    fn a_refused_logout_token_is_a_400_and_a_store_failure_a_503() {
+        let refused = LogoutError::Invalid(LogoutTokenError::BadSignature);
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(LogoutError::Replayed.status(), StatusCode::BAD_REQUEST);
+        let failed = LogoutError::Store(StoreError::Timeout(500));
+        assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            LogoutError::ProviderUnavailable.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! It signs users in through the identity server with the authorization code flow and PKCE
 //! (the `openidconnect` crate), keeps a small encrypted session cookie (`actix-session`) that
 //! points at tokens held server-side, shows the ID token's claims and the token properties,
-//! calls the userinfo endpoint, refreshes the access token when it has expired, and signs out
-//! with RP-initiated logout.
+//! calls the userinfo endpoint, refreshes the access token when it has expired, signs out
+//! with RP-initiated logout, and is signed out by the identity server with back-channel logout
+//! (`POST /backchannel-logout`, [`backchannel`]).
 //!
 //! Start it like every app in the workspace:
 //!
@@ -18,6 +19,7 @@
 //! # }
 //! ```
 
+pub mod backchannel;
 pub mod configuration;
 pub mod error;
 pub mod oidc;

@@ -1,29 +1,36 @@
 //! The OpenID Connect side of the web client, on top of the `openidconnect` crate: discovery
 //! (retried in the background until the identity server answers), the authorization request
 //! with state, nonce and PKCE S256, the code exchange and ID token verification (signature via
-//! JWKS, issuer, audience, nonce, expiry, `at_hash`), refresh, userinfo and the RP-initiated
-//! logout URL.
+//! JWKS, issuer, audience, nonce, expiry, `at_hash`), refresh, userinfo, the RP-initiated
+//! logout URL, and the signature and claims of back-channel logout tokens (with the rules of
+//! [`crate::backchannel`]; the JWKS is fetched again on an unknown `kid`, at most once per
+//! [`JWKS_REFETCH_INTERVAL`]).
 //!
 //! No web framework in here: the routes call these functions and map [`OidcError`] to pages.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreIdToken, CoreJwsSigningAlgorithm,
-    CoreTokenResponse,
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreIdToken, CoreJsonWebKeySet,
+    CoreJwsSigningAlgorithm, CoreTokenResponse,
 };
 use openidconnect::{
     AccessToken, AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
     EmptyAdditionalClaims, EndSessionUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
-    LogoutRequest, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, RefreshToken, Scope,
-    SubjectIdentifier, TokenResponse,
+    JsonWebKeySetUrl, LogoutRequest, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, RefreshToken,
+    Scope, SubjectIdentifier, TokenResponse,
 };
 
+use crate::backchannel::{self, LogoutToken, LogoutTokenError};
 use crate::configuration::{Settings, Validated};
 use crate::secret::Secret;
+
+/// The JWKS is fetched again for a logout token with an unknown `kid` at most this often, so
+/// that tokens with made-up key ids cannot make the web client hammer the identity server.
+pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The client type `from_provider_metadata` yields (token and userinfo endpoints optional in
 /// discovery; their absence is an [`OidcError::Discovery`]).
@@ -70,6 +77,15 @@ pub struct Provider {
     http: reqwest::Client,
     extra_scopes: Vec<String>,
     post_logout_redirect_uri: PostLogoutRedirectUrl,
+    /// The issuer, as discovery confirmed it.
+    issuer: String,
+    /// Where the keys are published.
+    jwks_uri: JsonWebKeySetUrl,
+    /// The keys logout tokens are verified with: discovery's, replaced by a refetch.
+    jwks: RwLock<Arc<CoreJsonWebKeySet>>,
+    /// When the JWKS was last fetched for an unknown `kid`; held while fetching, so that
+    /// concurrent logout tokens share one fetch.
+    jwks_refetched: tokio::sync::Mutex<Option<Instant>>,
 }
 
 /// The values of one authorization request that must come back to `/signin-oidc`.
@@ -96,6 +112,8 @@ pub struct Identity {
     pub claims: serde_json::Map<String, serde_json::Value>,
     /// The raw ID token.
     pub id_token: Secret,
+    /// The `sid` claim (the identity server's session), if present.
+    pub sid: Option<String>,
 }
 
 /// Tokens and claims after a successful code exchange or refresh.
@@ -173,6 +191,9 @@ impl Provider {
             return Err(OidcError::Discovery("the JWKS holds no key".into()));
         }
         let end_session_endpoint = metadata.additional_metadata().end_session_endpoint.clone();
+        let issuer = metadata.issuer().as_str().to_owned();
+        let jwks_uri = metadata.jwks_uri().clone();
+        let jwks = RwLock::new(Arc::new(metadata.jwks().clone()));
         let redirect = RedirectUrl::new(urls.redirect_uri.clone())
             .map_err(|e| OidcError::Discovery(format!("redirect uri: {e}")))?;
         let post_logout_redirect_uri =
@@ -192,7 +213,69 @@ impl Provider {
             http,
             extra_scopes: urls.extra_scopes.clone(),
             post_logout_redirect_uri,
+            issuer,
+            jwks_uri,
+            jwks,
+            jwks_refetched: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// Verifies a back-channel logout token at `now` (unix seconds): header, RS256 signature
+    /// with a published key, and every claim rule of [`crate::backchannel`]. A `kid` that is
+    /// not in the keys makes one fetch of the JWKS (at most one per
+    /// [`JWKS_REFETCH_INTERVAL`]); the `jti` is left to the store.
+    pub async fn verify_logout_token(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<LogoutToken, LogoutTokenError> {
+        let parsed = backchannel::parse(token)?;
+        let keys = self.jwks.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match backchannel::verify_signature(&parsed, &keys) {
+            Err(LogoutTokenError::UnknownKey) => {
+                let keys = self
+                    .refetch_jwks()
+                    .await
+                    .ok_or(LogoutTokenError::UnknownKey)?;
+                backchannel::verify_signature(&parsed, &keys)?;
+            }
+            other => other?,
+        }
+        backchannel::validate_claims(
+            &parsed,
+            &backchannel::Expected {
+                issuer: &self.issuer,
+                client_id: self.client.client_id().as_str(),
+            },
+            now,
+        )
+    }
+
+    /// Fetches the JWKS again unless that was done less than [`JWKS_REFETCH_INTERVAL`] ago;
+    /// the new keys, or `None` when it was not time yet or the fetch failed (the old keys
+    /// stay).
+    async fn refetch_jwks(&self) -> Option<Arc<CoreJsonWebKeySet>> {
+        let mut last = self.jwks_refetched.lock().await;
+        if last.is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL) {
+            return None;
+        }
+        *last = Some(Instant::now());
+        match CoreJsonWebKeySet::fetch_async(&self.jwks_uri, &self.http).await {
+            Ok(keys) if !keys.keys().is_empty() => {
+                let keys = Arc::new(keys);
+                *self.jwks.write().unwrap_or_else(|p| p.into_inner()) = keys.clone();
+                tracing::info!("JWKS fetched again for a logout token with an unknown key");
+                Some(keys)
+            }
+            Ok(_) => {
+                tracing::warn!("the refetched JWKS holds no key, keeping the previous keys");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "refetching the JWKS failed");
+                None
+            }
+        }
     }
 
     /// The authorization URL (code flow, S256 PKCE, fresh state and nonce) and what must be
@@ -335,10 +418,12 @@ impl Provider {
             Ok(serde_json::Value::Object(map)) => map,
             _ => return Err(invalid("claims are not a JSON object".into())),
         };
+        let raw = id_token.to_string();
         Ok(Identity {
             subject,
             claims,
-            id_token: Secret::new(id_token.to_string()),
+            sid: sid_of(&raw),
+            id_token: Secret::new(raw),
         })
     }
 
@@ -392,6 +477,22 @@ impl Provider {
         }
         Some(request.http_get_url())
     }
+}
+
+/// The `sid` claim of an ID token whose signature has been verified (the `openidconnect` claims
+/// type does not carry it): a short non-empty string, else `None`.
+fn sid_of(id_token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = id_token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes).ok()?;
+    claims
+        .get("sid")?
+        .as_str()
+        .filter(|s| !s.is_empty() && s.len() <= backchannel::MAX_CLAIM_BYTES)
+        .map(str::to_owned)
 }
 
 fn token_error<RE>(
@@ -491,5 +592,26 @@ pub async fn discover_until_ready(
                 "refreshing discovery failed, keeping the previous keys"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sid_is_read_from_the_id_token_payload() {
+        use base64::Engine;
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let token = |claims| format!("{}.{}.sig", b64(serde_json::json!({})), b64(claims));
+        assert_eq!(
+            sid_of(&token(serde_json::json!({"sid": "s-1"}))).as_deref(),
+            Some("s-1")
+        );
+        assert_eq!(sid_of(&token(serde_json::json!({"sub": "a"}))), None);
+        assert_eq!(sid_of(&token(serde_json::json!({"sid": 5}))), None);
+        assert_eq!(sid_of("not a jwt"), None);
     }
 }

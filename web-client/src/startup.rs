@@ -170,6 +170,10 @@ impl Application {
                     "/signout-callback-oidc",
                     web::get().to(routes::signout::callback),
                 )
+                .route(
+                    "/backchannel-logout",
+                    web::post().to(routes::backchannel::post),
+                )
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
                 .route("/static/site.css", web::get().to(routes::assets::site_css))

@@ -73,6 +73,11 @@ pub fn test_settings(data_dir: &std::path::Path) -> Settings {
         ..Settings::default()
     };
     settings.keys.signing_key_pem = Some(Secret::new(test_signing_key_pem()));
+    // The default web client's back-channel URI is the demo's `https://localhost:5002`: tests
+    // that sign out must not post logout tokens there (`backchannel.rs` registers receivers).
+    for client in &mut settings.clients {
+        client.backchannel_logout_uri = None;
+    }
     let mut web2 = settings.clients[0].clone();
     web2.client_id = "web2".into();
     web2.redirect_uris = vec!["https://localhost:5009/cb".into()];

@@ -3,6 +3,7 @@
 //! [`crate::error::AppError::into_response`].
 
 pub mod assets;
+pub mod backchannel;
 pub mod health;
 pub mod home;
 pub mod signin;

@@ -71,6 +71,7 @@ async fn handle(
     let id = random_token(32);
     let signed_in = SignedIn {
         subject: identity.subject,
+        sid: identity.sid,
         claims: identity.claims,
         id_token: identity.id_token,
         access_token: tokens.access_token,

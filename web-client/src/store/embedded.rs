@@ -3,7 +3,11 @@
 //!
 //! Tables: `sessions` maps the digest of a session id to `expires_at (8 bytes, big-endian unix
 //! seconds) || sealed session`; `sessions_by_expiry` indexes `expires_at || digest`, so expired
-//! sessions are found without decrypting anything. Every write commits with redb's default
+//! sessions are found without decrypting anything. `logout` holds the back-channel logout
+//! records (see [`super`]): the `jti` of every accepted logout token and the logout markers,
+//! keyed `jti:`/`sid:`/`sub:` and a digest, valued `expires_at || payload` (a `sub` marker's
+//! payload is its time, unix milliseconds, 8 bytes big-endian), with `logout_by_expiry` beside
+//! it, swept like the sessions. Every write commits with redb's default
 //! durability (fsync before it returns), so an acknowledged sign-in survives a SIGKILL. Expired
 //! sessions are swept at start-up and, a bounded batch at a time, on every write.
 //!
@@ -19,12 +23,14 @@ use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::{
-    GuardKind, RefreshGuard, Sealer, SessionStore, SignedIn, StoreError, StoreFuture, digest,
-    encode, unseal,
+    GuardKind, Logout, RefreshGuard, Sealer, SessionStore, SignedIn, StoreError, StoreFuture,
+    digest, encode, ended, jti_key, sid_key, sub_key, unseal,
 };
 
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 const BY_EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("sessions_by_expiry");
+const LOGOUT: TableDefinition<&str, &[u8]> = TableDefinition::new("logout");
+const LOGOUT_BY_EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("logout_by_expiry");
 /// Expired sessions removed per write at most, so one write never does unbounded work (a
 /// session is created by one write, so sweeping more than one per write keeps up).
 const SWEEP_PER_WRITE: usize = 64;
@@ -101,10 +107,13 @@ impl EmbeddedStore {
     }
 
     fn init(db: Database, sealer: Sealer, path: Option<PathBuf>) -> Result<Self, String> {
-        // Create both tables, so that reads of a new file find them.
+        // Create every table (also in a file of an earlier version), so that reads find them.
         let txn = db.begin_write().map_err(|e| e.to_string())?;
         txn.open_table(SESSIONS).map_err(|e| e.to_string())?;
         txn.open_table(BY_EXPIRY).map_err(|e| e.to_string())?;
+        txn.open_table(LOGOUT).map_err(|e| e.to_string())?;
+        txn.open_table(LOGOUT_BY_EXPIRY)
+            .map_err(|e| e.to_string())?;
         txn.commit().map_err(|e| e.to_string())?;
         let (closed_tx, closed) = tokio::sync::watch::channel(());
         let store = Self {
@@ -156,7 +165,14 @@ impl EmbeddedStore {
         let swept = {
             let mut sessions = txn.open_table(SESSIONS)?;
             let mut by_expiry = txn.open_table(BY_EXPIRY)?;
-            sweep(&mut sessions, &mut by_expiry, now, max)?
+            let mut logout = txn.open_table(LOGOUT)?;
+            let mut logout_by_expiry = txn.open_table(LOGOUT_BY_EXPIRY)?;
+            sweep(&mut sessions, &mut by_expiry, now, max)?.max(sweep(
+                &mut logout,
+                &mut logout_by_expiry,
+                now,
+                max,
+            )?)
         };
         txn.commit()?;
         Ok(swept)
@@ -198,7 +214,37 @@ fn context(digest: &str) -> Vec<u8> {
     format!("{CONTEXT}{digest}").into_bytes()
 }
 
-/// Removes up to `max` sessions whose expiry is at or before `now`; returns how many.
+/// Writes `key` = `expires || payload` in a table with an expiry index, replacing its old index
+/// entry.
+fn put_record(
+    table: &mut redb::Table<&str, &[u8]>,
+    by_expiry: &mut redb::Table<&[u8], ()>,
+    key: &str,
+    expires: u64,
+    payload: &[u8],
+) -> Result<(), redb::Error> {
+    let mut value = expires.to_be_bytes().to_vec();
+    value.extend_from_slice(payload);
+    let old = table
+        .insert(key, value.as_slice())?
+        .and_then(|old| expiry_of(old.value()));
+    if let Some(old) = old {
+        by_expiry.remove(index_key(old, key).as_slice())?;
+    }
+    by_expiry.insert(index_key(expires, key).as_slice(), ())?;
+    Ok(())
+}
+
+/// The time of a `sub` marker (unix milliseconds), from its stored value.
+fn marker_time(value: &[u8]) -> Option<i64> {
+    value
+        .get(8..16)
+        .and_then(|b| b.try_into().ok())
+        .map(i64::from_be_bytes)
+}
+
+/// Removes up to `max` rows (sessions or logout records) whose expiry is at or before `now`;
+/// returns how many.
 fn sweep(
     sessions: &mut redb::Table<&str, &[u8]>,
     by_expiry: &mut redb::Table<&[u8], ()>,
@@ -261,18 +307,40 @@ impl SessionStore for EmbeddedStore {
 
     fn get<'a>(&'a self, id: &'a str, now: DateTime<Utc>) -> StoreFuture<'a, Option<SignedIn>> {
         Box::pin(async move {
-            let digest = digest(id);
-            let lookup = digest.clone();
-            let value = self
+            let lookup = digest(id);
+            // The session and its logout markers on one snapshot.
+            let (session, logged_out) = self
                 .blocking(move |me| {
                     let txn = me.db.database.begin_read()?;
                     let sessions = txn.open_table(SESSIONS)?;
-                    Ok(sessions.get(lookup.as_str())?.map(|v| v.value().to_vec()))
+                    let Some(value) = sessions.get(lookup.as_str())?.map(|v| v.value().to_vec())
+                    else {
+                        return Ok((None, false));
+                    };
+                    let Some(session) = value
+                        .get(8..)
+                        .and_then(|v| unseal(&me.sealer, &context(&lookup), v))
+                    else {
+                        return Ok((None, false));
+                    };
+                    let logout = txn.open_table(LOGOUT)?;
+                    let sid_marked = match &session.sid {
+                        Some(sid) => logout.get(sid_key(sid).as_str())?.is_some(),
+                        None => false,
+                    };
+                    let sub_marker = logout
+                        .get(sub_key(&session.subject).as_str())?
+                        .and_then(|v| marker_time(v.value()));
+                    let logged_out = ended(&session, sid_marked, sub_marker);
+                    Ok((Some(session), logged_out))
                 })
                 .await?;
-            Ok(value
-                .and_then(|v| unseal(&self.sealer, &context(&digest), v.get(8..)?))
-                .filter(|s| s.expires_at > now))
+            if logged_out {
+                self.remove(id).await?;
+                tracing::info!("session ended by a back-channel logout");
+                return Ok(None);
+            }
+            Ok(session.filter(|s| s.expires_at > now))
         })
     }
 
@@ -297,6 +365,53 @@ impl SessionStore for EmbeddedStore {
                 })
                 .await?;
             Ok(value.and_then(|v| unseal(&self.sealer, &context(&digest), v.get(8..)?)))
+        })
+    }
+
+    fn record_logout<'a>(&'a self, logout: &'a Logout) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let jti = jti_key(&logout.jti);
+            let jti_expires = seconds(logout.jti_expires_at);
+            let (marker, time) = logout.marker();
+            let marker_expires = seconds(logout.marker_expires_at);
+            self.blocking(move |me| {
+                let txn = me.db.database.begin_write()?;
+                {
+                    let mut table = txn.open_table(LOGOUT)?;
+                    let mut by_expiry = txn.open_table(LOGOUT_BY_EXPIRY)?;
+                    if table.get(jti.as_str())?.is_some() {
+                        // A replay: the transaction is dropped unchanged.
+                        return Ok(false);
+                    }
+                    put_record(&mut table, &mut by_expiry, &jti, jti_expires, &[])?;
+                    let old = table.get(marker.as_str())?.map(|v| {
+                        let v = v.value();
+                        (expiry_of(v).unwrap_or(0), marker_time(v))
+                    });
+                    let expires = old.map_or(marker_expires, |(e, _)| e.max(marker_expires));
+                    let time = match (time, old.and_then(|(_, t)| t)) {
+                        (Some(new), Some(old)) => Some(new.max(old)),
+                        (new, _) => new,
+                    };
+                    let payload = time.map(i64::to_be_bytes);
+                    put_record(
+                        &mut table,
+                        &mut by_expiry,
+                        &marker,
+                        expires,
+                        payload.as_ref().map_or(&[][..], |p| &p[..]),
+                    )?;
+                    sweep(
+                        &mut table,
+                        &mut by_expiry,
+                        Utc::now().timestamp(),
+                        SWEEP_PER_WRITE,
+                    )?;
+                }
+                txn.commit()?;
+                Ok(true)
+            })
+            .await
         })
     }
 

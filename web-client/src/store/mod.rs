@@ -14,6 +14,31 @@
 //! Both keep a session under the SHA-256 digest of its id ([`digest`]) and its value sealed
 //! with AES-256-GCM under a key derived from the session key ([`Sealer`]), so the raw file or
 //! Redis holds neither a usable session id nor a token.
+//!
+//! # Back-channel logout
+//!
+//! A verified logout token ([`crate::backchannel`]) is recorded with
+//! [`SessionStore::record_logout`] as one atomic step: its `jti` is inserted if absent (a token
+//! is accepted once, also across replicas) and, only then, a **logout marker** is written: "the
+//! provider session `sid` has ended" or, for a token with only `sub`, "every session of `sub`
+//! created at or before T has ended". [`SessionStore::get`] checks the markers of the session's
+//! `sid` and `sub` and treats (and removes) a marked session as signed out.
+//!
+//! Markers rather than an index from `sid`/`sub` to session ids, because:
+//! - they are atomic and bounded on both backends with the primitives the sessions already
+//!   use: one key per marker with an expiry (one redb row with an expiry-index entry, swept like
+//!   sessions; one Redis key with `PXAT`), written in the same transaction or Lua script as
+//!   the `jti`. An index would be a set per `sid`/`sub` to keep in step with every put, remove,
+//!   expiry and sweep of a session, growing with the sessions of a user.
+//! - they also catch a session stored *after* the logout token arrived (a code exchange that
+//!   was in flight while the user signed out at the identity server): the check is on every
+//!   read, not a one-time delete.
+//! - a marker lives [`Logout::marker_expires_at`]: the session lifetime plus the time a
+//!   sign-in may take to finish, so every session it can match has expired before it does.
+//!
+//! The time of a `sub` marker is the receiving replica's clock and `created_at` the signing-in
+//! replica's: replicas are expected to keep their clocks in step (NTP). Tokens of our identity
+//! server always carry `sid`, whose marker does not depend on any clock.
 
 mod embedded;
 mod redis;
@@ -29,11 +54,75 @@ pub use self::redis::{RedisOptions, RedisStore};
 pub use self::seal::{Sealer, digest};
 use crate::secret::Secret;
 
+/// Whom a verified logout token signs out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogoutTarget {
+    /// The provider session with this `sid`: every local session that recorded it.
+    Session(String),
+    /// Every local session of this `sub` created at or before [`Logout::at`] (a token without
+    /// `sid`).
+    Subject(String),
+}
+
+/// A verified logout token, as the store records it.
+#[derive(Clone, Debug)]
+pub struct Logout {
+    /// The token's `jti`: recorded once; a second token with it is a replay.
+    pub jti: String,
+    /// Until when the `jti` is remembered: past it the token is refused for its age anyway.
+    pub jti_expires_at: DateTime<Utc>,
+    /// Whom it signs out.
+    pub target: LogoutTarget,
+    /// When it was received.
+    pub at: DateTime<Utc>,
+    /// Until when the marker is kept: longer than any session it can match lives.
+    pub marker_expires_at: DateTime<Utc>,
+}
+
+/// The key of a logout record in either backend (`jti:`, `sid:` or `sub:` and the digest of
+/// the value: the raw store holds no token id and no provider session id).
+fn logout_key(kind: &str, value: &str) -> String {
+    format!("{kind}:{}", digest(value))
+}
+
+fn jti_key(jti: &str) -> String {
+    logout_key("jti", jti)
+}
+
+fn sid_key(sid: &str) -> String {
+    logout_key("sid", sid)
+}
+
+fn sub_key(sub: &str) -> String {
+    logout_key("sub", sub)
+}
+
+impl Logout {
+    /// The marker's key and, for a `sub` marker, the time sessions created up to are ended
+    /// (unix milliseconds).
+    fn marker(&self) -> (String, Option<i64>) {
+        match &self.target {
+            LogoutTarget::Session(sid) => (sid_key(sid), None),
+            LogoutTarget::Subject(sub) => (sub_key(sub), Some(self.at.timestamp_millis())),
+        }
+    }
+}
+
+/// Whether `session` is ended by the markers found for its `sid` (`sid_marked`) and its `sub`
+/// (the time of the `sub` marker, unix milliseconds).
+fn ended(session: &SignedIn, sid_marked: bool, sub_marker: Option<i64>) -> bool {
+    (session.sid.is_some() && sid_marked)
+        || sub_marker.is_some_and(|t| session.created_at.timestamp_millis() <= t)
+}
+
 /// What the web client knows about a signed-in user.
 #[derive(Clone, Debug)]
 pub struct SignedIn {
     /// The `sub` claim.
     pub subject: String,
+    /// The `sid` claim of the ID token (the identity server's session), if it had one: a
+    /// back-channel logout token with this `sid` ends the session.
+    pub sid: Option<String>,
     /// The verified ID token claims, as JSON (what the home page lists).
     pub claims: serde_json::Map<String, serde_json::Value>,
     /// The raw ID token (sent back as `id_token_hint` on sign-out).
@@ -95,7 +184,8 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// Stores (or replaces) a session, durably before it returns.
     fn put<'a>(&'a self, id: &'a str, session: &'a SignedIn) -> StoreFuture<'a, ()>;
     /// The session if it exists and has not expired at `now`. A value that cannot be
-    /// decrypted (another session key) counts as absent.
+    /// decrypted (another session key) counts as absent; so does a session a logout marker
+    /// ends (see [`SessionStore::record_logout`]), which is removed.
     fn get<'a>(&'a self, id: &'a str, now: DateTime<Utc>) -> StoreFuture<'a, Option<SignedIn>>;
     /// Removes a session, returning it.
     fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<SignedIn>>;
@@ -104,6 +194,11 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     fn lock_refresh<'a>(&'a self, id: &'a str) -> StoreFuture<'a, RefreshGuard>;
     /// Gives the refresh lock back (only if it is still this caller's).
     fn unlock_refresh(&self, guard: RefreshGuard) -> StoreFuture<'_, ()>;
+    /// Records a verified logout token in one atomic step: inserts its `jti` unless it is
+    /// already there and, only then, writes its logout marker (a `sub` marker keeps the later of
+    /// two times). `Ok(false)`: the `jti` was seen before, nothing changed. An error changes
+    /// nothing either, so the identity server's retry is not taken for a replay.
+    fn record_logout<'a>(&'a self, logout: &'a Logout) -> StoreFuture<'a, bool>;
     /// Whether the store answers (for `/readyz`).
     fn ping(&self) -> StoreFuture<'_, ()>;
 }
@@ -113,6 +208,9 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Stored {
     subject: String,
+    /// Absent in sessions stored before back-channel logout was supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
     claims: serde_json::Map<String, serde_json::Value>,
     id_token: String,
     access_token: String,
@@ -127,6 +225,7 @@ struct Stored {
 fn encode(session: &SignedIn) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(&Stored {
         subject: session.subject.clone(),
+        sid: session.sid.clone(),
         claims: session.claims.clone(),
         id_token: session.id_token.expose().to_owned(),
         access_token: session.access_token.expose().to_owned(),
@@ -147,6 +246,7 @@ fn decode(bytes: &[u8]) -> Option<SignedIn> {
     let s: Stored = serde_json::from_slice(bytes).ok()?;
     Some(SignedIn {
         subject: s.subject,
+        sid: s.sid,
         claims: s.claims,
         id_token: Secret::new(s.id_token),
         access_token: Secret::new(s.access_token),
@@ -183,6 +283,7 @@ mod tests {
         let now = Utc::now();
         let session = SignedIn {
             subject: "alice".into(),
+            sid: Some("sid-1".into()),
             claims: serde_json::json!({"name": "Alice"})
                 .as_object()
                 .cloned()
@@ -205,5 +306,79 @@ mod tests {
         assert_eq!(back.access_token_expires_at, Some(now));
         assert_eq!(back.expires_at, now);
         assert_eq!(back.refresh_count, 3);
+        assert_eq!(back.sid.as_deref(), Some("sid-1"));
+    }
+
+    #[test]
+    fn a_session_stored_before_sids_were_recorded_decodes_without_one() {
+        let now = Utc::now();
+        let old = serde_json::json!({
+            "subject": "alice", "claims": {}, "id_token": "id", "access_token": "at",
+            "access_token_expires_at": null, "refresh_token": null, "scopes": [],
+            "created_at": now, "expires_at": now, "refresh_count": 0,
+        });
+        let back = decode(&serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(back.sid, None);
+    }
+
+    fn signed_in(sid: Option<&str>, created_at: DateTime<Utc>) -> SignedIn {
+        SignedIn {
+            subject: "alice".into(),
+            sid: sid.map(str::to_owned),
+            claims: serde_json::Map::new(),
+            id_token: Secret::new("id"),
+            access_token: Secret::new("at"),
+            access_token_expires_at: None,
+            refresh_token: None,
+            scopes: Vec::new(),
+            created_at,
+            expires_at: created_at + chrono::Duration::hours(1),
+            refresh_count: 0,
+        }
+    }
+
+    #[test]
+    fn a_sid_marker_ends_a_session_with_a_sid_whenever_it_started() {
+        let now = Utc::now();
+        assert!(ended(&signed_in(Some("s"), now), true, None));
+        assert!(ended(
+            &signed_in(Some("s"), now + chrono::Duration::seconds(5)),
+            true,
+            None
+        ));
+        assert!(!ended(&signed_in(None, now), true, None));
+        assert!(!ended(&signed_in(Some("s"), now), false, None));
+    }
+
+    #[test]
+    fn a_sub_marker_ends_only_the_sessions_started_until_its_time() {
+        let now = Utc::now();
+        let at = Some(now.timestamp_millis());
+        assert!(ended(&signed_in(Some("s"), now), false, at));
+        assert!(ended(
+            &signed_in(None, now - chrono::Duration::hours(1)),
+            false,
+            at
+        ));
+        assert!(!ended(
+            &signed_in(Some("s"), now + chrono::Duration::seconds(1)),
+            false,
+            at
+        ));
+    }
+
+    #[test]
+    fn logout_keys_hold_digests_only() {
+        let logout = Logout {
+            jti: "the-jti".into(),
+            jti_expires_at: Utc::now(),
+            target: LogoutTarget::Session("the-sid".into()),
+            at: Utc::now(),
+            marker_expires_at: Utc::now(),
+        };
+        let (key, time) = logout.marker();
+        assert_eq!(key, format!("sid:{}", digest("the-sid")));
+        assert_eq!(time, None);
+        assert!(!jti_key("the-jti").contains("the-jti"));
     }
 }

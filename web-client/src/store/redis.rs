@@ -5,6 +5,12 @@
 //!   ends; the expiry inside is checked again on read).
 //! - `P lock:H`: the refresh lock, `SET … NX PX ttl` with a random token, released by a Lua
 //!   compare-and-delete, so a replica whose lock expired never deletes another's.
+//! - `P logout:jti:D`, `P logout:sid:D`, `P logout:sub:D` (`D` a digest): the back-channel
+//!   logout records of [`super`], each with `PXAT`. One Lua script records a logout token:
+//!   `SET NX` of its `jti` and, only if that succeeded, its marker, so across replicas a token
+//!   is accepted once and never half-recorded. A marker's value is `time:expires` (unix
+//!   milliseconds; the time is 0 for a `sid` marker), and a second marker keeps the later of
+//!   each.
 //!
 //! One [`ConnectionManager`] per process (a multiplexed connection that reconnects by itself;
 //! no pool needed without blocking commands), created lazily so that start-up does not need
@@ -19,8 +25,8 @@ use ::redis::{Client, Script, TlsCertificates};
 use chrono::{DateTime, Utc};
 
 use super::{
-    GuardKind, RefreshGuard, Sealer, SessionStore, SignedIn, StoreError, StoreFuture, digest,
-    encode, unseal,
+    GuardKind, Logout, RefreshGuard, Sealer, SessionStore, SignedIn, StoreError, StoreFuture,
+    digest, encode, ended, jti_key, sid_key, sub_key, unseal,
 };
 use crate::secret::Secret;
 
@@ -31,6 +37,28 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 ";
+/// Records a logout token: KEYS[1] its `jti`, KEYS[2] its marker; ARGV[1] the `jti`'s expiry,
+/// ARGV[2] the marker's time, ARGV[3] its expiry (unix milliseconds). 0: a replay, nothing
+/// written; 1: recorded.
+const RECORD_LOGOUT: &str = r"
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PXAT', ARGV[1]) then
+    return 0
+end
+local time = tonumber(ARGV[2])
+local expires = tonumber(ARGV[3])
+local old = redis.call('GET', KEYS[2])
+if old then
+    local t, e = string.match(old, '^(%d+):(%d+)$')
+    if t then
+        time = math.max(time, tonumber(t))
+        expires = math.max(expires, tonumber(e))
+    end
+end
+redis.call('SET', KEYS[2], string.format('%.0f:%.0f', time, expires),
+    'PXAT', string.format('%.0f', expires))
+return 1
+";
+
 /// First and longest pause between two attempts at a held refresh lock.
 const LOCK_POLL_MIN: Duration = Duration::from_millis(20);
 const LOCK_POLL_MAX: Duration = Duration::from_millis(200);
@@ -60,6 +88,7 @@ pub struct RedisStore {
     lock_ttl: Duration,
     sealer: Sealer,
     unlock: Script,
+    record_logout: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -104,6 +133,7 @@ impl RedisStore {
             lock_ttl: options.lock_ttl,
             sealer,
             unlock: Script::new(UNLOCK),
+            record_logout: Script::new(RECORD_LOGOUT),
         })
     }
 
@@ -113,6 +143,28 @@ impl RedisStore {
 
     fn lock_key(&self, digest: &str) -> String {
         format!("{}lock:{digest}", self.prefix)
+    }
+
+    /// The Redis key of a logout record (`jti:…`, `sid:…` or `sub:…`).
+    fn logout_key(&self, record: &str) -> String {
+        format!("{}logout:{record}", self.prefix)
+    }
+
+    /// Whether the logout markers end `session`.
+    async fn logged_out(&self, session: &SignedIn) -> Result<bool, StoreError> {
+        let mut keys = vec![self.logout_key(&sub_key(&session.subject))];
+        if let Some(sid) = &session.sid {
+            keys.push(self.logout_key(&sid_key(sid)));
+        }
+        let mut markers: Vec<Option<String>> = self.call(::redis::cmd("MGET").arg(&keys)).await?;
+        let sid_marker = if markers.len() > 1 {
+            markers.pop().flatten()
+        } else {
+            None
+        };
+        let sub_marker = markers.pop().flatten();
+        let sub_time = sub_marker.and_then(|v| v.split(':').next()?.parse::<i64>().ok());
+        Ok(ended(session, sid_marker.is_some(), sub_time))
     }
 
     /// Runs one command within the timeout; any failure is a [`StoreError`].
@@ -179,9 +231,17 @@ impl SessionStore for RedisStore {
         Box::pin(async move {
             let key = self.session_key(&digest(id));
             let value: Option<Vec<u8>> = self.call(::redis::cmd("GET").arg(&key)).await?;
-            Ok(value
-                .and_then(|v| unseal(&self.sealer, key.as_bytes(), &v))
-                .filter(|s| s.expires_at > now))
+            let Some(session) = value.and_then(|v| unseal(&self.sealer, key.as_bytes(), &v)) else {
+                return Ok(None);
+            };
+            // A marker written after the GET is seen by the next request: the request that
+            // read the session before the logout arrived is ordered before it.
+            if self.logged_out(&session).await? {
+                let _: i64 = self.call(::redis::cmd("DEL").arg(&key)).await?;
+                tracing::info!("session ended by a back-channel logout");
+                return Ok(None);
+            }
+            Ok(Some(session).filter(|s| s.expires_at > now))
         })
     }
 
@@ -190,6 +250,23 @@ impl SessionStore for RedisStore {
             let key = self.session_key(&digest(id));
             let value: Option<Vec<u8>> = self.call(::redis::cmd("GETDEL").arg(&key)).await?;
             Ok(value.and_then(|v| unseal(&self.sealer, key.as_bytes(), &v)))
+        })
+    }
+
+    fn record_logout<'a>(&'a self, logout: &'a Logout) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let (marker, time) = logout.marker();
+            let mut conn = self.manager.clone();
+            let mut invocation = self
+                .record_logout
+                .key(self.logout_key(&jti_key(&logout.jti)));
+            invocation
+                .key(self.logout_key(&marker))
+                .arg(logout.jti_expires_at.timestamp_millis().max(1))
+                .arg(time.unwrap_or(0).max(0))
+                .arg(logout.marker_expires_at.timestamp_millis().max(1));
+            let recorded: i64 = bounded(self.timeout, invocation.invoke_async(&mut conn)).await?;
+            Ok(recorded == 1)
         })
     }
 

@@ -1,5 +1,6 @@
 //! Integration tests of the web client against a mock OpenID Connect provider, over HTTPS.
 
+mod backchannel;
 mod discovery;
 mod helpers;
 mod mock_provider;

@@ -1,6 +1,8 @@
 //! A small OpenID Connect provider for the tests, over HTTPS with the test CA: discovery, JWKS,
 //! authorize (answers at once for alice), token (code + PKCE, refresh), userinfo and
 //! end-session. [`Behaviour`] makes it misbehave in the ways the web client must refuse.
+//! ID tokens carry a fresh `sid` per code grant (recorded), and [`sign_jwt`] signs logout
+//! tokens with the provider's keys.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -10,12 +12,12 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine;
 use chrono::Utc;
 use openidconnect::core::{
-    CoreIdToken, CoreIdTokenClaims, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreResponseType,
-    CoreRsaPrivateSigningKey, CoreSubjectIdentifierType,
+    CoreGenderClaim, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+    CoreResponseType, CoreRsaPrivateSigningKey, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AccessToken, Audience, AuthUrl, AuthenticationContextClass, AuthenticationMethodReference,
-    EmptyAdditionalClaims, EmptyAdditionalProviderMetadata, EndSessionUrl, EndUserEmail,
+    AccessToken, AdditionalClaims, Audience, AuthUrl, AuthenticationContextClass,
+    AuthenticationMethodReference, EmptyAdditionalProviderMetadata, EndSessionUrl, EndUserEmail,
     EndUserName, IssuerUrl, JsonWebKeyId, JsonWebKeySetUrl, LocalizedClaim, LogoutProviderMetadata,
     Nonce, PkceCodeChallenge, PkceCodeVerifier, PrivateSigningKey, ProviderMetadataWithLogout,
     ResponseTypes, StandardClaims, SubjectIdentifier, TokenUrl, UserInfoUrl,
@@ -23,6 +25,58 @@ use openidconnect::{
 use rsa::pkcs1::EncodeRsaPrivateKey;
 
 pub const ALICE_SUB: &str = "a5a0c16c-0027-4011-8e2f-a7e179dc784b";
+
+/// The `sid` claim the identity server adds to its ID tokens.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+struct SidClaim {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
+}
+
+impl AdditionalClaims for SidClaim {}
+
+type IdToken = openidconnect::IdToken<
+    SidClaim,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+type IdTokenClaims = openidconnect::IdTokenClaims<SidClaim, CoreGenderClaim>;
+
+/// Which key signs a JWT made by [`sign_jwt`].
+#[derive(Clone, Copy, Debug)]
+pub enum Key {
+    /// The published `key-1`.
+    Published,
+    /// A key that is not published, under the published kid `key-1` (a forgery).
+    Unpublished,
+    /// `key-2`, published only with [`Behaviour::rotated_to_second_key`].
+    Second,
+}
+
+/// A compact JWS of `header` and `claims`, RS256-signed with `key` (the header is taken as
+/// given, so tests can lie in it).
+pub fn sign_jwt(header: &serde_json::Value, claims: &serde_json::Value, key: Key) -> String {
+    use openidconnect::PrivateSigningKey;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let input = format!(
+        "{}.{}",
+        b64(&serde_json::to_vec(header).unwrap()),
+        b64(&serde_json::to_vec(claims).unwrap())
+    );
+    let key = match key {
+        Key::Published => signing_key(false, "key-1"),
+        Key::Unpublished => signing_key(true, "key-1"),
+        Key::Second => signing_key(true, "key-2"),
+    };
+    let signature = key
+        .sign(
+            &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            input.as_bytes(),
+        )
+        .unwrap();
+    format!("{input}.{}", b64(&signature))
+}
 
 /// The provider's signing key and a second key it does not publish; generated once per test
 /// process (RSA generation is the slow part of these tests).
@@ -70,6 +124,8 @@ pub struct Behaviour {
     pub userinfo_unauthorized: bool,
     /// Every token answer waits this long first (to make concurrent refreshes overlap).
     pub token_delay_ms: u64,
+    /// ID tokens carry no `sid`.
+    pub no_sid: bool,
 }
 
 #[derive(Debug)]
@@ -90,6 +146,10 @@ pub struct Record {
     pub access_tokens: Vec<String>,
     /// Userinfo calls (the bearer token).
     pub userinfo_tokens: Vec<String>,
+    /// The `sid` of every code grant, in order.
+    pub sids: Vec<String>,
+    /// How often the JWKS was fetched.
+    pub jwks_requests: usize,
 }
 
 #[derive(Debug, Default)]
@@ -172,6 +232,11 @@ impl MockProvider {
         })
     }
 
+    /// The `sid` of the latest code grant.
+    pub fn last_sid(&self) -> String {
+        self.record(|r| r.sids.last().cloned().expect("a code grant"))
+    }
+
     /// Reads what the provider has seen.
     pub fn record<T>(&self, f: impl FnOnce(&Record) -> T) -> T {
         f(&self.state.lock().unwrap().record)
@@ -202,7 +267,9 @@ async fn discovery(me: web::Data<MockProvider>) -> HttpResponse {
 
 async fn jwks(me: web::Data<MockProvider>) -> HttpResponse {
     let mut keys = vec![signing_key(false, "key-1").as_verification_key()];
-    if me.state.lock().unwrap().behaviour.rotated_to_second_key {
+    let mut s = me.state.lock().unwrap();
+    s.record.jwks_requests += 1;
+    if s.behaviour.rotated_to_second_key {
         keys.push(signing_key(true, "key-2").as_verification_key());
     }
     HttpResponse::Ok().json(CoreJsonWebKeySet::new(keys))
@@ -286,6 +353,7 @@ async fn token(
         return HttpResponse::Unauthorized().json(serde_json::json!({ "error": "invalid_client" }));
     }
     let behaviour = s.behaviour.clone();
+    let mut sid = None;
     let (nonce, expires_in, with_id_token) = match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             let Some(grant) = form.get("code").and_then(|c| s.grants.remove(c)) else {
@@ -297,6 +365,11 @@ async fn token(
                 || form.get("redirect_uri") != Some(&grant.redirect_uri)
             {
                 return oauth_error("invalid_grant");
+            }
+            if !behaviour.no_sid {
+                let new = random();
+                s.record.sids.push(new.clone());
+                sid = Some(new);
             }
             (grant.nonce, behaviour.code_expires_in.unwrap_or(3600), true)
         }
@@ -317,7 +390,7 @@ async fn token(
         .audience_override
         .clone()
         .unwrap_or_else(|| "web".into());
-    let mut claims = CoreIdTokenClaims::new(
+    let mut claims = IdTokenClaims::new(
         IssuerUrl::new(me.issuer.clone()).unwrap(),
         vec![Audience::new(audience)],
         now + chrono::Duration::minutes(5),
@@ -327,7 +400,7 @@ async fn token(
                 "Alice Smith".into(),
             ))))
             .set_email(Some(EndUserEmail::new("AliceSmith@example.com".into()))),
-        EmptyAdditionalClaims {},
+        SidClaim { sid },
     )
     .set_auth_time(Some(now))
     .set_auth_context_ref(None::<AuthenticationContextClass>)
@@ -343,7 +416,7 @@ async fn token(
     } else {
         AccessToken::new(access_token.clone())
     };
-    let id_token = CoreIdToken::new(
+    let id_token = IdToken::new(
         claims,
         &if behaviour.rotated_to_second_key {
             signing_key(true, "key-2")

@@ -11,7 +11,8 @@ use chrono::Utc;
 use redis_testkit::{Durability, RedisServer};
 use web_client::secret::Secret;
 use web_client::store::{
-    EmbeddedStore, RedisOptions, RedisStore, Sealer, SessionStore, SignedIn, StoreError, digest,
+    EmbeddedStore, Logout, LogoutTarget, RedisOptions, RedisStore, Sealer, SessionStore, SignedIn,
+    StoreError, digest,
 };
 
 const KEY: [u8; 64] = [7u8; 64];
@@ -22,6 +23,7 @@ pub fn session(tag: &str, lifetime: chrono::Duration) -> SignedIn {
     let now = Utc::now();
     SignedIn {
         subject: "alice".into(),
+        sid: Some(format!("sid-{tag}")),
         claims: serde_json::json!({"name": "Alice Smith"})
             .as_object()
             .cloned()
@@ -267,9 +269,139 @@ async fn a_session_sealed_under_another_key_reads_as_absent(f: Fixture) {
     assert!(other_key.get(&id, Utc::now()).await.unwrap().is_none());
 }
 
+fn logout(jti: &str, target: LogoutTarget) -> Logout {
+    let now = Utc::now();
+    Logout {
+        jti: jti.into(),
+        jti_expires_at: now + chrono::Duration::minutes(6),
+        target,
+        at: now,
+        marker_expires_at: now + chrono::Duration::hours(2),
+    }
+}
+
+async fn a_logout_token_is_recorded_once_even_by_twenty_at_once(f: Fixture) {
+    let first = logout("jti-1", LogoutTarget::Session("sid-x".into()));
+    assert!(f.store.record_logout(&first).await.unwrap());
+    assert!(!f.other.record_logout(&first).await.unwrap(), "a replay");
+    let other_target = logout("jti-1", LogoutTarget::Subject("bob".into()));
+    assert!(
+        !f.store.record_logout(&other_target).await.unwrap(),
+        "the jti alone decides"
+    );
+
+    let racers = (0..20).map(|n| {
+        let store = if n % 2 == 0 {
+            f.store.clone()
+        } else {
+            f.other.clone()
+        };
+        tokio::spawn(async move {
+            store
+                .record_logout(&logout("jti-2", LogoutTarget::Session(format!("sid-{n}"))))
+                .await
+                .unwrap()
+        })
+    });
+    let won = futures_util::future::join_all(racers)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(
+        won, 1,
+        "exactly one of 20 concurrent callers records the jti"
+    );
+}
+
+async fn a_sid_marker_signs_out_the_sessions_of_that_sid_only(f: Fixture) {
+    let (a, b) = (id(1), id(2));
+    f.store.put(&a, &session("a", hour())).await.unwrap();
+    f.store.put(&b, &session("b", hour())).await.unwrap();
+
+    let recorded = f
+        .other
+        .record_logout(&logout("jti-a", LogoutTarget::Session("sid-a".into())))
+        .await
+        .unwrap();
+
+    assert!(recorded);
+    assert!(f.store.get(&a, Utc::now()).await.unwrap().is_none());
+    assert!(
+        f.other.remove(&a).await.unwrap().is_none(),
+        "removed when it was read"
+    );
+    assert!(f.store.get(&b, Utc::now()).await.unwrap().is_some());
+    // A session of that sid stored after the token arrived is signed out too.
+    let late = id(3);
+    f.store.put(&late, &session("a", hour())).await.unwrap();
+    assert!(f.other.get(&late, Utc::now()).await.unwrap().is_none());
+}
+
+async fn a_sub_marker_signs_out_the_sessions_of_that_sub_started_until_then(f: Fixture) {
+    let (old, new, bob) = (id(1), id(2), id(3));
+    let mut earlier = session("old", hour());
+    earlier.created_at -= chrono::Duration::seconds(1);
+    f.store.put(&old, &earlier).await.unwrap();
+    let mut of_bob = session("bob", hour());
+    of_bob.subject = "bob".into();
+    of_bob.created_at -= chrono::Duration::seconds(1);
+    f.store.put(&bob, &of_bob).await.unwrap();
+
+    assert!(
+        f.other
+            .record_logout(&logout("jti-s", LogoutTarget::Subject("alice".into())))
+            .await
+            .unwrap()
+    );
+    let mut later = session("new", hour());
+    later.created_at += chrono::Duration::seconds(1);
+    f.store.put(&new, &later).await.unwrap();
+
+    assert!(f.store.get(&old, Utc::now()).await.unwrap().is_none());
+    assert!(
+        f.store.get(&new, Utc::now()).await.unwrap().is_some(),
+        "a sign-in after the logout"
+    );
+    assert!(f.store.get(&bob, Utc::now()).await.unwrap().is_some());
+    // An older marker for the same sub does not move its time back.
+    let mut older = logout("jti-t", LogoutTarget::Subject("alice".into()));
+    older.at -= chrono::Duration::hours(1);
+    assert!(f.store.record_logout(&older).await.unwrap());
+    let again = id(4);
+    let mut just_before = session("again", hour());
+    just_before.created_at -= chrono::Duration::milliseconds(500);
+    f.store.put(&again, &just_before).await.unwrap();
+    assert!(f.other.get(&again, Utc::now()).await.unwrap().is_none());
+}
+
 macro_rules! conformance {
     ($backend:ident) => {
         mod $backend {
+            #[tokio::test]
+            async fn a_logout_token_is_recorded_once_even_by_twenty_at_once() {
+                let Some(f) = super::$backend().await else {
+                    return;
+                };
+                super::a_logout_token_is_recorded_once_even_by_twenty_at_once(f).await;
+            }
+
+            #[tokio::test]
+            async fn a_sid_marker_signs_out_the_sessions_of_that_sid_only() {
+                let Some(f) = super::$backend().await else {
+                    return;
+                };
+                super::a_sid_marker_signs_out_the_sessions_of_that_sid_only(f).await;
+            }
+
+            #[tokio::test]
+            async fn a_sub_marker_signs_out_the_sessions_of_that_sub_started_until_then() {
+                let Some(f) = super::$backend().await else {
+                    return;
+                };
+                super::a_sub_marker_signs_out_the_sessions_of_that_sub_started_until_then(f).await;
+            }
+
             #[tokio::test]
             async fn a_stored_session_is_read_back_replaced_and_removed_once() {
                 let Some(f) = super::$backend().await else {

@@ -146,6 +146,9 @@ impl TestSystem {
             client.redirect_uris = vec![format!("{client_base}/signin-oidc")];
             client.post_logout_redirect_uris = vec![format!("{client_base}/signout-callback-oidc")];
             client.client_uri = Some(format!("{client_base}/"));
+            // Back-channel logout to this run's web client (over HTTPS with this run's CA).
+            client.backchannel_logout_uri = Some(format!("{client_base}/backchannel-logout"));
+            client.backchannel_logout_session_required = true;
         }
         if let Some(secs) = options.access_token_lifetime_secs {
             idp.tokens.access_token_lifetime_secs = secs;

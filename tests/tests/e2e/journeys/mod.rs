@@ -2,6 +2,7 @@
 //! headless Chromium.
 
 mod accounts;
+mod backchannel_logout;
 mod browser;
 mod browser_login;
 mod browser_passkeys;

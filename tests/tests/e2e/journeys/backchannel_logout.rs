@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 
 use crate::helpers::chrome::{Chrome, catching};
-use crate::helpers::flows::{ALICE, BOB, first_visit_with_totp};
+use crate::helpers::flows::{ALICE, BOB, first_visit_with_totp, prove_email_in_chrome};
 use crate::helpers::system::TestSystem;
 use crate::helpers::tls;
 use crate::helpers::totp::Authenticator;
@@ -104,6 +104,7 @@ async fn in_chromium_logging_out_at_the_identity_server_signs_the_web_client_out
     let outcome = catching(async {
         chrome.open(&format!("{}/", sys.client_url)).await;
         log_in(&chrome).await;
+        prove_email_in_chrome(&chrome, &sys).await;
         chrome.click("#choose-totp button").await;
         let key = chrome.text_of("#totp-secret").await;
         let code = Authenticator::from_key(&key).fresh_code().await;

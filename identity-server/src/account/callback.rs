@@ -11,7 +11,8 @@
 //! address kept in the transaction. Authsignal not answering definitively (429, 5xx, timeout,
 //! connection error, undecodable answer: [`Rejection::is_unavailable`]) completes no login,
 //! still consumes the transaction, and counts against no one. A login that passes
-//! resets the username's failures. Every answer is a redirect (or, for an authorize request that
+//! resets the username's failures and forgives its challenge's count in the account's
+//! second-factor budget ([`super::budget`]); every other ending leaves that count standing. Every answer is a redirect (or, for an authorize request that
 //! expired meanwhile, the error page) with `Cache-Control: no-store` and
 //! `Referrer-Policy: no-referrer`; the token is neither rendered nor logged.
 //!
@@ -26,6 +27,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
 use authsignal_sdk::ValidateChallengeRequest;
 use serde::Deserialize;
 
+use super::budget;
 use super::decision::{Expected, Rejection, amr_for, check_validation};
 use super::lockout::LockoutKey;
 use super::login::reset_user_failures;
@@ -125,22 +127,28 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
     if let (Purpose::StepUp { sid }, Kind::ManageMfa) = (&transaction.purpose, kind) {
         return step_up(state, req, &transaction, sid, token).await;
     }
-    let (authorize_request_id, remember, lockout_keys, before) = match (&transaction.purpose, kind)
-    {
+    let (authorize_request_id, remember, lockout_keys, budget_counted, before) = match (
+        &transaction.purpose,
+        kind,
+    ) {
         (
             Purpose::Login {
                 authorize_request_id,
                 remember,
                 lockout_keys,
+                budget_counted,
             },
             Kind::Login,
         ) => (
             Some(authorize_request_id.clone()),
             *remember,
             lockout_keys.as_slice(),
+            *budget_counted,
             None,
         ),
-        (Purpose::ManageMfa { before }, Kind::ManageMfa) => (None, false, &[][..], before.as_ref()),
+        (Purpose::ManageMfa { before }, Kind::ManageMfa) => {
+            (None, false, &[][..], false, before.as_ref())
+        }
         _ => {
             tracing::warn!(callback = ?kind, subject = %transaction.subject, "login transaction used at the wrong callback");
             return see_other(&NoticeReason::Expired.url());
@@ -170,6 +178,11 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         (Ok(method), Some(ar)) => {
             if let Err(e) = reset_user_failures(state, lockout_keys).await {
                 return e.error_response();
+            }
+            if budget_counted
+                && let Err(e) = budget::challenge_passed(state, &transaction.subject).await
+            {
+                return AppError::from(e).error_response();
             }
             let sign_in = SignIn {
                 subject: transaction.subject.clone(),

@@ -9,12 +9,16 @@
 //! the attempt is forgiven), ends the attempt (a failure, or forgiven), and then asks Authsignal
 //! what to do next. The username's failures are forgotten only when the sign-in completes (an
 //! `ALLOW` here, or a successful second factor at the callback), not after the password alone.
+//! A challenge counts against the account's second-factor budget before the redirect
+//! ([`super::budget`]); while the account's second factor is blocked the form comes back (429)
+//! saying how long to wait.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use authsignal_sdk::TrackAttributes;
 use serde::Deserialize;
 
+use super::budget;
 use super::decision::{Decision, FailReason, decide};
 use super::lockout::{Attempt, LockoutKey};
 use super::pages::{
@@ -28,7 +32,7 @@ use crate::error::AppError;
 use crate::hashing::{BUSY_MESSAGE, Busy, run_limited};
 use crate::signin::{self, SignIn};
 use crate::state::AppState;
-use crate::store::StoreError;
+use crate::store::{ChallengeBudget, StoreError};
 
 /// Shown for a wrong password and for an unknown user alike.
 const INVALID_CREDENTIALS: &str = "Invalid username or password.";
@@ -313,6 +317,7 @@ pub async fn post(
 
     let login = PasswordChecked {
         ar: &form.ar,
+        client_name: &pending.client_name,
         remember: remember(&form),
         user: &user,
         ip: &ip,
@@ -324,6 +329,7 @@ pub async fn post(
 /// A login whose password was right, on its way to the second factor.
 struct PasswordChecked<'a> {
     ar: &'a str,
+    client_name: &'a str,
     remember: bool,
     user: &'a User,
     ip: &'a str,
@@ -379,6 +385,7 @@ async fn second_factor(
 ) -> Result<HttpResponse, AppError> {
     let PasswordChecked {
         ar,
+        client_name,
         remember,
         user,
         ip,
@@ -403,6 +410,9 @@ async fn second_factor(
         .track(&user.subject, action, &attributes)
         .await;
     let decision = decide(answer.as_ref());
+    // A challenge counts against the account's budget before the browser sees it (an
+    // enrollment tries no code of the account's).
+    let budget_counted = matches!(decision, Decision::Challenge { .. });
     match decision {
         Decision::Challenge {
             url,
@@ -412,6 +422,26 @@ async fn second_factor(
             url,
             idempotency_key,
         } => {
+            // The refusal comes only after the right password, as the challenge itself would:
+            // it tells a password guesser nothing the challenge would not.
+            if budget_counted
+                && let ChallengeBudget::Blocked { until } =
+                    budget::start_challenge(state, &user.subject).await?
+            {
+                let page = LoginPage {
+                    ar: ar.to_owned(),
+                    csrf_token: String::new(),
+                    username: user.username.clone(),
+                    remember,
+                    client_name: Some(client_name.to_owned()),
+                    error: Some(budget::blocked_message(until)),
+                    notice: None,
+                    create_url: create_url(ar),
+                    focus_password: true,
+                    passkey: None,
+                };
+                return blocked(state, req, page).await;
+            }
             let transaction = LoginTransaction::new(
                 user.subject.clone(),
                 action.clone(),
@@ -420,6 +450,7 @@ async fn second_factor(
                     authorize_request_id: ar.to_owned(),
                     remember,
                     lockout_keys,
+                    budget_counted,
                 },
                 settings.transaction.lifetime(),
             );
@@ -447,6 +478,17 @@ async fn second_factor(
             refusal(state, req, &user.subject, &decision, retry, back)
         }
     }
+}
+
+/// The login form again (429) while the account's second factor is blocked, saying how long.
+async fn blocked(
+    state: &AppState,
+    req: &HttpRequest,
+    mut page: LoginPage,
+) -> Result<HttpResponse, AppError> {
+    let csrf = crate::csrf::issue(state, req);
+    page.csrf_token = csrf.token;
+    render_login(state, req, page, StatusCode::TOO_MANY_REQUESTS, csrf.cookie).await
 }
 
 /// Stores the transaction, sets its cookie and sends the browser to Authsignal (303).

@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::budget::SecondFactorSettings;
 use super::lockout::LockoutSettings;
 use super::throttle::CreationSettings;
 
@@ -210,6 +211,8 @@ pub struct AccountSettings {
     pub authsignal: AuthsignalSettings,
     /// Failed-login lockout.
     pub lockout: LockoutSettings,
+    /// The second-factor budget per account.
+    pub second_factor: SecondFactorSettings,
     /// Login transactions.
     pub transaction: TransactionSettings,
     /// Account-creation quota.
@@ -342,6 +345,7 @@ impl AccountSettings {
         }
         p.validate()?;
         self.lockout.validate()?;
+        self.second_factor.validate()?;
         self.creation.validate()?;
         if !(1..=3600).contains(&self.transaction.lifetime_secs) {
             return Err(format!(

@@ -70,6 +70,7 @@ mod tests {
                 authorize_request_id: "ar-1".into(),
                 remember: true,
                 lockout_keys: vec![LockoutKey::user("alice")],
+                budget_counted: true,
             },
             lifetime,
         )

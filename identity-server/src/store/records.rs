@@ -104,6 +104,10 @@ pub enum Purpose {
         /// address): a failed second factor counts against them, and a complete sign-in resets
         /// the username's.
         lockout_keys: Vec<LockoutKey>,
+        /// Whether this login's challenge was counted against the account's second-factor
+        /// budget (a challenge, not an enrollment): only then does its success forgive one.
+        #[serde(default)]
+        budget_counted: bool,
     },
     /// Opening the Authsignal settings page for a signed-in user.
     ManageMfa {

@@ -3,6 +3,7 @@
 //! TLS material, and a cookie-jar HTTPS client walks the pages as a browser would, following
 //! redirects by hand so that every hop can be checked.
 
+mod budget;
 mod bypass;
 mod create;
 mod failures;

@@ -19,6 +19,8 @@ use crate::store::{ActionKey, OutboxMessage, Stores};
 pub const WRONG_CODE_LIMIT: usize = 10;
 /// The window of [`WRONG_CODE_LIMIT`].
 pub const WRONG_CODE_WINDOW_SECS: i64 = 300;
+/// Most users (wrong codes) or addresses (codes sent) an in-memory limiter tracks at once.
+pub const MAX_LIMITED_KEYS: usize = 100_000;
 /// Wrong codes per action before it becomes `CHALLENGE_FAILED`.
 pub const MAX_FAILED_ATTEMPTS: u32 = 5;
 /// Lifetime of an email or SMS code.
@@ -326,28 +328,45 @@ impl AppState {
             .await
     }
 
-    /// Whether a user has used up their wrong-code budget (checked before any code check).
-    pub fn wrong_codes_exhausted(&self, user_id: &str, now: DateTime<Utc>) -> bool {
+    /// Reserves one code check against the user's wrong-code budget before the code is looked
+    /// at, atomically (check and count under one lock): `false` when the budget is used up.
+    /// The check counts as a wrong code until [`AppState::give_back_wrong_code`] (a right code),
+    /// so parallel codes cannot all pass a check that is only counted afterwards.
+    pub fn reserve_wrong_code(&self, user_id: &str, now: DateTime<Utc>) -> bool {
         let mut map = self.wrong_codes.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(times) = map.get_mut(user_id) else {
-            return false;
-        };
-        while times
-            .front()
-            .is_some_and(|t| *t <= now - Duration::seconds(WRONG_CODE_WINDOW_SECS))
-        {
-            times.pop_front();
+        if let Some(times) = map.get_mut(user_id) {
+            while times
+                .front()
+                .is_some_and(|t| *t <= now - Duration::seconds(WRONG_CODE_WINDOW_SECS))
+            {
+                times.pop_front();
+            }
+            if times.len() >= WRONG_CODE_LIMIT {
+                return false;
+            }
         }
-        times.len() >= WRONG_CODE_LIMIT
-    }
-
-    /// Counts a wrong code against a user.
-    pub fn record_wrong_code(&self, user_id: &str, now: DateTime<Utc>) {
-        let mut map = self.wrong_codes.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 100_000 {
-            map.clear();
+        if map.len() >= MAX_LIMITED_KEYS && !map.contains_key(user_id) {
+            // Bounded: drop the users whose window is over, else start over (a flood of user
+            // ids must not grow memory).
+            let cutoff = now - Duration::seconds(WRONG_CODE_WINDOW_SECS);
+            map.retain(|_, times| times.back().is_some_and(|t| *t > cutoff));
+            if map.len() >= MAX_LIMITED_KEYS {
+                map.clear();
+            }
         }
         map.entry(user_id.to_owned()).or_default().push_back(now);
+        true
+    }
+
+    /// Gives back a check reserved at `at` by [`AppState::reserve_wrong_code`]: the code was
+    /// right (or was never looked at).
+    pub fn give_back_wrong_code(&self, user_id: &str, at: DateTime<Utc>) {
+        let mut map = self.wrong_codes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(times) = map.get_mut(user_id)
+            && let Some(i) = times.iter().rposition(|t| *t == at)
+        {
+            times.remove(i);
+        }
     }
 
     /// Forgets the wrong-code counters (reset).

@@ -766,24 +766,24 @@ pub async fn enroll_totp_confirm(
     form: web::Form<FlowForm>,
 ) -> Result<HttpResponse, PageError> {
     let session = load_checked(&state, &req, &form)?;
-    let action = check_open(&state, &session)?;
+    check_open(&state, &session)?;
     let HostedStep::EnrollTotp { secret } = session.step.clone() else {
         return Ok(see_other("/flow"));
     };
     let now = Utc::now();
-    if state.wrong_codes_exhausted(&session.action.user_id, now) {
-        return flash(&state, &session, &too_many_wrong_codes());
+    if let Err(refusal) = reserve_check(&state, &session, now)? {
+        return Ok(refusal);
     }
     let code = strip_separators(form.code.as_deref().unwrap_or_default());
     let Some(step) = totp::verify(&secret, &code, now.timestamp() as u64, None) else {
         return wrong_code(
             &state,
             &session,
-            &action,
             "That code is not right. Check the app and try again.",
         )
         .await;
     };
+    give_back_check(&state, &session, now)?;
     if !may_enroll(&state, &session)? {
         return Err(PageError::refused(
             StatusCode::FORBIDDEN,
@@ -971,24 +971,19 @@ pub async fn enroll_email_confirm(
     form: web::Form<FlowForm>,
 ) -> Result<HttpResponse, PageError> {
     let session = load_checked(&state, &req, &form)?;
-    let action = check_open(&state, &session)?;
+    check_open(&state, &session)?;
     if session.step != HostedStep::EnrollEmailCode {
         return Ok(see_other("/flow"));
     }
     let now = Utc::now();
-    if state.wrong_codes_exhausted(&session.action.user_id, now) {
-        return flash(&state, &session, &too_many_wrong_codes());
+    if let Err(refusal) = reserve_check(&state, &session, now)? {
+        return Ok(refusal);
     }
     let code = strip_separators(form.code.as_deref().unwrap_or_default());
     if !check_pending_code(&session, &code) {
-        return wrong_code(
-            &state,
-            &session,
-            &action,
-            "That code is not right or has expired.",
-        )
-        .await;
+        return wrong_code(&state, &session, "That code is not right or has expired.").await;
     }
+    give_back_check(&state, &session, now)?;
     let Some(email) = session.pending_email.clone() else {
         return Ok(see_other("/flow"));
     };
@@ -1039,7 +1034,7 @@ pub async fn verify_code(
     form: web::Form<FlowForm>,
 ) -> Result<HttpResponse, PageError> {
     let session = load_checked(&state, &req, &form)?;
-    let action = check_open(&state, &session)?;
+    check_open(&state, &session)?;
     let HostedStep::Challenge { method } = session.step.clone() else {
         return Ok(see_other("/flow"));
     };
@@ -1048,8 +1043,8 @@ pub async fn verify_code(
     }
     let now = Utc::now();
     let user_id = session.action.user_id.clone();
-    if state.wrong_codes_exhausted(&user_id, now) {
-        return flash(&state, &session, &too_many_wrong_codes());
+    if let Err(refusal) = reserve_check(&state, &session, now)? {
+        return Ok(refusal);
     }
     let code = strip_separators(form.code.as_deref().unwrap_or_default());
     let authenticators = state.stores.authenticators.list_authenticators(&user_id)?;
@@ -1070,6 +1065,7 @@ pub async fn verify_code(
                         step,
                         now,
                     )? {
+                        give_back_check(&state, &session, now)?;
                         mark_succeeded(&state, &session, APP, Some(&a.user_authenticator_id))
                             .await?;
                         return after_verified(&state, &session).await;
@@ -1082,10 +1078,11 @@ pub async fn verify_code(
             } else {
                 "That code is not right. Check the app and try again."
             };
-            wrong_code(&state, &session, &action, message).await
+            wrong_code(&state, &session, message).await
         }
         EMAIL | SMS => {
             if check_pending_code(&session, &code) {
+                give_back_check(&state, &session, now)?;
                 let to = session.email_code.as_ref().map(|p| p.to.clone());
                 let authenticator = authenticators.iter().find(|a| {
                     a.verification_method == method
@@ -1100,13 +1097,7 @@ pub async fn verify_code(
                 mark_succeeded(&state, &session, &method, id.as_deref()).await?;
                 return after_verified(&state, &session).await;
             }
-            wrong_code(
-                &state,
-                &session,
-                &action,
-                "That code is not right or has expired.",
-            )
-            .await
+            wrong_code(&state, &session, "That code is not right or has expired.").await
         }
         RECOVERY => {
             if !code.trim().is_empty()
@@ -1115,6 +1106,7 @@ pub async fn verify_code(
                     .authenticators
                     .consume_recovery_code(&user_id, &hash_recovery_code(&code))?
             {
+                give_back_check(&state, &session, now)?;
                 tracing::info!(user_id = %user_id, "recovery code used");
                 mark_succeeded(&state, &session, RECOVERY, None).await?;
                 return after_verified(&state, &session).await;
@@ -1122,32 +1114,107 @@ pub async fn verify_code(
             wrong_code(
                 &state,
                 &session,
-                &action,
                 "That recovery code is not valid or was used already.",
             )
             .await
         }
-        _ => Ok(see_other("/flow")),
+        _ => {
+            give_back_check(&state, &session, now)?;
+            Ok(see_other("/flow"))
+        }
     }
 }
 
-/// Counts a wrong code; the fifth on an action fails it.
+/// What [`reserve_check`] found on the action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CodeCheck {
+    /// Reserved: the action counts it as a wrong code until it is given back.
+    Reserved,
+    /// The action's wrong codes (with the checks in flight) have reached the limit.
+    Exhausted,
+    /// The action is no longer open.
+    Ended,
+}
+
+/// Reserves one code check before the code is looked at, each in one atomic step: against the
+/// action's [`MAX_FAILED_ATTEMPTS`] (one store update that checks and counts), then against the
+/// user's wrong-code budget across actions ([`AppState::reserve_wrong_code`]). The check counts
+/// as a wrong code from then on, and a right code gives it back ([`give_back_check`]): of N
+/// parallel codes on one action at most [`MAX_FAILED_ATTEMPTS`] are ever looked at, the others
+/// are refused as if the action were locked. `Ok(Err(answer))`: refused, with the answer to send.
+fn reserve_check(
+    state: &AppState,
+    session: &HostedSession,
+    now: chrono::DateTime<Utc>,
+) -> Result<Result<(), HttpResponse>, PageError> {
+    let mut check = CodeCheck::Ended;
+    state
+        .stores
+        .actions
+        .update_action(&session.action, &mut |a| {
+            check = if !hosted_flow_open(&a.state) {
+                CodeCheck::Ended
+            } else if a.failed_attempts >= MAX_FAILED_ATTEMPTS {
+                CodeCheck::Exhausted
+            } else {
+                a.failed_attempts += 1;
+                a.updated_at = now;
+                CodeCheck::Reserved
+            };
+        })?
+        .ok_or_else(|| refused("This verification no longer exists."))?;
+    match check {
+        CodeCheck::Reserved => {}
+        CodeCheck::Exhausted => {
+            tracing::info!(user_id = %session.action.user_id, "code refused unseen: the action's wrong codes are used up");
+            return Err(PageError::refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many incorrect codes for this verification. Go back to the application and start again.",
+            ));
+        }
+        CodeCheck::Ended => {
+            return Err(PageError::refused(
+                StatusCode::FORBIDDEN,
+                "This verification has ended.",
+            ));
+        }
+    }
+    if !state.reserve_wrong_code(&session.action.user_id, now) {
+        // Not looked at: the action gets its check back.
+        state
+            .stores
+            .actions
+            .update_action(&session.action, &mut |a| {
+                a.failed_attempts = a.failed_attempts.saturating_sub(1);
+            })?;
+        return Ok(Err(flash(state, session, &too_many_wrong_codes())?));
+    }
+    Ok(Ok(()))
+}
+
+/// Gives back a check reserved at `now` by [`reserve_check`]: the code was right.
+fn give_back_check(
+    state: &AppState,
+    session: &HostedSession,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), PageError> {
+    state.give_back_wrong_code(&session.action.user_id, now);
+    state
+        .stores
+        .actions
+        .update_action(&session.action, &mut |a| {
+            a.failed_attempts = a.failed_attempts.saturating_sub(1);
+        })?;
+    Ok(())
+}
+
+/// A wrong code, already counted by [`reserve_check`]; the fifth on an action fails it.
 async fn wrong_code(
     state: &AppState,
     session: &HostedSession,
-    action: &Action,
     message: &str,
 ) -> Result<HttpResponse, PageError> {
-    let now = Utc::now();
-    state.record_wrong_code(&session.action.user_id, now);
-    let updated = state
-        .stores
-        .actions
-        .update_action(&action.key, &mut |a| {
-            a.failed_attempts += 1;
-            a.updated_at = now;
-        })?
-        .ok_or_else(|| refused("This verification no longer exists."))?;
+    let updated = load_action(state, session)?;
     tracing::info!(user_id = %session.action.user_id, attempts = updated.failed_attempts, "wrong code");
     if updated.failed_attempts >= MAX_FAILED_ATTEMPTS {
         return fail(state, session).await;

@@ -196,18 +196,10 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         }
         (Ok(_), None) => {
             tracing::info!(subject = %transaction.subject, "manage-mfa challenge completed");
-            let mut location = format!("{}?result=saved", mfa::PAGE_PATH);
-            if let Some(before) = before
-                && let Ok(after) = state
-                    .account
-                    .authsignal
-                    .get_authenticators(&transaction.subject)
-                    .await
-            {
-                let (added, removed) = mfa::changes(before, &after);
-                location.push_str(&format!("&added={added}&removed={removed}"));
+            match mfa::after_settings(state, &transaction.subject, before).await {
+                Ok(location) => see_other(&location),
+                Err(e) => e.error_response(),
             }
-            see_other(&location)
         }
         (Err(rejection), Some(ar)) => {
             let notice = if rejection.is_unavailable() {

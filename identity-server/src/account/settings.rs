@@ -213,6 +213,11 @@ pub struct AccountSettings {
     pub lockout: LockoutSettings,
     /// The second-factor budget per account.
     pub second_factor: SecondFactorSettings,
+    /// Whether "Manage MFA" lets a signed-in user add an email address as a factor (default
+    /// `false`, as the guide recommends: a session alone would otherwise be enough to add any
+    /// address). Off, an email factor added at the hosted settings is removed again at the
+    /// callback, and the page says so; a user's first factor at enrollment is not affected.
+    pub email_self_service: bool,
     /// Login transactions.
     pub transaction: TransactionSettings,
     /// Account-creation quota.

@@ -68,7 +68,11 @@ async fn twenty_parallel_logins_with_the_password_start_no_more_challenges_than_
     let blocked: Vec<&Page> = pages.iter().filter(|p| p.status == 429).collect();
     // A login the server was too busy to check (503) starts nothing and counts for nothing.
     let busy = pages.iter().filter(|p| p.status == 503).count();
-    assert_eq!(started + blocked.len() + busy, 20, "only those three answers");
+    assert_eq!(
+        started + blocked.len() + busy,
+        20,
+        "only those three answers"
+    );
     assert!(started <= 5, "{started} challenges started");
     for page in blocked {
         assert_blocked(page, &["15 minutes"]);

@@ -88,6 +88,7 @@ async fn mfa_login(stores: &Stores, n: u64) {
             authorize_request_id: ar.clone(),
             remember: false,
             lockout_keys: vec![user.clone(), ip],
+            budget_counted: true,
         },
         Duration::from_secs(600),
     );

@@ -72,6 +72,66 @@ pub struct Settings {
     /// `/dev/outbox.json` to anyone who reaches the port. The demo (`cargo run`) turns it on;
     /// `EMULATOR__DEV_MODE=true` or `--dev-mode` for the binary.
     pub dev_mode: bool,
+    /// Limits of the one-time codes sent to one address (email or phone number) across every
+    /// hosted session and the Server API's `challenge` calls.
+    pub code_sends: CodeSendSettings,
+    /// Whether the hosted settings screen (`redirectToSettings`) offers adding an email
+    /// address (off: the guide recommends against email self-service; a real tenant configures
+    /// its authenticators in the portal). The first enrollment of an unenrolled user is not
+    /// affected. Environment: `EMULATOR__EMAIL_SELF_SERVICE=true`.
+    pub email_self_service: bool,
+}
+
+/// How many one-time codes may go to one address (section `code_sends`; environment e.g.
+/// `EMULATOR__CODE_SENDS__MAX_PER_ADDRESS=5`). Counted per lowercased address across every
+/// hosted session and the Server API, so that new sign-ins cannot flood a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CodeSendSettings {
+    /// Codes per address per window (5).
+    pub max_per_address: u32,
+    /// The window, in seconds (900).
+    pub window_secs: u64,
+    /// Least time between two codes to one address, in seconds (30).
+    pub interval_secs: u64,
+}
+
+impl Default for CodeSendSettings {
+    fn default() -> Self {
+        CodeSendSettings {
+            max_per_address: 5,
+            window_secs: 900,
+            interval_secs: 30,
+        }
+    }
+}
+
+impl CodeSendSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if !(1..=1000).contains(&self.max_per_address) {
+            return invalid(
+                "code_sends.max_per_address",
+                format!("'{}' is outside 1..=1000", self.max_per_address),
+            );
+        }
+        if !(1..=86_400).contains(&self.window_secs) {
+            return invalid(
+                "code_sends.window_secs",
+                format!("'{}' is outside 1..=86400", self.window_secs),
+            );
+        }
+        if self.interval_secs > self.window_secs {
+            return invalid(
+                "code_sends.interval_secs",
+                format!(
+                    "'{}' is longer than the window ({})",
+                    self.interval_secs, self.window_secs
+                ),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Relying-party settings of passkeys, per tenant at the service (its "RP ID" and "expected
@@ -208,6 +268,8 @@ impl Default for Settings {
             passkey: PasskeySettings::default(),
             redirect_origins: vec!["https://localhost:5001".into()],
             dev_mode: false,
+            code_sends: CodeSendSettings::default(),
+            email_self_service: false,
         }
     }
 }
@@ -311,6 +373,7 @@ impl Settings {
             return invalid("workers", "'0' must be at least 1".into());
         }
         self.passkey.validate()?;
+        self.code_sends.validate()?;
         if self.redirect_origins.is_empty() || self.redirect_origins.len() > 32 {
             return invalid(
                 "redirect_origins",

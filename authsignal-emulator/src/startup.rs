@@ -181,6 +181,8 @@ impl Application {
                 ),
                 passkey_challenge_lifetime_secs: settings.passkey.challenge_lifetime_secs,
                 redirect_origins: settings.normalised_redirect_origins(),
+                code_sends: settings.code_sends,
+                email_self_service: settings.email_self_service,
             },
             stores,
             templates,

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use url::Url;
 
+use crate::configuration::CodeSendSettings;
 use crate::domain::outcome::Outcome;
 use crate::domain::secret::ApiSecret;
 use crate::domain::token::{OtherClaims, Purpose, SigningKey, TokenClaims};
@@ -19,6 +20,8 @@ use crate::store::{ActionKey, OutboxMessage, Stores};
 pub const WRONG_CODE_LIMIT: usize = 10;
 /// The window of [`WRONG_CODE_LIMIT`].
 pub const WRONG_CODE_WINDOW_SECS: i64 = 300;
+/// Most users (wrong codes) or addresses (codes sent) an in-memory limiter tracks at once.
+pub const MAX_LIMITED_KEYS: usize = 100_000;
 /// Wrong codes per action before it becomes `CHALLENGE_FAILED`.
 pub const MAX_FAILED_ATTEMPTS: u32 = 5;
 /// Lifetime of an email or SMS code.
@@ -137,7 +140,13 @@ pub struct AppState {
     pub passkey_challenge_lifetime: Duration,
     /// Origins a track's `redirectUrl` may lead to (serialised origins).
     pub redirect_origins: Vec<String>,
+    /// Limits of the codes sent to one address.
+    pub code_sends: CodeSendSettings,
+    /// Whether the hosted settings screen offers adding an email address.
+    pub email_self_service: bool,
     wrong_codes: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+    /// When codes went to each (lowercased) address, newest last, within the window.
+    sent_codes: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -174,6 +183,26 @@ pub struct StateConfig {
     pub passkey_challenge_lifetime_secs: u64,
     /// Origins a track's `redirectUrl` may lead to (serialised origins).
     pub redirect_origins: Vec<String>,
+    /// Limits of the codes sent to one address.
+    pub code_sends: CodeSendSettings,
+    /// Whether the hosted settings screen offers adding an email address.
+    pub email_self_service: bool,
+}
+
+/// Why a one-time code was not sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The address got its share of codes ([`CodeSendSettings`]); the next may go after the
+    /// wait.
+    #[error("too many codes were sent to this address; the next may go in {retry_after_secs} s")]
+    Throttled {
+        /// Seconds until a code may go to the address again (at least 1).
+        retry_after_secs: i64,
+    },
+    /// The `email.created` / `sms.created` webhook did not accept it.
+    #[error("{0}")]
+    Delivery(String),
 }
 
 impl AppState {
@@ -203,7 +232,10 @@ impl AppState {
                 config.passkey_challenge_lifetime_secs as i64,
             ),
             redirect_origins: config.redirect_origins,
+            code_sends: config.code_sends,
+            email_self_service: config.email_self_service,
             wrong_codes: Mutex::new(HashMap::new()),
+            sent_codes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -256,16 +288,58 @@ impl AppState {
         url.to_string()
     }
 
-    /// "Sends" a one-time code: the outbox, the log, and the `email.created` webhook (which is
-    /// synchronous at the service: a failed delivery fails the send).
+    /// Counts a code about to go to `to` against the address's limits, atomically (check and
+    /// count under one lock): at most [`CodeSendSettings::max_per_address`] per window and one
+    /// per [`CodeSendSettings::interval_secs`], across every hosted session and the Server API.
+    /// `Err(seconds)`: refused, with the wait. The map is bounded ([`MAX_LIMITED_KEYS`]
+    /// addresses; addresses whose window is over are dropped first).
+    pub fn reserve_code_send(&self, to: &str, now: DateTime<Utc>) -> Result<(), i64> {
+        let limits = self.code_sends;
+        let window = Duration::seconds(i64::try_from(limits.window_secs).unwrap_or(i64::MAX));
+        let interval = Duration::seconds(i64::try_from(limits.interval_secs).unwrap_or(0));
+        let address = to.trim().to_lowercase();
+        let mut map = self.sent_codes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(times) = map.get_mut(&address) {
+            while times.front().is_some_and(|t| *t <= now - window) {
+                times.pop_front();
+            }
+            let full = (times.len() >= limits.max_per_address as usize)
+                .then(|| times.front().map(|oldest| *oldest + window))
+                .flatten();
+            let too_soon = times
+                .back()
+                .map(|last| *last + interval)
+                .filter(|t| *t > now);
+            if let Some(until) = full.into_iter().chain(too_soon).max() {
+                return Err((until - now).num_seconds().max(1));
+            }
+        }
+        if map.len() >= MAX_LIMITED_KEYS && !map.contains_key(&address) {
+            map.retain(|_, times| times.back().is_some_and(|t| *t > now - window));
+            if map.len() >= MAX_LIMITED_KEYS {
+                // Every address is live: refuse rather than forget a limit or grow.
+                return Err(interval.num_seconds().max(1));
+            }
+        }
+        map.entry(address).or_default().push_back(now);
+        Ok(())
+    }
+
+    /// "Sends" a one-time code: within the address's limits ([`AppState::reserve_code_send`]),
+    /// the outbox, the log, and the `email.created` webhook (which is synchronous at the
+    /// service: a failed delivery fails the send).
     pub async fn send_code(
         &self,
         to: &str,
         code: &str,
         key: &ActionKey,
         channel: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), SendError> {
         let now = Utc::now();
+        if let Err(retry_after_secs) = self.reserve_code_send(to, now) {
+            tracing::warn!(channel, action = %key.action_code, retry_after_secs, "one-time code not sent: too many codes to this address");
+            return Err(SendError::Throttled { retry_after_secs });
+        }
         self.stores.outbox.push_message(OutboxMessage {
             to: to.to_owned(),
             code: code.to_owned(),
@@ -294,7 +368,8 @@ impl AppState {
                         "verificationMethod": if channel == "EMAIL" { "EMAIL_OTP" } else { "SMS" },
                     }),
                 )
-                .await?;
+                .await
+                .map_err(SendError::Delivery)?;
         }
         Ok(())
     }
@@ -326,33 +401,54 @@ impl AppState {
             .await
     }
 
-    /// Whether a user has used up their wrong-code budget (checked before any code check).
-    pub fn wrong_codes_exhausted(&self, user_id: &str, now: DateTime<Utc>) -> bool {
+    /// Reserves one code check against the user's wrong-code budget before the code is looked
+    /// at, atomically (check and count under one lock): `false` when the budget is used up.
+    /// The check counts as a wrong code until [`AppState::give_back_wrong_code`] (a right code),
+    /// so parallel codes cannot all pass a check that is only counted afterwards.
+    pub fn reserve_wrong_code(&self, user_id: &str, now: DateTime<Utc>) -> bool {
         let mut map = self.wrong_codes.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(times) = map.get_mut(user_id) else {
-            return false;
-        };
-        while times
-            .front()
-            .is_some_and(|t| *t <= now - Duration::seconds(WRONG_CODE_WINDOW_SECS))
-        {
-            times.pop_front();
+        if let Some(times) = map.get_mut(user_id) {
+            while times
+                .front()
+                .is_some_and(|t| *t <= now - Duration::seconds(WRONG_CODE_WINDOW_SECS))
+            {
+                times.pop_front();
+            }
+            if times.len() >= WRONG_CODE_LIMIT {
+                return false;
+            }
         }
-        times.len() >= WRONG_CODE_LIMIT
-    }
-
-    /// Counts a wrong code against a user.
-    pub fn record_wrong_code(&self, user_id: &str, now: DateTime<Utc>) {
-        let mut map = self.wrong_codes.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 100_000 {
-            map.clear();
+        if map.len() >= MAX_LIMITED_KEYS && !map.contains_key(user_id) {
+            // Bounded: drop the users whose window is over, else start over (a flood of user
+            // ids must not grow memory).
+            let cutoff = now - Duration::seconds(WRONG_CODE_WINDOW_SECS);
+            map.retain(|_, times| times.back().is_some_and(|t| *t > cutoff));
+            if map.len() >= MAX_LIMITED_KEYS {
+                map.clear();
+            }
         }
         map.entry(user_id.to_owned()).or_default().push_back(now);
+        true
     }
 
-    /// Forgets the wrong-code counters (reset).
+    /// Gives back a check reserved at `at` by [`AppState::reserve_wrong_code`]: the code was
+    /// right (or was never looked at).
+    pub fn give_back_wrong_code(&self, user_id: &str, at: DateTime<Utc>) {
+        let mut map = self.wrong_codes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(times) = map.get_mut(user_id)
+            && let Some(i) = times.iter().rposition(|t| *t == at)
+        {
+            times.remove(i);
+        }
+    }
+
+    /// Forgets the wrong-code and code-send counters (reset).
     pub fn clear_limits(&self) {
         self.wrong_codes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.sent_codes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();

@@ -89,6 +89,7 @@ async fn mfa_login(stores: &Stores, n: u64) {
             remember: false,
             lockout_keys: vec![user.clone(), ip],
             proof: SecondFactorProof::Challenge,
+            budget_counted: true,
         },
         Duration::from_secs(600),
     );

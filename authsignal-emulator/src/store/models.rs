@@ -255,6 +255,9 @@ pub struct HostedUi {
     pub flash_notice: Option<String>,
     /// Email or SMS codes sent in this session (bounded: resending is rate limited).
     pub codes_sent: u32,
+    /// The address the last code could not go to (too many codes went there) and when one may
+    /// go there again.
+    pub held_code: Option<(String, DateTime<Utc>)>,
     /// What the person changed on the settings page, in their words, in order.
     pub changes: Vec<String>,
 }

@@ -4,6 +4,7 @@
 mod api;
 mod helpers;
 mod hosting;
+mod limits;
 mod pages;
 mod passkeys;
 mod persistence;

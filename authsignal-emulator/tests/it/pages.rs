@@ -7,8 +7,8 @@ use authsignal_sdk::{
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    element_text, enrolled_user, form, recovery_codes, spawn, token_of, totp_code, with_redirect,
-    wrong_code,
+    element_text, enrolled_user, form, recovery_codes, settings, spawn, spawn_with, token_of,
+    totp_code, with_redirect, wrong_code,
 };
 
 async fn validate(
@@ -342,7 +342,16 @@ async fn a_recovery_code_works_once_and_never_twice() {
 
 #[tokio::test]
 async fn email_otp_enrolls_through_the_outbox_and_challenges_by_email_next_time() {
-    let app = spawn().await;
+    // The second code goes to the address at once: no wait between codes to one address here
+    // (`limits.rs` tests the wait).
+    let app = spawn_with(authsignal_emulator::configuration::Settings {
+        code_sends: authsignal_emulator::configuration::CodeSendSettings {
+            interval_secs: 0,
+            ..Default::default()
+        },
+        ..settings()
+    })
+    .await;
     let decision = app
         .track(
             "gail",
@@ -569,7 +578,12 @@ async fn an_enrolled_user_cannot_add_an_authenticator_without_passing_the_challe
 
 #[tokio::test]
 async fn redirect_to_settings_lets_the_user_add_and_remove_but_never_the_last() {
-    let app = spawn().await;
+    // A tenant that allows email self-service (off by default: see `limits.rs`).
+    let app = spawn_with(authsignal_emulator::configuration::Settings {
+        email_self_service: true,
+        ..settings()
+    })
+    .await;
     let secret = enrolled_user(&app, "nico").await;
     let decision = app
         .track(

@@ -11,7 +11,8 @@
 //! address kept in the transaction. Authsignal not answering definitively (429, 5xx, timeout,
 //! connection error, undecodable answer: [`Rejection::is_unavailable`]) completes no login,
 //! still consumes the transaction, and counts against no one. A login that passes
-//! resets the username's failures. Every answer is a redirect (or, for an authorize request that
+//! resets the username's failures and forgives its challenge's count in the account's
+//! second-factor budget ([`super::budget`]); every other ending leaves that count standing. Every answer is a redirect (or, for an authorize request that
 //! expired meanwhile, the error page) with `Cache-Control: no-store` and
 //! `Referrer-Policy: no-referrer`; the token is neither rendered nor logged.
 //!
@@ -26,6 +27,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
 use authsignal_sdk::ValidateChallengeRequest;
 use serde::Deserialize;
 
+use super::budget;
 use super::decision::{Expected, Rejection, amr_for, check_validation};
 use super::lockout::LockoutKey;
 use super::login::reset_user_failures;
@@ -125,7 +127,7 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
     if let (Purpose::StepUp { sid }, Kind::ManageMfa) = (&transaction.purpose, kind) {
         return step_up(state, req, &transaction, sid, token).await;
     }
-    let (authorize_request_id, remember, lockout_keys, before, proof) = match (
+    let (authorize_request_id, remember, lockout_keys, budget_counted, before, proof) = match (
         &transaction.purpose,
         kind,
     ) {
@@ -135,12 +137,14 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
                 remember,
                 lockout_keys,
                 proof,
+                budget_counted,
             },
             Kind::Login,
         ) => (
             Some(authorize_request_id.clone()),
             *remember,
             lockout_keys.as_slice(),
+            *budget_counted,
             None,
             *proof,
         ),
@@ -148,6 +152,7 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
             None,
             false,
             &[][..],
+            false,
             before.as_ref(),
             SecondFactorProof::Challenge,
         ),
@@ -181,6 +186,11 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
             if let Err(e) = reset_user_failures(state, lockout_keys).await {
                 return e.error_response();
             }
+            if budget_counted
+                && let Err(e) = budget::challenge_passed(state, &transaction.subject).await
+            {
+                return AppError::from(e).error_response();
+            }
             let sign_in = SignIn {
                 subject: transaction.subject.clone(),
                 auth_time: crate::oidc::now(),
@@ -193,18 +203,10 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         }
         (Ok(_), None) => {
             tracing::info!(subject = %transaction.subject, "manage-mfa challenge completed");
-            let mut location = format!("{}?result=saved", mfa::PAGE_PATH);
-            if let Some(before) = before
-                && let Ok(after) = state
-                    .account
-                    .authsignal
-                    .get_authenticators(&transaction.subject)
-                    .await
-            {
-                let (added, removed) = mfa::changes(before, &after);
-                location.push_str(&format!("&added={added}&removed={removed}"));
+            match mfa::after_settings(state, &transaction.subject, before).await {
+                Ok(location) => see_other(&location),
+                Err(e) => e.error_response(),
             }
-            see_other(&location)
         }
         (Err(rejection), Some(ar)) => {
             let notice = if rejection.is_unavailable() {

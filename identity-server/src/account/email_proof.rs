@@ -30,12 +30,14 @@ use authsignal_sdk::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::budget;
 use super::decision::{Decision, FailReason};
 use super::lockout::LockoutKey;
-use super::login::{PasswordChecked, refusal, second_factor};
+use super::login::{PasswordChecked, budget_blocked, refusal, second_factor};
 use super::notice::NoticeReason;
 use super::pages::{
-    LoginNotice, client_ip, csrf_failure, login_url, parse_form, render_page, user_agent,
+    LoginNotice, NoticePage, client_ip, csrf_failure, login_url, notice, parse_form, render_page,
+    user_agent,
 };
 use super::transaction::{self, LoginTransaction, Purpose, TransactionId};
 use crate::error::AppError;
@@ -194,6 +196,13 @@ pub(crate) async fn start(
     email: &str,
 ) -> Result<HttpResponse, AppError> {
     let settings = &state.account.settings;
+    // The proof is a code to guess: it counts against the account's second-factor budget like
+    // a challenge, and is forgiven when it passes.
+    if let crate::store::ChallengeBudget::Blocked { until } =
+        budget::start_challenge(state, &login.user.subject).await?
+    {
+        return budget_blocked(state, req, &login, until).await;
+    }
     let action = settings.authsignal.email_proof_action_code.clone();
     let request = ChallengeRequest {
         verification_method: Some(VerificationMethod::EmailOtp),
@@ -214,7 +223,25 @@ pub(crate) async fn start(
             return refuse(state, req, &login.user.subject, login.ar, &decision).await;
         }
         Err(e) => {
-            let decision = Decision::Fail(FailReason::from(&e));
+            let reason = FailReason::from(&e);
+            if matches!(reason, FailReason::Api { status: 429, .. }) {
+                // Authsignal holds back codes to one address sent in quick succession (another
+                // sign-in just sent one): say so, rather than "unavailable".
+                tracing::warn!(subject = %login.user.subject, "email proof: authsignal held the code back (429)");
+                return notice(
+                    state,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &NoticePage {
+                        title: "Too many codes sent".into(),
+                        message: "A code was sent to your email address moments ago, so no new one was sent. Wait a minute, then sign in again.".into(),
+                        is_error: true,
+                        reference: None,
+                        link_url: Some(login_url(login.ar, None)),
+                        link_text: "Sign in again".into(),
+                    },
+                );
+            }
+            let decision = Decision::Fail(reason);
             return refuse(state, req, &login.user.subject, login.ar, &decision).await;
         }
     };
@@ -546,9 +573,15 @@ async fn verify(
         .await;
     }
     tracing::info!(subject = %proof.subject, "email proof passed: on to the first enrollment");
+    budget::challenge_passed(state, &proof.subject).await?;
     let ip = client_ip(req);
+    let client_name = signin::pending_request(state, &proof.authorize_request_id)
+        .await?
+        .map(|p| p.client_name)
+        .unwrap_or_default();
     let login = PasswordChecked {
         ar: &proof.authorize_request_id,
+        client_name: &client_name,
         remember: proof.remember,
         user: &user,
         ip: &ip,

@@ -9,12 +9,16 @@
 //! the attempt is forgiven), ends the attempt (a failure, or forgiven), and then asks Authsignal
 //! what to do next. The username's failures are forgotten only when the sign-in completes (an
 //! `ALLOW` here, or a successful second factor at the callback), not after the password alone.
+//! A challenge counts against the account's second-factor budget before the redirect
+//! ([`super::budget`]); while the account's second factor is blocked the form comes back (429)
+//! saying how long to wait.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use authsignal_sdk::TrackAttributes;
 use serde::Deserialize;
 
+use super::budget;
 use super::decision::{Decision, FailReason, decide};
 use super::lockout::{Attempt, LockoutKey};
 use super::pages::{
@@ -29,7 +33,7 @@ use crate::error::AppError;
 use crate::hashing::{BUSY_MESSAGE, Busy, run_limited};
 use crate::signin::{self, SignIn};
 use crate::state::AppState;
-use crate::store::StoreError;
+use crate::store::{ChallengeBudget, StoreError};
 
 /// Shown for a wrong password and for an unknown user alike.
 const INVALID_CREDENTIALS: &str = "Invalid username or password.";
@@ -314,6 +318,7 @@ pub async fn post(
 
     let login = PasswordChecked {
         ar: &form.ar,
+        client_name: &pending.client_name,
         remember: remember(&form),
         user: &user,
         ip: &ip,
@@ -325,6 +330,7 @@ pub async fn post(
 /// A login whose password was right, on its way to the second factor.
 pub(crate) struct PasswordChecked<'a> {
     pub(crate) ar: &'a str,
+    pub(crate) client_name: &'a str,
     pub(crate) remember: bool,
     pub(crate) user: &'a User,
     pub(crate) ip: &'a str,
@@ -422,6 +428,7 @@ async fn act_on(
 ) -> Result<HttpResponse, AppError> {
     let PasswordChecked {
         ar,
+        client_name,
         remember,
         user,
         ip: _,
@@ -429,6 +436,9 @@ async fn act_on(
     } = login;
     let settings = &state.account.settings;
     let action = &settings.authsignal.action_code;
+    // A challenge counts against the account's budget before the browser sees it (an
+    // enrollment tries no code of the account's).
+    let budget_counted = matches!(decision, Decision::Challenge { .. });
     match decision {
         Decision::Challenge {
             url,
@@ -438,6 +448,26 @@ async fn act_on(
             url,
             idempotency_key,
         } => {
+            // The refusal comes only after the right password, as the challenge itself would:
+            // it tells a password guesser nothing the challenge would not.
+            if budget_counted
+                && let ChallengeBudget::Blocked { until } =
+                    budget::start_challenge(state, &user.subject).await?
+            {
+                let page = LoginPage {
+                    ar: ar.to_owned(),
+                    csrf_token: String::new(),
+                    username: user.username.clone(),
+                    remember,
+                    client_name: Some(client_name.to_owned()),
+                    error: Some(budget::blocked_message(until)),
+                    notice: None,
+                    create_url: create_url(ar),
+                    focus_password: true,
+                    passkey: None,
+                };
+                return blocked(state, req, page).await;
+            }
             let transaction = LoginTransaction::new(
                 user.subject.clone(),
                 action.clone(),
@@ -447,6 +477,7 @@ async fn act_on(
                     remember,
                     lockout_keys,
                     proof,
+                    budget_counted,
                 },
                 settings.transaction.lifetime(),
             );
@@ -474,6 +505,40 @@ async fn act_on(
             refusal(state, req, &user.subject, &decision, retry, back)
         }
     }
+}
+
+/// The login form of `ar` again (429) while the account's second factor is blocked until
+/// `until`, saying how long.
+pub(crate) async fn budget_blocked(
+    state: &AppState,
+    req: &HttpRequest,
+    login: &PasswordChecked<'_>,
+    until: i64,
+) -> Result<HttpResponse, AppError> {
+    let page = LoginPage {
+        ar: login.ar.to_owned(),
+        csrf_token: String::new(),
+        username: login.user.username.clone(),
+        remember: login.remember,
+        client_name: Some(login.client_name.to_owned()),
+        error: Some(budget::blocked_message(until)),
+        notice: None,
+        create_url: create_url(login.ar),
+        focus_password: true,
+        passkey: None,
+    };
+    blocked(state, req, page).await
+}
+
+/// The login form again (429) while the account's second factor is blocked, saying how long.
+async fn blocked(
+    state: &AppState,
+    req: &HttpRequest,
+    mut page: LoginPage,
+) -> Result<HttpResponse, AppError> {
+    let csrf = crate::csrf::issue(state, req);
+    page.csrf_token = csrf.token;
+    render_login(state, req, page, StatusCode::TOO_MANY_REQUESTS, csrf.cookie).await
 }
 
 /// Stores the transaction, sets its cookie and sends the browser to Authsignal (303).

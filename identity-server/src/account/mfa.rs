@@ -8,6 +8,8 @@
 //! The callback (`/Account/Mfa/Callback`) validates the result like the login callback and comes
 //! back here with the changes as a fixed vocabulary (`?result=saved&added=..&removed=..`, method
 //! names only), like the login page's `?notice=`: no free text from the URL reaches the page.
+//! Email self-service is off by default (`account.email_self_service`): the page says so, and an
+//! email factor added at the hosted settings anyway is deleted again ([`after_settings`]).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -40,6 +42,7 @@ struct MfaQuery {
     result: String,
     added: String,
     removed: String,
+    refused: String,
 }
 
 /// One authenticator on the page.
@@ -66,6 +69,9 @@ pub struct MfaResult {
     pub added: Vec<&'static str>,
     /// Labels of the methods removed.
     pub removed: Vec<&'static str>,
+    /// Labels of the methods added at the settings but removed again by this server (email
+    /// without email self-service).
+    pub refused: Vec<&'static str>,
 }
 
 /// Context of `account/mfa.html`.
@@ -81,6 +87,8 @@ pub struct MfaPage {
     pub load_failed: bool,
     /// The outcome of the last visit to the settings, if the page follows one.
     pub result: Option<MfaResult>,
+    /// Whether an email address may be added as a factor (`account.email_self_service`).
+    pub email_self_service: bool,
 }
 
 /// The label of a method, for people.
@@ -115,6 +123,7 @@ fn parse_result(query: &MfaQuery) -> Option<MfaResult> {
             saved: true,
             added: labels_of(&query.added),
             removed: labels_of(&query.removed),
+            refused: labels_of(&query.refused),
             ..Default::default()
         }),
         "cancelled" => Some(MfaResult {
@@ -156,6 +165,60 @@ pub fn changes(before: &[KnownAuthenticator], after: &[UserAuthenticator]) -> (S
         .map(|b| b.method.as_str())
         .collect();
     (added.join(","), removed.join(","))
+}
+
+/// Where the Manage-MFA callback sends the browser after the settings: this page, saying what
+/// changed. Without email self-service (`account.email_self_service = false`) an email factor
+/// added at the settings is deleted again through the Server API (a real tenant may offer email
+/// in its pre-built UI whatever this server wants; this is where the server enforces it), and
+/// the page says so (`refused=EMAIL_OTP`). `Err` only when such a factor could not be deleted:
+/// fail closed, the page must not say "saved" while it stays.
+pub async fn after_settings(
+    state: &AppState,
+    subject: &str,
+    before: Option<&Vec<KnownAuthenticator>>,
+) -> Result<String, AppError> {
+    let mut location = format!("{PAGE_PATH}?result=saved");
+    let (Some(before), Ok(after)) = (
+        before,
+        state.account.authsignal.get_authenticators(subject).await,
+    ) else {
+        return Ok(location);
+    };
+    let mut kept = Vec::with_capacity(after.len());
+    let mut refused = false;
+    for a in after {
+        let added = !before.iter().any(|b| b.id == a.user_authenticator_id);
+        if added && !state.account.settings.email_self_service && is_email(&a.verification_method) {
+            tracing::warn!(
+                subject,
+                "email factor added at the settings removed: email self-service is off"
+            );
+            state
+                .account
+                .authsignal
+                .delete_authenticator(subject, &a.user_authenticator_id)
+                .await
+                .map_err(AppError::internal)?;
+            refused = true;
+            continue;
+        }
+        kept.push(a);
+    }
+    let (added, removed) = changes(before, &kept);
+    location.push_str(&format!("&added={added}&removed={removed}"));
+    if refused {
+        location.push_str("&refused=EMAIL_OTP");
+    }
+    Ok(location)
+}
+
+/// Whether a method sends codes or links to an email address.
+fn is_email(method: &VerificationMethod) -> bool {
+    matches!(
+        method,
+        VerificationMethod::EmailOtp | VerificationMethod::EmailMagicLink
+    )
 }
 
 /// The page for a form that needs a signed-in session (401).
@@ -204,6 +267,7 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         authenticators,
         load_failed,
         result: parse_result(&query),
+        email_self_service: state.account.settings.email_self_service,
     };
     render_page(
         &state,
@@ -234,21 +298,39 @@ pub async fn post(
 
     let settings = &state.account.settings;
     let action = &settings.authsignal.manage_mfa_action_code;
-    // Display only: without it the page afterwards just says "saved".
+    // What the page afterwards compares with. Without email self-service it is needed to tell
+    // an email factor added now from one enrolled before: no settings without it (fail closed).
     let before = state
         .account
         .authsignal
         .get_authenticators(&user.subject)
-        .await
-        .ok()
-        .map(|list| {
-            list.into_iter()
-                .map(|a| KnownAuthenticator {
-                    method: a.verification_method.as_str().to_owned(),
-                    id: a.user_authenticator_id,
-                })
-                .collect()
-        });
+        .await;
+    if let Err(e) = &before
+        && !settings.email_self_service
+    {
+        tracing::warn!(error = %e, "manage-mfa refused: the authenticators could not be read");
+        let back = (
+            PAGE_PATH.to_owned(),
+            "Back to two-step verification".to_owned(),
+        );
+        let reason = super::decision::FailReason::from(e);
+        return refusal(
+            &state,
+            &req,
+            &user.subject,
+            &Decision::Fail(reason),
+            back.clone(),
+            back,
+        );
+    }
+    let before = before.ok().map(|list| {
+        list.into_iter()
+            .map(|a| KnownAuthenticator {
+                method: a.verification_method.as_str().to_owned(),
+                id: a.user_authenticator_id,
+            })
+            .collect()
+    });
     let attributes = TrackAttributes {
         redirect_to_settings: Some(true),
         redirect_url: Some(own_url(&state, CALLBACK_PATH)),
@@ -335,6 +417,7 @@ mod tests {
             result: "saved".into(),
             added: "AUTHENTICATOR_APP,<script>,EMAIL_OTP".into(),
             removed: String::new(),
+            refused: String::new(),
         })
         .unwrap();
         assert_eq!(result.added, vec!["Authenticator app", "Email code"]);

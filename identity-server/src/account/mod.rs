@@ -11,11 +11,13 @@
 //!   code through Authsignal's `challenge` and `verify`, so that a password alone cannot enroll
 //!   an attacker's authenticator.
 //! - A challenge or enrollment stores a [`transaction::LoginTransaction`] server-side, bound to the
-//!   browser by a `__Host-` cookie, and redirects to Authsignal's hosted page.
+//!   browser by a `__Host-` cookie, and redirects to Authsignal's hosted page. A challenge first
+//!   counts against the account's second-factor budget ([`budget`]), which may refuse it.
 //! - [`callback`]: `GET /Account/Login/Callback?token=` takes (and deletes) the transaction,
 //!   validates the token and signs in only if [`decision::check_validation`] accepts it; a
 //!   rejected second factor counts as a failed login, Authsignal not answering definitively
-//!   counts against no one, and only a complete sign-in resets the username's counter.
+//!   counts against no one, and only a complete sign-in resets the username's counter (and
+//!   forgives the challenge's count in the budget).
 //! - [`create`]: `/Account/Create` makes an account ([`password_policy`]), within a quota per
 //!   client network and a global cap per hour ([`throttle`]); its first login enrolls a second
 //!   factor like any other.
@@ -30,6 +32,7 @@
 //!
 //! Handlers are thin; the decisions are plain functions in [`decision`] with unit tests.
 
+pub mod budget;
 pub mod callback;
 pub mod create;
 pub mod decision;

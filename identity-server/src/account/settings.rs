@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::budget::SecondFactorSettings;
 use super::lockout::LockoutSettings;
 use super::throttle::CreationSettings;
 
@@ -215,6 +216,13 @@ pub struct AccountSettings {
     pub authsignal: AuthsignalSettings,
     /// Failed-login lockout.
     pub lockout: LockoutSettings,
+    /// The second-factor budget per account.
+    pub second_factor: SecondFactorSettings,
+    /// Whether "Manage MFA" lets a signed-in user add an email address as a factor (default
+    /// `false`, as the guide recommends: a session alone would otherwise be enough to add any
+    /// address). Off, an email factor added at the hosted settings is removed again at the
+    /// callback, and the page says so; a user's first factor at enrollment is not affected.
+    pub email_self_service: bool,
     /// Login transactions.
     pub transaction: TransactionSettings,
     /// Account-creation quota.
@@ -374,6 +382,7 @@ impl AccountSettings {
         }
         p.validate()?;
         self.lockout.validate()?;
+        self.second_factor.validate()?;
         self.creation.validate()?;
         if !(1..=3600).contains(&self.transaction.lifetime_secs) {
             return Err(format!(

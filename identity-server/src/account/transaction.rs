@@ -73,6 +73,7 @@ mod tests {
                 remember: true,
                 lockout_keys: vec![LockoutKey::user("alice")],
                 proof: SecondFactorProof::Challenge,
+                budget_counted: true,
             },
             lifetime,
         )

@@ -34,12 +34,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
-use super::rules::{self, LockoutCounter, LockoutPolicy, QuotaWindow, Rotation};
+use super::rules::{
+    self, BudgetPolicy, ChallengeBudget, LockoutCounter, LockoutPolicy, QuotaWindow, Rotation,
+    SecondFactorBudget,
+};
 use super::{
     AccessTokenRecord, AccessTokenStore, AuthorizeRequest, AuthorizeRequestStore, CodeRecord,
     CodeStore, CodeUse, FailedLoginStore, Full, Grant, GrantStore, LockoutKey, LoginTransaction,
     LoginTransactionStore, QuotaKey, QuotaRefused, QuotaStore, RefreshUse, Session, SessionStore,
-    StoreError, StoreFuture, StoreHealth, StoredUser, Stores, TransactionId, UserStore, digest,
+    StoreError, StoreFuture, StoreHealth, StoredUser, Stores, TransactionId, UserStore, budget_key,
+    digest,
 };
 use crate::oidc::now;
 
@@ -70,6 +74,7 @@ const ACCESS: TableDefinition<&str, Bytes> = TableDefinition::new("access_tokens
 const USERS: TableDefinition<&str, Bytes> = TableDefinition::new("users");
 const USERNAMES: TableDefinition<&str, &str> = TableDefinition::new("usernames");
 const LOCKOUT: TableDefinition<&str, Bytes> = TableDefinition::new("failed_logins");
+const BUDGETS: TableDefinition<&str, Bytes> = TableDefinition::new("second_factor_budgets");
 const QUOTAS: TableDefinition<&str, Bytes> = TableDefinition::new("quotas");
 const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("counts");
 const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
@@ -185,6 +190,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
             ACCESS,
             USERS,
             LOCKOUT,
+            BUDGETS,
             QUOTAS,
         ] {
             txn.open_table(t).map_err(e)?;
@@ -408,6 +414,7 @@ fn expire(txn: &WriteTransaction, table: &str, key: &str, exp: u64) -> Result<()
         "rt" => REFRESH,
         "at" => ACCESS,
         "lf" => LOCKOUT,
+        "sf" => BUDGETS,
         "q" => QUOTAS,
         _ => return Ok(()),
     };
@@ -1105,6 +1112,28 @@ fn with_counter<R>(
     Ok(r)
 }
 
+/// Reads, changes and writes back a second-factor budget inside `txn`.
+fn with_budget<R>(
+    txn: &WriteTransaction,
+    key: &str,
+    now: i64,
+    policy: BudgetPolicy,
+    f: impl FnOnce(&mut SecondFactorBudget) -> R,
+) -> Result<R, StoreError> {
+    let t: Table<&str, Bytes> = txn.open_table(BUDGETS).map_err(be)?;
+    let found = read_live::<SecondFactorBudget>(&t, key, now)?;
+    drop(t);
+    let mut budget = found.map_or_else(|| SecondFactorBudget::new(now), |(_, b)| b);
+    let r = f(&mut budget);
+    let exp = budget.expires_at(policy);
+    if exp > now {
+        put_exp(txn, BUDGETS, "sf", key, exp, &budget)?;
+    } else {
+        remove_exp(txn, BUDGETS, "sf", key)?;
+    }
+    Ok(r)
+}
+
 impl FailedLoginStore for Embedded {
     fn is_locked<'a>(&'a self, key: &'a LockoutKey) -> StoreFuture<'a, bool> {
         let t = now();
@@ -1156,6 +1185,30 @@ impl FailedLoginStore for Embedded {
         self.write(move |txn| {
             let t = now();
             with_counter(txn, &key, t, policy, |c| c.reset(t, policy))
+        })
+    }
+
+    fn begin_challenge<'a>(
+        &'a self,
+        subject: &'a str,
+        policy: BudgetPolicy,
+    ) -> StoreFuture<'a, ChallengeBudget> {
+        let key = budget_key(subject);
+        self.write(move |txn| {
+            let t = now();
+            with_budget(txn, &key, t, policy, |b| b.begin(t, policy))
+        })
+    }
+
+    fn challenge_passed<'a>(
+        &'a self,
+        subject: &'a str,
+        policy: BudgetPolicy,
+    ) -> StoreFuture<'a, ()> {
+        let key = budget_key(subject);
+        self.write(move |txn| {
+            let t = now();
+            with_budget(txn, &key, t, policy, |b| b.passed(t, policy))
         })
     }
 }

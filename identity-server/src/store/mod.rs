@@ -5,15 +5,15 @@
 //! The traits own every piece of state a handler needs beyond the request: pending authorize
 //! requests, login transactions, browser sessions, authorization codes (with reuse detection),
 //! grants with refresh rotation, access-token records, created user accounts, failed-login
-//! counters (reserved before the hash) and fixed-window quotas (account creation, client
-//! authentication). Records are in [`records`]; the counting rules both backends follow are in
-//! [`rules`].
+//! counters (reserved before the hash), second-factor budgets per account and fixed-window
+//! quotas (account creation, client authentication). Records are in [`records`]; the counting
+//! rules both backends follow are in [`rules`].
 //!
 //! Invariants every implementation keeps:
 //! - **Every single-use step is one atomic operation** (a redb write transaction, or one Redis
 //!   command or Lua script): `take` of an authorize request or a login transaction, `redeem` of a
-//!   code, `rotate` of a refresh token, `begin_attempt` of a lockout counter, `reserve` of a
-//!   quota. Of N concurrent callers exactly one wins.
+//!   code, `rotate` of a refresh token, `begin_attempt` of a lockout counter, `begin_challenge`
+//!   of a second-factor budget, `reserve` of a quota. Of N concurrent callers exactly one wins.
 //! - **Secrets are keys only as SHA-256 digests** ([`digest`]): callers pass the digest of a
 //!   session handle, code, refresh token, login-transaction id or authorize-request id, never the
 //!   secret itself. `jti`, `sid` and grant ids are not bearer secrets.
@@ -31,6 +31,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+
+pub use rules::{BudgetPolicy, ChallengeBudget};
 
 pub use records::{
     AccessTokenRecord, AuthorizeRequest, CodeRecord, CodeUse, Grant, LockoutKey, LoginTransaction,
@@ -243,6 +245,28 @@ pub trait FailedLoginStore: Send + Sync + fmt::Debug {
     /// Forgets the failures of a key (after a complete sign-in of that user). An active lockout
     /// and attempts in flight stay.
     fn reset<'a>(&'a self, key: &'a LockoutKey) -> StoreFuture<'a, ()>;
+    /// Counts a second-factor challenge about to start against the budget of the account with
+    /// this `subject`, atomically: refused while the account's second factor is blocked, and of
+    /// N concurrent calls at most the budget's maximum are allowed (see
+    /// [`rules::SecondFactorBudget::begin`]).
+    fn begin_challenge<'a>(
+        &'a self,
+        subject: &'a str,
+        policy: BudgetPolicy,
+    ) -> StoreFuture<'a, ChallengeBudget>;
+    /// A challenge counted by [`FailedLoginStore::begin_challenge`] passed: its count is
+    /// forgiven and the escalation forgotten (see [`rules::SecondFactorBudget::passed`]).
+    fn challenge_passed<'a>(
+        &'a self,
+        subject: &'a str,
+        policy: BudgetPolicy,
+    ) -> StoreFuture<'a, ()>;
+}
+
+/// The name under which a store keeps the second-factor budget of the account `subject`:
+/// `sf:` and the SHA-256 of the subject (like every per-user key).
+pub fn budget_key(subject: &str) -> String {
+    format!("sf:{}", digest(subject))
 }
 
 /// One counter of a [`QuotaStore`] reservation.

@@ -110,6 +110,10 @@ pub enum Purpose {
         /// claim no more than the password (the conservative reading).
         #[serde(default)]
         proof: SecondFactorProof,
+        /// Whether this login's challenge was counted against the account's second-factor
+        /// budget (a challenge, not an enrollment): only then does its success forgive one.
+        #[serde(default)]
+        budget_counted: bool,
     },
     /// Proving the account's email with a one-time code before its first authenticator is
     /// enrolled (policy `account.first_enrollment = "email-proof"`). On success the login goes on

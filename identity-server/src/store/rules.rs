@@ -138,6 +138,153 @@ impl LockoutCounter {
     }
 }
 
+/// The second-factor budget's policy (from `account.second_factor`, see
+/// [`crate::account::budget::SecondFactorSettings`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BudgetPolicy {
+    /// Unsuccessful challenges per window; the one that reaches it starts a block.
+    pub max_unsuccessful: u32,
+    /// Length of the counting window, in seconds (it starts again after every block).
+    pub window_secs: i64,
+    /// Length of the first block, in seconds; every further block is twice as long.
+    pub first_block_secs: i64,
+    /// Longest block, in seconds.
+    pub max_block_secs: i64,
+    /// How long the escalation is remembered after the newest block, in seconds (only a
+    /// successful second factor forgets it sooner).
+    pub memory_secs: i64,
+}
+
+impl BudgetPolicy {
+    /// Length of the `n`-th block since the last success (`n` ≥ 1): the first block, doubled
+    /// `n - 1` times, at most the longest block.
+    pub fn block_secs(&self, n: u32) -> i64 {
+        let doublings = n.saturating_sub(1).min(62);
+        self.first_block_secs
+            .saturating_mul(1_i64 << doublings)
+            .min(self.max_block_secs)
+    }
+}
+
+/// One account's second-factor budget: every challenge started counts as unsuccessful until
+/// its callback validates it ([`SecondFactorBudget::passed`]), so a challenge abandoned with
+/// wrong codes counts too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondFactorBudget {
+    /// Challenges counted (not passed) in the current window, at most the maximum.
+    pub unsuccessful: u32,
+    /// Start of the current window (unix seconds; after a block, the block's end).
+    pub window_start: i64,
+    /// Blocked until then (unix seconds; 0 when not blocked).
+    pub blocked_until: i64,
+    /// Blocks since the last successful second factor (the escalation).
+    pub blocks: u32,
+    /// When the newest block began (unix seconds).
+    pub last_block: i64,
+}
+
+/// The answer of [`SecondFactorBudget::begin`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChallengeBudget {
+    /// The challenge may start. `blocked_until` is set when it took the last of the budget: a
+    /// block began, and later challenges wait until then.
+    Allowed {
+        /// The end of the block this challenge began (unix seconds).
+        blocked_until: Option<i64>,
+    },
+    /// The second factor is blocked until then (unix seconds): no challenge may start.
+    Blocked {
+        /// The end of the block.
+        until: i64,
+    },
+}
+
+impl SecondFactorBudget {
+    /// A fresh budget at `now`.
+    pub fn new(now: i64) -> Self {
+        Self {
+            unsuccessful: 0,
+            window_start: now,
+            blocked_until: 0,
+            blocks: 0,
+            last_block: 0,
+        }
+    }
+
+    /// Starts a new window when the old one is over (never during a block), and forgets an
+    /// escalation older than its memory.
+    pub fn refresh(&mut self, now: i64, policy: BudgetPolicy) {
+        if self.blocked_until <= now && now.saturating_sub(self.window_start) >= policy.window_secs
+        {
+            self.unsuccessful = 0;
+            self.window_start = now;
+        }
+        if self.blocks > 0 && now.saturating_sub(self.last_block) >= policy.memory_secs {
+            self.blocks = 0;
+        }
+    }
+
+    /// Counts a challenge about to start, atomically in the store: refused while blocked;
+    /// otherwise counted as unsuccessful, and the challenge that reaches the maximum begins
+    /// the next block. The window then starts again at the block's end *with the budget still
+    /// used up*, so that the one challenge after a block begins the next, twice as long one:
+    /// waiting out a block does not refill the budget, only a window without challenges after
+    /// it does, and the escalation stays until a success (or its memory) ends it.
+    pub fn begin(&mut self, now: i64, policy: BudgetPolicy) -> ChallengeBudget {
+        self.refresh(now, policy);
+        if self.blocked_until > now {
+            return ChallengeBudget::Blocked {
+                until: self.blocked_until,
+            };
+        }
+        self.unsuccessful = self
+            .unsuccessful
+            .saturating_add(1)
+            .min(policy.max_unsuccessful);
+        if self.unsuccessful < policy.max_unsuccessful {
+            return ChallengeBudget::Allowed {
+                blocked_until: None,
+            };
+        }
+        self.blocks = self.blocks.saturating_add(1);
+        self.blocked_until = now.saturating_add(policy.block_secs(self.blocks));
+        self.last_block = now;
+        self.window_start = self.blocked_until;
+        ChallengeBudget::Allowed {
+            blocked_until: Some(self.blocked_until),
+        }
+    }
+
+    /// A challenge counted by [`SecondFactorBudget::begin`] passed: its count is forgiven, the
+    /// escalation forgotten and a block ended (the account's owner just proved the second
+    /// factor).
+    pub fn passed(&mut self, now: i64, policy: BudgetPolicy) {
+        self.refresh(now, policy);
+        self.unsuccessful = self.unsuccessful.saturating_sub(1);
+        self.blocks = 0;
+        if self.blocked_until > now {
+            self.blocked_until = 0;
+        }
+        self.window_start = self.window_start.min(now);
+    }
+
+    /// When the budget no longer matters (nothing counted, not blocked, no escalation): a store
+    /// may drop it then. Unix seconds.
+    pub fn expires_at(&self, policy: BudgetPolicy) -> i64 {
+        let window_end = if self.unsuccessful > 0 {
+            self.window_start.saturating_add(policy.window_secs)
+        } else {
+            0
+        };
+        let memory_end = if self.blocks > 0 {
+            self.last_block.saturating_add(policy.memory_secs)
+        } else {
+            0
+        };
+        window_end.max(self.blocked_until).max(memory_end)
+    }
+}
+
 /// One fixed-window quota counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuotaWindow {
@@ -313,6 +460,105 @@ mod tests {
         d.fail(0, POLICY, 3, false);
         d.reset(1, POLICY);
         assert_eq!(d.failures, 0);
+    }
+
+    const BUDGET: BudgetPolicy = BudgetPolicy {
+        max_unsuccessful: 3,
+        window_secs: 100,
+        first_block_secs: 10,
+        max_block_secs: 40,
+        memory_secs: 1000,
+    };
+
+    #[test]
+    fn blocks_double_up_to_their_maximum() {
+        let lengths: Vec<i64> = (1..=5).map(|n| BUDGET.block_secs(n)).collect();
+        assert_eq!(lengths, [10, 20, 40, 40, 40]);
+        assert_eq!(BUDGET.block_secs(u32::MAX), 40);
+    }
+
+    #[test]
+    fn the_challenge_that_uses_up_the_budget_begins_a_block_and_later_ones_are_refused() {
+        let mut b = SecondFactorBudget::new(0);
+        for _ in 0..2 {
+            assert_eq!(
+                b.begin(0, BUDGET),
+                ChallengeBudget::Allowed {
+                    blocked_until: None
+                }
+            );
+        }
+        assert_eq!(
+            b.begin(0, BUDGET),
+            ChallengeBudget::Allowed {
+                blocked_until: Some(10)
+            }
+        );
+        assert_eq!(b.begin(5, BUDGET), ChallengeBudget::Blocked { until: 10 });
+    }
+
+    #[test]
+    fn waiting_out_a_block_does_not_refill_the_budget_and_the_next_block_is_longer() {
+        let mut b = SecondFactorBudget::new(0);
+        for _ in 0..3 {
+            let _ = b.begin(0, BUDGET);
+        }
+        // After the first block: one challenge, which begins the second (twice as long) block.
+        assert_eq!(
+            b.begin(10, BUDGET),
+            ChallengeBudget::Allowed {
+                blocked_until: Some(30)
+            }
+        );
+        assert_eq!(b.begin(29, BUDGET), ChallengeBudget::Blocked { until: 30 });
+        // A whole window after the block refills the budget, but not the escalation.
+        let later = 30 + BUDGET.window_secs;
+        for _ in 0..2 {
+            assert_eq!(
+                b.begin(later, BUDGET),
+                ChallengeBudget::Allowed {
+                    blocked_until: None
+                }
+            );
+        }
+        assert_eq!(
+            b.begin(later, BUDGET),
+            ChallengeBudget::Allowed {
+                blocked_until: Some(later + 40)
+            }
+        );
+    }
+
+    #[test]
+    fn a_passed_challenge_is_forgiven_and_forgets_the_escalation() {
+        let mut b = SecondFactorBudget::new(0);
+        for _ in 0..3 {
+            let _ = b.begin(0, BUDGET);
+        }
+        assert_eq!(b.blocks, 1);
+        b.passed(1, BUDGET);
+        assert_eq!((b.unsuccessful, b.blocks, b.blocked_until), (2, 0, 0));
+        // The next challenge uses up the budget again and begins a *first* block.
+        assert_eq!(
+            b.begin(2, BUDGET),
+            ChallengeBudget::Allowed {
+                blocked_until: Some(12)
+            }
+        );
+    }
+
+    #[test]
+    fn the_escalation_is_forgotten_after_its_memory_only() {
+        let mut b = SecondFactorBudget::new(0);
+        for _ in 0..3 {
+            let _ = b.begin(0, BUDGET);
+        }
+        assert_eq!(b.expires_at(BUDGET), 1000);
+        b.refresh(999, BUDGET);
+        assert_eq!(b.blocks, 1);
+        b.refresh(1000, BUDGET);
+        assert_eq!((b.unsuccessful, b.blocks), (0, 0));
+        assert_eq!(b.expires_at(BUDGET), 10);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::domain::codes::otp_code;
 use crate::domain::contact::{is_e164, looks_like_email};
 use crate::domain::secret::ct_eq_str;
 use crate::error::ApiError;
-use crate::state::{AppState, DEFAULT_SCOPE, MAX_FAILED_ATTEMPTS, OTP_LIFETIME_SECS};
+use crate::state::{AppState, DEFAULT_SCOPE, MAX_FAILED_ATTEMPTS, OTP_LIFETIME_SECS, SendError};
 use crate::store::{Action, ActionKey, ServerChallenge};
 
 fn challenge_key(c: &ServerChallenge) -> ActionKey {
@@ -25,16 +25,26 @@ fn challenge_key(c: &ServerChallenge) -> ActionKey {
     }
 }
 
+/// Sends the challenge's code, within the address's limits across every session and call
+/// ([`AppState::reserve_code_send`]). A refused send answers 429 with the emulator's usual
+/// error body: the real API's rate-limit answer (status and body) is UNVERIFIED (reference §9;
+/// its documented limits are 12 email codes per 10 minutes).
 async fn deliver(state: &AppState, c: &ServerChallenge) -> Result<(), ApiError> {
     let (to, channel) = match (&c.email, &c.phone_number) {
         (Some(email), _) => (email.clone(), "EMAIL"),
         (None, Some(phone)) => (phone.clone(), "SMS"),
         (None, None) => return Err(ApiError::invalid("no recipient")),
     };
-    state
+    match state
         .send_code(&to, &c.code, &challenge_key(c), channel)
         .await
-        .map_err(|e| ApiError::Internal(e.into()))
+    {
+        Ok(()) => Ok(()),
+        Err(SendError::Throttled { retry_after_secs }) => Err(ApiError::TooManyRequests(format!(
+            "too many codes were sent to this address; try again in {retry_after_secs} seconds"
+        ))),
+        Err(e) => Err(ApiError::Internal(e.to_string().into())),
+    }
 }
 
 /// `POST /challenge`: sends an email or SMS code (to the outbox); with `challengeId`, re-sends
@@ -46,27 +56,41 @@ pub async fn challenge(
     let now = Utc::now();
     let expires_at = now + Duration::seconds(OTP_LIFETIME_SECS);
     if let Some(id) = &request.challenge_id {
-        let code = otp_code();
-        let challenge = state
+        let not_found = || {
+            ApiError::NotFound(format!(
+                "challenge '{}' not found",
+                crate::domain::action_code::truncate(id)
+            ))
+        };
+        let mut challenge = state
             .stores
             .challenges
-            .update_challenge(id, &mut |c| {
-                if !c.verified && !c.claimed {
-                    c.code = code.clone();
-                    c.expires_at = expires_at;
-                    c.attempts = 0;
-                }
-            })
-            .ok_or_else(|| {
-                ApiError::NotFound(format!(
-                    "challenge '{}' not found",
-                    crate::domain::action_code::truncate(id)
-                ))
-            })?;
+            .get_challenge(id)
+            .ok_or_else(not_found)?;
         if challenge.verified || challenge.claimed {
             return Err(ApiError::invalid("the challenge is already verified"));
         }
+        // The new code is sent first and stored only once it went out, so that a send held back
+        // by the address's limit leaves the code sent before valid. Its wrong codes are kept: a
+        // new code is not a new allowance of guesses.
+        challenge.code = otp_code();
+        challenge.expires_at = expires_at;
         deliver(&state, &challenge).await?;
+        let (code, mut open) = (challenge.code.clone(), false);
+        state
+            .stores
+            .challenges
+            .update_challenge(id, &mut |c| {
+                open = !c.verified && !c.claimed;
+                if open {
+                    c.code = code.clone();
+                    c.expires_at = expires_at;
+                }
+            })
+            .ok_or_else(not_found)?;
+        if !open {
+            return Err(ApiError::invalid("the challenge is already verified"));
+        }
         return Ok(HttpResponse::Ok().json(ChallengeResponse {
             challenge_id: challenge.challenge_id.clone(),
             idempotency_key: Some(challenge.idempotency_key.clone()),

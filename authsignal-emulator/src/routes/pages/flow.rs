@@ -25,7 +25,9 @@ use crate::domain::totp;
 use crate::domain::words;
 use crate::error::PageError;
 use crate::routes::api::authenticators::announce_authenticator;
-use crate::state::{AppState, MAX_FAILED_ATTEMPTS, OTP_LIFETIME_SECS, WRONG_CODE_WINDOW_SECS};
+use crate::state::{
+    AppState, MAX_FAILED_ATTEMPTS, OTP_LIFETIME_SECS, SendError, WRONG_CODE_WINDOW_SECS,
+};
 use crate::store::{
     Action, Authenticator, HostedSession, HostedStep, HostedUi, PendingEmailCode, RemoveOutcome,
 };
@@ -197,9 +199,10 @@ fn too_many_wrong_codes() -> String {
     )
 }
 
-/// Seconds until another code may go to `to` in this session (0: now).
+/// Seconds until another code may go to `to` in this session (0: now): the session's own wait,
+/// or the address's when its last code was held back ([`AppState::reserve_code_send`]).
 fn resend_wait(session: &HostedSession, to: &str, now: chrono::DateTime<Utc>) -> i64 {
-    session
+    let own = session
         .email_code
         .as_ref()
         .filter(|p| p.to == to)
@@ -207,7 +210,24 @@ fn resend_wait(session: &HostedSession, to: &str, now: chrono::DateTime<Utc>) ->
             (p.sent_at + Duration::seconds(RESEND_INTERVAL_SECS) - now)
                 .num_seconds()
                 .max(0)
-        })
+        });
+    let address = session
+        .ui
+        .held_code
+        .as_ref()
+        .filter(|(held, _)| held == to)
+        .map_or(0, |(_, until)| (*until - now).num_seconds().max(0));
+    own.max(address)
+}
+
+/// Where the next code of this session goes: the pending code's address, else the one whose
+/// code was held back.
+fn code_destination(session: &HostedSession) -> Option<String> {
+    session
+        .email_code
+        .as_ref()
+        .map(|p| p.to.clone())
+        .or_else(|| session.ui.held_code.as_ref().map(|(to, _)| to.clone()))
 }
 
 /// `POST /resend` (`resend` on the email code pages): a new code to the same address, within
@@ -219,7 +239,7 @@ pub async fn resend(
 ) -> Result<HttpResponse, PageError> {
     let session = load_checked(&state, &req, &form)?;
     check_open(&state, &session)?;
-    let Some(pending) = session.email_code.clone() else {
+    let Some(to) = code_destination(&session) else {
         return Ok(see_other("/flow"));
     };
     let channel = match &session.step {
@@ -235,7 +255,7 @@ pub async fn resend(
             "No more codes can be sent for this sign-in. Cancel and start again.",
         );
     }
-    let wait = resend_wait(&session, &pending.to, Utc::now());
+    let wait = resend_wait(&session, &to, Utc::now());
     if wait > 0 {
         // Not a mistake in the code field: a notice, and the code sent stays valid.
         let message = format!(
@@ -245,10 +265,11 @@ pub async fn resend(
         update(&state, &session, |s| s.ui.flash_notice = Some(message))?;
         return Ok(see_other("/flow"));
     }
-    send_code(&state, &session, &pending.to, channel).await?;
-    update(&state, &session, |s| {
-        s.ui.flash_notice = Some(format!("We sent a new code to {}.", pending.to));
-    })?;
+    if send_code(&state, &session, &to, channel).await? {
+        update(&state, &session, |s| {
+            s.ui.flash_notice = Some(format!("We sent a new code to {to}."));
+        })?;
+    }
     Ok(see_other("/flow"))
 }
 
@@ -271,12 +292,12 @@ pub async fn enroll_email_change(
 }
 
 /// Sends a code for an OTP method to the user's enrolled destination, recording it in the
-/// session.
+/// session; `false` when the address's limit held it back (the page says so).
 async fn send_challenge_code(
     state: &AppState,
     session: &HostedSession,
     method: &str,
-) -> Result<(), PageError> {
+) -> Result<bool, PageError> {
     let authenticators = state
         .stores
         .authenticators
@@ -303,12 +324,15 @@ async fn send_challenge_code(
     .await
 }
 
+/// Sends a code to `to` and records it in the session. `Ok(false)` when the address has had its
+/// share of codes across every session ([`AppState::reserve_code_send`]): nothing is sent, the
+/// code sent before (if any) stays valid, and the page shows the wait.
 async fn send_code(
     state: &AppState,
     session: &HostedSession,
     to: &str,
     channel: &str,
-) -> Result<(), PageError> {
+) -> Result<bool, PageError> {
     // Re-read: the caller's copy may predate a code sent by a parallel request.
     let current = load_session_by_id(state, &session.id)?;
     if current.ui.codes_sent >= MAX_CODES_PER_SESSION {
@@ -318,16 +342,28 @@ async fn send_code(
         ));
     }
     let code = otp_code();
-    state
-        .send_code(to, &code, &session.action, channel)
-        .await
-        .map_err(|e| {
+    match state.send_code(to, &code, &session.action, channel).await {
+        Ok(()) => {}
+        Err(SendError::Throttled { retry_after_secs }) => {
+            let until = Utc::now() + Duration::seconds(retry_after_secs);
+            let message = format!(
+                "Too many codes were sent to {to} recently, so no new one was sent. You can ask for a new one in {}.",
+                words::duration(retry_after_secs)
+            );
+            update(state, session, |s| {
+                s.ui.held_code = Some((to.to_owned(), until));
+                s.ui.flash_notice = Some(message);
+            })?;
+            return Ok(false);
+        }
+        Err(e) => {
             tracing::warn!(error = %e, "code delivery failed");
-            PageError::refused(
+            return Err(PageError::refused(
                 StatusCode::BAD_GATEWAY,
                 "The code could not be sent. Try again later.",
-            )
-        })?;
+            ));
+        }
+    }
     let now = Utc::now();
     let pending = PendingEmailCode {
         to: to.to_owned(),
@@ -338,8 +374,9 @@ async fn send_code(
     update(state, session, |s| {
         s.email_code = Some(pending);
         s.ui.codes_sent += 1;
+        s.ui.held_code = None;
     })?;
-    Ok(())
+    Ok(true)
 }
 
 fn load_session_by_id(state: &AppState, id: &str) -> Result<HostedSession, PageError> {
@@ -501,13 +538,14 @@ fn code_field(context: &mut tera::Context, label: &str, recovery: bool) {
     }
 }
 
-/// The "send a new code" part of a page (`resend.html`).
+/// The "send a new code" part of a page (`resend.html`), and where the code went (`to`) or
+/// could not go yet (`code_sent` false: the address's limit held it back).
 fn resend_context(context: &mut tera::Context, session: &HostedSession) {
     let now = Utc::now();
-    let wait = session
-        .email_code
-        .as_ref()
-        .map_or(0, |p| resend_wait(session, &p.to, now));
+    let to = code_destination(session);
+    let wait = to.as_deref().map_or(0, |to| resend_wait(session, to, now));
+    context.insert("to", &to);
+    context.insert("code_sent", &session.email_code.is_some());
     context.insert("resend_wait", &wait);
     context.insert(
         "can_resend",
@@ -627,7 +665,6 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             "enroll_email_address.html"
         }
         HostedStep::EnrollEmailCode => {
-            context.insert("to", &session.email_code.as_ref().map(|c| c.to.clone()));
             context.insert("adding", &session.verified);
             code_field(&mut context, "Code from the email", false);
             resend_context(&mut context, &session);
@@ -660,7 +697,6 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             context.insert("method_label", label(method));
             code_field(&mut context, label(method), method == RECOVERY);
             resend_context(&mut context, &session);
-            context.insert("to", &session.email_code.as_ref().map(|c| c.to.clone()));
             context.insert("choices", &choices);
             context.insert(
                 "recovery_available",
@@ -690,6 +726,7 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
                     .remaining_recovery_codes(user_id)?,
             );
             context.insert("changes", &session.ui.changes);
+            context.insert("email_self_service", &state.email_self_service);
             "settings.html"
         }
         HostedStep::ConfirmRemove { authenticator_id } => {
@@ -720,6 +757,26 @@ fn may_enroll(state: &AppState, session: &HostedSession) -> Result<bool, PageErr
             .authenticators
             .list_authenticators(&session.action.user_id)?
             .is_empty())
+}
+
+/// Whether this session may enrol an email address: a user's first authenticator may always be
+/// one, another only when the tenant allows email self-service (`email_self_service`, off by
+/// default as the guide recommends: whoever holds a session could otherwise add any address).
+fn may_add_email(state: &AppState, session: &HostedSession) -> Result<(), PageError> {
+    if state.email_self_service
+        || state
+            .stores
+            .authenticators
+            .list_authenticators(&session.action.user_id)?
+            .is_empty()
+    {
+        return Ok(());
+    }
+    tracing::warn!(user_id = %session.action.user_id, "email enrollment refused: email self-service is off");
+    Err(PageError::refused(
+        StatusCode::FORBIDDEN,
+        "Email addresses cannot be added here.",
+    ))
 }
 
 fn check_open(state: &AppState, session: &HostedSession) -> Result<Action, PageError> {
@@ -766,24 +823,24 @@ pub async fn enroll_totp_confirm(
     form: web::Form<FlowForm>,
 ) -> Result<HttpResponse, PageError> {
     let session = load_checked(&state, &req, &form)?;
-    let action = check_open(&state, &session)?;
+    check_open(&state, &session)?;
     let HostedStep::EnrollTotp { secret } = session.step.clone() else {
         return Ok(see_other("/flow"));
     };
     let now = Utc::now();
-    if state.wrong_codes_exhausted(&session.action.user_id, now) {
-        return flash(&state, &session, &too_many_wrong_codes());
+    if let Err(refusal) = reserve_check(&state, &session, now)? {
+        return Ok(refusal);
     }
     let code = strip_separators(form.code.as_deref().unwrap_or_default());
     let Some(step) = totp::verify(&secret, &code, now.timestamp() as u64, None) else {
         return wrong_code(
             &state,
             &session,
-            &action,
             "That code is not right. Check the app and try again.",
         )
         .await;
     };
+    give_back_check(&state, &session, now)?;
     if !may_enroll(&state, &session)? {
         return Err(PageError::refused(
             StatusCode::FORBIDDEN,
@@ -899,6 +956,7 @@ pub async fn enroll_email_start(
 ) -> Result<HttpResponse, PageError> {
     let session = load_checked(&state, &req, &form)?;
     let action = check_open(&state, &session)?;
+    may_add_email(&state, &session)?;
     if !may_enroll(&state, &session)? {
         return Err(PageError::refused(
             StatusCode::FORBIDDEN,
@@ -941,6 +999,7 @@ pub async fn enroll_email_address(
 ) -> Result<HttpResponse, PageError> {
     let session = load_checked(&state, &req, &form)?;
     check_open(&state, &session)?;
+    may_add_email(&state, &session)?;
     if session.step != HostedStep::EnrollEmailAddress {
         return Ok(see_other("/flow"));
     }
@@ -971,24 +1030,20 @@ pub async fn enroll_email_confirm(
     form: web::Form<FlowForm>,
 ) -> Result<HttpResponse, PageError> {
     let session = load_checked(&state, &req, &form)?;
-    let action = check_open(&state, &session)?;
+    check_open(&state, &session)?;
+    may_add_email(&state, &session)?;
     if session.step != HostedStep::EnrollEmailCode {
         return Ok(see_other("/flow"));
     }
     let now = Utc::now();
-    if state.wrong_codes_exhausted(&session.action.user_id, now) {
-        return flash(&state, &session, &too_many_wrong_codes());
+    if let Err(refusal) = reserve_check(&state, &session, now)? {
+        return Ok(refusal);
     }
     let code = strip_separators(form.code.as_deref().unwrap_or_default());
     if !check_pending_code(&session, &code) {
-        return wrong_code(
-            &state,
-            &session,
-            &action,
-            "That code is not right or has expired.",
-        )
-        .await;
+        return wrong_code(&state, &session, "That code is not right or has expired.").await;
     }
+    give_back_check(&state, &session, now)?;
     let Some(email) = session.pending_email.clone() else {
         return Ok(see_other("/flow"));
     };
@@ -1039,7 +1094,7 @@ pub async fn verify_code(
     form: web::Form<FlowForm>,
 ) -> Result<HttpResponse, PageError> {
     let session = load_checked(&state, &req, &form)?;
-    let action = check_open(&state, &session)?;
+    check_open(&state, &session)?;
     let HostedStep::Challenge { method } = session.step.clone() else {
         return Ok(see_other("/flow"));
     };
@@ -1048,8 +1103,8 @@ pub async fn verify_code(
     }
     let now = Utc::now();
     let user_id = session.action.user_id.clone();
-    if state.wrong_codes_exhausted(&user_id, now) {
-        return flash(&state, &session, &too_many_wrong_codes());
+    if let Err(refusal) = reserve_check(&state, &session, now)? {
+        return Ok(refusal);
     }
     let code = strip_separators(form.code.as_deref().unwrap_or_default());
     let authenticators = state.stores.authenticators.list_authenticators(&user_id)?;
@@ -1070,6 +1125,7 @@ pub async fn verify_code(
                         step,
                         now,
                     )? {
+                        give_back_check(&state, &session, now)?;
                         mark_succeeded(&state, &session, APP, Some(&a.user_authenticator_id))
                             .await?;
                         return after_verified(&state, &session).await;
@@ -1082,10 +1138,11 @@ pub async fn verify_code(
             } else {
                 "That code is not right. Check the app and try again."
             };
-            wrong_code(&state, &session, &action, message).await
+            wrong_code(&state, &session, message).await
         }
         EMAIL | SMS => {
             if check_pending_code(&session, &code) {
+                give_back_check(&state, &session, now)?;
                 let to = session.email_code.as_ref().map(|p| p.to.clone());
                 let authenticator = authenticators.iter().find(|a| {
                     a.verification_method == method
@@ -1100,13 +1157,7 @@ pub async fn verify_code(
                 mark_succeeded(&state, &session, &method, id.as_deref()).await?;
                 return after_verified(&state, &session).await;
             }
-            wrong_code(
-                &state,
-                &session,
-                &action,
-                "That code is not right or has expired.",
-            )
-            .await
+            wrong_code(&state, &session, "That code is not right or has expired.").await
         }
         RECOVERY => {
             if !code.trim().is_empty()
@@ -1115,6 +1166,7 @@ pub async fn verify_code(
                     .authenticators
                     .consume_recovery_code(&user_id, &hash_recovery_code(&code))?
             {
+                give_back_check(&state, &session, now)?;
                 tracing::info!(user_id = %user_id, "recovery code used");
                 mark_succeeded(&state, &session, RECOVERY, None).await?;
                 return after_verified(&state, &session).await;
@@ -1122,32 +1174,108 @@ pub async fn verify_code(
             wrong_code(
                 &state,
                 &session,
-                &action,
                 "That recovery code is not valid or was used already.",
             )
             .await
         }
-        _ => Ok(see_other("/flow")),
+        _ => {
+            give_back_check(&state, &session, now)?;
+            Ok(see_other("/flow"))
+        }
     }
 }
 
-/// Counts a wrong code; the fifth on an action fails it.
+/// What [`reserve_check`] found on the action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CodeCheck {
+    /// Reserved: the action counts it as a wrong code until it is given back.
+    Reserved,
+    /// The action's wrong codes (with the checks in flight) have reached the limit.
+    Exhausted,
+    /// The action is no longer open.
+    Ended,
+}
+
+/// Reserves one code check before the code is looked at, each in one atomic step: against the
+/// action's [`MAX_FAILED_ATTEMPTS`] (one store update that checks and counts), then against the
+/// user's wrong-code budget across actions ([`AppState::reserve_wrong_code`]). The check counts
+/// as a wrong code from then on, and a right code gives it back ([`give_back_check`]): of N
+/// parallel codes on one action at most [`MAX_FAILED_ATTEMPTS`] are ever looked at, the others
+/// are refused as if the action were locked. `Ok(Err(answer))`: refused, with the answer to send.
+fn reserve_check(
+    state: &AppState,
+    session: &HostedSession,
+    now: chrono::DateTime<Utc>,
+) -> Result<Result<(), HttpResponse>, PageError> {
+    let mut check = CodeCheck::Ended;
+    state
+        .stores
+        .actions
+        .update_action(&session.action, &mut |a| {
+            // As in `check_open`: after success the session may go on (settings).
+            check = if !session.verified && !hosted_flow_open(&a.state) {
+                CodeCheck::Ended
+            } else if a.failed_attempts >= MAX_FAILED_ATTEMPTS {
+                CodeCheck::Exhausted
+            } else {
+                a.failed_attempts += 1;
+                a.updated_at = now;
+                CodeCheck::Reserved
+            };
+        })?
+        .ok_or_else(|| refused("This verification no longer exists."))?;
+    match check {
+        CodeCheck::Reserved => {}
+        CodeCheck::Exhausted => {
+            tracing::info!(user_id = %session.action.user_id, "code refused unseen: the action's wrong codes are used up");
+            return Err(PageError::refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many incorrect codes for this verification. Go back to the application and start again.",
+            ));
+        }
+        CodeCheck::Ended => {
+            return Err(PageError::refused(
+                StatusCode::FORBIDDEN,
+                "This verification has ended.",
+            ));
+        }
+    }
+    if !state.reserve_wrong_code(&session.action.user_id, now) {
+        // Not looked at: the action gets its check back.
+        state
+            .stores
+            .actions
+            .update_action(&session.action, &mut |a| {
+                a.failed_attempts = a.failed_attempts.saturating_sub(1);
+            })?;
+        return Ok(Err(flash(state, session, &too_many_wrong_codes())?));
+    }
+    Ok(Ok(()))
+}
+
+/// Gives back a check reserved at `now` by [`reserve_check`]: the code was right.
+fn give_back_check(
+    state: &AppState,
+    session: &HostedSession,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), PageError> {
+    state.give_back_wrong_code(&session.action.user_id, now);
+    state
+        .stores
+        .actions
+        .update_action(&session.action, &mut |a| {
+            a.failed_attempts = a.failed_attempts.saturating_sub(1);
+        })?;
+    Ok(())
+}
+
+/// A wrong code, already counted by [`reserve_check`]; the fifth on an action fails it.
 async fn wrong_code(
     state: &AppState,
     session: &HostedSession,
-    action: &Action,
     message: &str,
 ) -> Result<HttpResponse, PageError> {
-    let now = Utc::now();
-    state.record_wrong_code(&session.action.user_id, now);
-    let updated = state
-        .stores
-        .actions
-        .update_action(&action.key, &mut |a| {
-            a.failed_attempts += 1;
-            a.updated_at = now;
-        })?
-        .ok_or_else(|| refused("This verification no longer exists."))?;
+    let updated = load_action(state, session)?;
     tracing::info!(user_id = %session.action.user_id, attempts = updated.failed_attempts, "wrong code");
     if updated.failed_attempts >= MAX_FAILED_ATTEMPTS {
         return fail(state, session).await;

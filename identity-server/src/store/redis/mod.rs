@@ -15,9 +15,9 @@
 //! [`Script`]s, sent as `EVALSHA` and re-sent as `EVAL` after a Redis restart emptied the script
 //! cache). Scripts that apply time rules read Redis `TIME`, so that every replica counts on one
 //! clock; where a trait method takes `now` (refresh rotation, session touch), the script uses it.
-//! The lockout and quota scripts are line-by-line ports of [`super::rules`]. A command whose
-//! outcome is unknown (the connection dropped after it was sent) is never retried: the call fails.
-//! Every key a script touches is passed in `KEYS`.
+//! The lockout, second-factor budget and quota scripts are line-by-line ports of
+//! [`super::rules`]. A command whose outcome is unknown (the connection dropped after it was
+//! sent) is never retried: the call fails. Every key a script touches is passed in `KEYS`.
 //!
 //! # Key schema
 //!
@@ -38,6 +38,7 @@
 //! | `P at:{jti}` | HASH {r JSON, revoked} | PXAT token expiry | put: `MULTI` HSET PEXPIREAT; get: `HMGET`; revoke: `hset_if_exists.lua` |
 //! | `P user:{subject}`, `P uname:{H(lowercased username)}` | STRING JSON (the same record in both: accounts are never updated) | none | create: `user_create.lua` (`SET uname NX`); find: `GET` |
 //! | `P lf:u:{H(name)}`, `P lf:ip:{network}` | HASH {failures, window_start, locked_until, in_flight, last_begin} | EXPIREAT when nothing in it matters | `lockout.lua` + one of `lockout_*.lua` |
+//! | `P sf:{H(subject)}` | HASH {unsuccessful, window_start, blocked_until, blocks, last_block} | EXPIREAT when nothing in it matters | `budget.lua` + one of `budget_*.lua` |
 //! | `P q:{quota key}` (e.g. `P q:cq:n:203.0.113.7`) | HASH {start, count} | EXPIREAT window end | `quota_reserve.lua` (all or none), `quota_give_back.lua` |
 //!
 //! TTLs computed from a replica's clock get [`TTL_LEEWAY_SECS`] more, so that a little clock skew
@@ -82,12 +83,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::records::CODE_REUSE_MEMORY_SECS;
-use super::rules::LockoutPolicy;
+use super::rules::{BudgetPolicy, ChallengeBudget, LockoutPolicy};
 use super::{
     AccessTokenRecord, AccessTokenStore, AuthorizeRequest, AuthorizeRequestStore, CodeRecord,
     CodeStore, CodeUse, FailedLoginStore, Full, Grant, GrantStore, LockoutKey, LoginTransaction,
     LoginTransactionStore, QuotaKey, QuotaRefused, QuotaStore, RefreshUse, Session, SessionStore,
-    StoreError, StoreFuture, StoreHealth, StoredUser, Stores, TransactionId, UserStore, digest,
+    StoreError, StoreFuture, StoreHealth, StoredUser, Stores, TransactionId, UserStore, budget_key,
+    digest,
 };
 use crate::configuration::StoreSettings;
 use crate::oidc::now;
@@ -114,6 +116,7 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
 const PIPELINE_BUFFER: usize = 4096;
 
 const LOCKOUT: &str = include_str!("lockout.lua");
+const BUDGET: &str = include_str!("budget.lua");
 
 /// Which certificates a `rediss://` connection trusts.
 #[derive(Clone, Copy, Debug)]
@@ -301,6 +304,8 @@ struct Scripts {
     lockout_fail: Script,
     lockout_forgive: Script,
     lockout_reset: Script,
+    budget_begin: Script,
+    budget_passed: Script,
     quota_reserve: Script,
     quota_give_back: Script,
 }
@@ -308,6 +313,7 @@ struct Scripts {
 impl Scripts {
     fn new() -> Self {
         let lockout = |op: &str| Script::new(&format!("{LOCKOUT}\n{op}"));
+        let budget = |op: &str| Script::new(&format!("{BUDGET}\n{op}"));
         Self {
             ar_put: Script::new(include_str!("ar_put.lua")),
             code_put: Script::new(include_str!("code_put.lua")),
@@ -323,6 +329,8 @@ impl Scripts {
             lockout_fail: lockout(include_str!("lockout_fail.lua")),
             lockout_forgive: lockout(include_str!("lockout_forgive.lua")),
             lockout_reset: lockout(include_str!("lockout_reset.lua")),
+            budget_begin: budget(include_str!("budget_begin.lua")),
+            budget_passed: budget(include_str!("budget_passed.lua")),
             quota_reserve: Script::new(include_str!("quota_reserve.lua")),
             quota_give_back: Script::new(include_str!("quota_give_back.lua")),
         }
@@ -530,6 +538,26 @@ impl Redis {
         }
         invocation
             .invoke_async::<i64>(&mut self.conn())
+            .await
+            .map_err(|e| classify(op, &e))
+    }
+
+    /// Runs a second-factor budget script (`budget.lua` + one operation) for `subject`.
+    async fn budget<T: redis::FromRedisValue>(
+        &self,
+        op: &'static str,
+        script: &Script,
+        subject: &str,
+        policy: BudgetPolicy,
+    ) -> Result<T, StoreError> {
+        script
+            .key(self.key(&budget_key(subject)))
+            .arg(policy.max_unsuccessful)
+            .arg(policy.window_secs)
+            .arg(policy.first_block_secs)
+            .arg(policy.max_block_secs)
+            .arg(policy.memory_secs)
+            .invoke_async::<T>(&mut self.conn())
             .await
             .map_err(|e| classify(op, &e))
     }
@@ -1175,6 +1203,49 @@ impl FailedLoginStore for Redis {
             self.lockout("lockout reset", &self.scripts.lockout_reset, key, &[])
                 .await
                 .map(drop)
+        }))
+    }
+
+    fn begin_challenge<'a>(
+        &'a self,
+        subject: &'a str,
+        policy: BudgetPolicy,
+    ) -> StoreFuture<'a, ChallengeBudget> {
+        Box::pin(self.run("budget begin", async move {
+            let (allowed, until): (i64, i64) = self
+                .budget("budget begin", &self.scripts.budget_begin, subject, policy)
+                .await?;
+            Ok(match (allowed, until) {
+                (1, 0) => ChallengeBudget::Allowed {
+                    blocked_until: None,
+                },
+                (1, until) => ChallengeBudget::Allowed {
+                    blocked_until: Some(until),
+                },
+                (0, until) => ChallengeBudget::Blocked { until },
+                other => {
+                    return Err(StoreError::Corrupt(format!(
+                        "redis budget begin: unexpected answer {other:?}"
+                    )));
+                }
+            })
+        }))
+    }
+
+    fn challenge_passed<'a>(
+        &'a self,
+        subject: &'a str,
+        policy: BudgetPolicy,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(self.run("budget passed", async move {
+            self.budget::<i64>(
+                "budget passed",
+                &self.scripts.budget_passed,
+                subject,
+                policy,
+            )
+            .await
+            .map(drop)
         }))
     }
 }

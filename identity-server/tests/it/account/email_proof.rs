@@ -327,3 +327,33 @@ async fn cancelling_the_email_proof_answers_the_client_with_access_denied() {
         answer.location()
     );
 }
+
+#[tokio::test]
+async fn a_second_first_login_moments_after_the_first_is_told_a_code_was_just_sent() {
+    let stack = spawn().await;
+    to_email_proof(&stack, &Browser::new()).await;
+    // Another browser, right away: the tenant holds back a second code to the same address.
+    let browser = Browser::new();
+    let ar = stack.authorize(&browser).await;
+    let answer = stack.post_password(&browser, &ar, "alice", "alice").await;
+    assert_eq!(answer.status, 429, "{}", answer.body);
+    assert!(answer.shows("A code was sent to your email address moments ago"));
+}
+
+#[tokio::test]
+async fn an_email_proof_counts_against_the_accounts_second_factor_budget() {
+    let stack = spawn_with(|s| {
+        s.account.second_factor.max_unsuccessful_challenges = 1;
+    })
+    .await;
+    // One abandoned proof uses up the budget of one ...
+    to_email_proof(&stack, &Browser::new()).await;
+    // ... so the next login with the password is refused before any code is sent.
+    let before = stack.emulator.outbox().len();
+    let browser = Browser::new();
+    let ar = stack.authorize(&browser).await;
+    let answer = stack.post_password(&browser, &ar, "alice", "alice").await;
+    assert_eq!(answer.status, 429, "{}", answer.body);
+    assert!(answer.shows("Please wait"), "{}", answer.body);
+    assert_eq!(stack.emulator.outbox().len(), before, "no email was sent");
+}

@@ -3,7 +3,7 @@
 
 use authsignal_emulator::Outcome;
 
-use super::{Browser, input_value, spawn};
+use super::{Browser, Page, Stack, input_value, spawn, spawn_with_emulator};
 
 /// The CSRF token of the "Manage MFA" page's form (the home page links to it).
 async fn home_csrf(stack: &super::Stack, browser: &Browser) -> String {
@@ -160,4 +160,187 @@ async fn a_blocked_manage_mfa_action_shows_a_clear_page_and_keeps_the_session() 
     assert!(answer.shows("refused"));
     assert!(answer.set_cookie("__Host-idsrv.mfa").is_none());
     assert!(!stack.is_signed_out(&browser).await);
+}
+
+/// Signs alice in, opens "Manage MFA", passes the fresh challenge and returns the hosted
+/// settings page.
+async fn alices_settings(stack: &Stack, browser: &Browser) -> Page {
+    stack.sign_in(browser, "alice", "alice").await;
+    let page = browser.get(&stack.url("/Account/Mfa")).await;
+    let csrf = input_value(&page.body, "csrf_token").unwrap();
+    let answer = browser
+        .post(&stack.url("/Account/Mfa"), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let start = browser.get(answer.location()).await;
+    let challenge = browser.follow(&start).await;
+    let csrf = input_value(&challenge.body, "csrf").unwrap();
+    let code = stack.code_for("alice").await;
+    let verified = browser
+        .post(
+            &format!("{}/verify", stack.emulator_url),
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    assert_eq!(verified.status, 303, "{}", verified.body);
+    let settings = browser.follow(&verified).await;
+    assert!(
+        settings.body.contains("id=\"settings-done\""),
+        "{}",
+        settings.body
+    );
+    settings
+}
+
+/// Adds `email` at the hosted settings (the address, then the code from the outbox) and leaves
+/// them with "Done": the identity server's answer at the Manage-MFA callback.
+async fn add_email_at_the_settings(
+    stack: &Stack,
+    browser: &Browser,
+    settings: &Page,
+    email: &str,
+) -> Page {
+    let emulator = |path: &str| format!("{}{path}", stack.emulator_url);
+    let csrf = input_value(&settings.body, "csrf").unwrap();
+    let ask = browser
+        .post(&emulator("/enroll/email"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(ask.status, 303, "{}", ask.body);
+    let ask = browser.follow(&ask).await;
+    assert!(ask.body.contains("id=\"enroll-email\""), "{}", ask.body);
+    let sent = browser
+        .post(
+            &emulator("/enroll/email/address"),
+            &[("csrf", &csrf), ("email", email)],
+        )
+        .await;
+    let code = stack
+        .emulator
+        .latest_code_for(email)
+        .expect("a code was sent");
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let confirmed = browser
+        .post(
+            &emulator("/enroll/email/confirm"),
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    assert_eq!(confirmed.status, 303, "{}", confirmed.body);
+    let settings = browser.follow(&confirmed).await;
+    assert!(settings.shows(email), "{}", settings.body);
+    let done = browser
+        .post(&emulator("/settings/done"), &[("csrf", &csrf)])
+        .await;
+    assert!(
+        done.location()
+            .starts_with(&stack.url("/Account/Mfa/Callback?token=")),
+        "{}",
+        done.location()
+    );
+    browser.get(done.location()).await
+}
+
+/// The methods of alice's authenticators at Authsignal.
+async fn alices_methods(stack: &Stack) -> Vec<String> {
+    let subject = stack
+        .state
+        .users
+        .find_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .subject;
+    stack
+        .state
+        .account
+        .authsignal
+        .get_authenticators(&subject)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.verification_method.as_str().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn with_the_default_manage_mfa_offers_no_email_factor_and_a_forged_one_is_refused() {
+    let stack = spawn().await;
+    let browser = Browser::new();
+    let settings = alices_settings(&stack, &browser).await;
+    assert!(
+        !settings.body.contains("id=\"choose-email\""),
+        "the hosted settings offer no email address: {}",
+        settings.body
+    );
+    // The form it does not offer, posted anyway, is refused by the tenant (the emulator).
+    let csrf = input_value(&settings.body, "csrf").unwrap();
+    let sent_before = stack.emulator.outbox().len();
+    let forged = browser
+        .post(
+            &format!("{}/enroll/email", stack.emulator_url),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert_eq!(
+        stack.emulator.outbox().len(),
+        sent_before,
+        "no code was sent"
+    );
+    // The identity server's own page says so too.
+    let page = browser.get(&stack.url("/Account/Mfa")).await;
+    assert!(
+        page.body.contains("id=\"no-email-self-service\""),
+        "{}",
+        page.body
+    );
+    assert_eq!(alices_methods(&stack).await, ["AUTHENTICATOR_APP"]);
+}
+
+#[tokio::test]
+async fn with_the_default_an_email_factor_added_at_a_tenant_that_offers_it_is_removed_again() {
+    // A tenant whose pre-built UI offers email anyway: the identity server enforces its setting.
+    let stack = spawn_with_emulator(|_| {}, |e| e.email_self_service = true).await;
+    let browser = Browser::new();
+    let settings = alices_settings(&stack, &browser).await;
+    let back = add_email_at_the_settings(&stack, &browser, &settings, "mallory@example.net").await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert!(
+        back.location().contains("refused=EMAIL_OTP"),
+        "{}",
+        back.location()
+    );
+    let page = browser.get(back.location()).await;
+    assert!(
+        page.shows("Not added: Email code. Email addresses cannot be added as a factor here."),
+        "{}",
+        page.body
+    );
+    assert!(!page.shows("Added: Email code."), "{}", page.body);
+    assert_eq!(alices_methods(&stack).await, ["AUTHENTICATOR_APP"]);
+}
+
+#[tokio::test]
+async fn with_email_self_service_manage_mfa_can_add_an_email_factor() {
+    let stack = spawn_with_emulator(
+        |s| s.account.email_self_service = true,
+        |e| e.email_self_service = true,
+    )
+    .await;
+    let browser = Browser::new();
+    let settings = alices_settings(&stack, &browser).await;
+    assert!(
+        settings.body.contains("id=\"choose-email\""),
+        "{}",
+        settings.body
+    );
+    let back = add_email_at_the_settings(&stack, &browser, &settings, "alice@example.com").await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert!(!back.location().contains("refused="), "{}", back.location());
+    let page = browser.get(back.location()).await;
+    assert!(page.shows("Added: Email code."), "{}", page.body);
+    assert!(!page.body.contains("id=\"no-email-self-service\""));
+    let mut methods = alices_methods(&stack).await;
+    methods.sort();
+    assert_eq!(methods, ["AUTHENTICATOR_APP", "EMAIL_OTP"]);
 }

@@ -3,6 +3,7 @@
 //! TLS material, and a cookie-jar HTTPS client walks the pages as a browser would, following
 //! redirects by hand so that every hop can be checked.
 
+mod budget;
 mod bypass;
 mod create;
 mod email_proof;
@@ -240,6 +241,14 @@ pub async fn spawn() -> Stack {
 
 /// Like [`spawn`], with the identity server's settings adjusted after the defaults.
 pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Stack {
+    spawn_with_emulator(configure, |_| {}).await
+}
+
+/// Like [`spawn_with`], with the emulator's settings (its tenant's) adjusted too.
+pub async fn spawn_with_emulator(
+    configure: impl FnOnce(&mut Settings),
+    configure_emulator: impl FnOnce(&mut authsignal_emulator::configuration::Settings),
+) -> Stack {
     // Logs only when asked for (`TEST_LOG=1`); the subscriber is installed once per process.
     if std::env::var("TEST_LOG").is_ok() {
         identity_server::telemetry::init("debug");
@@ -263,6 +272,7 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Stack {
     // The identity server, and the tenant's other application (a payment page) that the
     // cross-action tests (`bypass.rs`) complete a challenge for.
     emulator_settings.redirect_origins = vec![idp_origin.clone(), "https://localhost:5009".into()];
+    configure_emulator(&mut emulator_settings);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let emulator =
         authsignal_emulator::Application::build_with(emulator_settings, listener, tls.clone())

@@ -8,9 +8,9 @@ use std::time::Duration;
 use identity_server::domain::{User, UserClaims};
 use identity_server::oidc::{now, random_token};
 use identity_server::store::{
-    AccessTokenRecord, AuthorizeRequest, CodeRecord, CodeUse, Full, Grant, LockoutKey,
-    LoginTransaction, Purpose, QuotaKey, QuotaRefused, RefreshUse, SecondFactorProof, Session,
-    StoreError, StoredUser, Stores, digest,
+    AccessTokenRecord, AuthorizeRequest, BudgetPolicy, ChallengeBudget, CodeRecord, CodeUse, Full,
+    Grant, LockoutKey, LoginTransaction, Purpose, QuotaKey, QuotaRefused, RefreshUse,
+    SecondFactorProof, Session, StoreError, StoredUser, Stores, digest,
 };
 use tokio::sync::Barrier;
 
@@ -72,6 +72,7 @@ pub fn transaction(lifetime: Duration) -> LoginTransaction {
             remember: false,
             lockout_keys: vec![LockoutKey::user("Alice"), LockoutKey::unknown_ip()],
             proof: SecondFactorProof::Challenge,
+            budget_counted: true,
         },
         lifetime,
     )
@@ -996,6 +997,167 @@ pub async fn a_lockout_ends_after_its_duration(stores: &Stores) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Second-factor budgets.
+
+/// A budget of five challenges a window, with blocks long enough not to end during a test.
+const BUDGET: BudgetPolicy = BudgetPolicy {
+    max_unsuccessful: 5,
+    window_secs: 900,
+    first_block_secs: 900,
+    max_block_secs: 3600,
+    memory_secs: 86_400,
+};
+
+/// A budget of two challenges, a window of 3 s and a first block of 1 s, doubling up to 4 s.
+/// (Stores count whole seconds, so a wait of `d` s may span `d + 1` of theirs.)
+const SHORT_BUDGET: BudgetPolicy = BudgetPolicy {
+    max_unsuccessful: 2,
+    window_secs: 3,
+    first_block_secs: 1,
+    max_block_secs: 4,
+    memory_secs: 3600,
+};
+
+/// The length of the block that `answer` began (or refused with), measured from `before`.
+fn block_from(answer: ChallengeBudget, before: i64) -> Option<i64> {
+    match answer {
+        ChallengeBudget::Allowed {
+            blocked_until: Some(until),
+        }
+        | ChallengeBudget::Blocked { until } => Some(until - before),
+        ChallengeBudget::Allowed {
+            blocked_until: None,
+        } => None,
+    }
+}
+
+fn allowed(answer: ChallengeBudget) -> bool {
+    matches!(answer, ChallengeBudget::Allowed { .. })
+}
+
+pub async fn of_twenty_concurrent_challenges_at_most_the_budget_start(stores: &Stores) {
+    let subject = format!("ivan{}", random_token());
+    let before = now();
+    let answers = race(stores, |s, _| {
+        let subject = subject.clone();
+        async move {
+            s.failed_logins
+                .begin_challenge(&subject, BUDGET)
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let started: Vec<_> = answers.iter().copied().filter(|a| allowed(*a)).collect();
+    assert_eq!(started.len(), 5, "{answers:?}");
+    // Exactly one of them took the last of the budget and began the first block.
+    let began: Vec<_> = started
+        .iter()
+        .filter_map(|a| block_from(*a, before))
+        .collect();
+    assert_eq!(began.len(), 1, "{answers:?}");
+    assert!((899..=901).contains(&began[0]), "{began:?}");
+    assert!(
+        !allowed(
+            stores
+                .failed_logins
+                .begin_challenge(&subject, BUDGET)
+                .await
+                .unwrap()
+        ),
+        "the sixth challenge waits for the block"
+    );
+    // Another account has a budget of its own.
+    let other = format!("judy{}", random_token());
+    assert_eq!(
+        stores
+            .failed_logins
+            .begin_challenge(&other, BUDGET)
+            .await
+            .unwrap(),
+        ChallengeBudget::Allowed {
+            blocked_until: None
+        }
+    );
+}
+
+pub async fn a_passed_challenge_is_forgiven_and_ends_the_block_it_began(stores: &Stores) {
+    let subject = format!("karl{}", random_token());
+    let f = &stores.failed_logins;
+    for _ in 0..4 {
+        assert!(allowed(f.begin_challenge(&subject, BUDGET).await.unwrap()));
+    }
+    // One of the four passes: its count is forgiven, so two more may start before the block.
+    f.challenge_passed(&subject, BUDGET).await.unwrap();
+    assert_eq!(
+        f.begin_challenge(&subject, BUDGET).await.unwrap(),
+        ChallengeBudget::Allowed {
+            blocked_until: None
+        }
+    );
+    let fifth = f.begin_challenge(&subject, BUDGET).await.unwrap();
+    assert!(block_from(fifth, now()).is_some(), "{fifth:?}");
+    assert!(!allowed(f.begin_challenge(&subject, BUDGET).await.unwrap()));
+    // The challenge that began the block passes: the owner proved the factor, the block ends.
+    f.challenge_passed(&subject, BUDGET).await.unwrap();
+    let again = f.begin_challenge(&subject, BUDGET).await.unwrap();
+    let before = now();
+    // The budget is used up again by that one challenge, and the block is a *first* one again.
+    let block = block_from(again, before).expect("the last of the budget begins a block");
+    assert!((899..=901).contains(&block), "{again:?}");
+}
+
+/// Blocks grow and the budget does not refill by waiting out a block (`SHORT_BUDGET`).
+pub async fn waiting_out_a_block_does_not_refill_the_budget_and_the_next_block_is_longer(
+    stores: &Stores,
+) {
+    let subject = format!("liam{}", random_token());
+    let f = &stores.failed_logins;
+    assert_eq!(
+        f.begin_challenge(&subject, SHORT_BUDGET).await.unwrap(),
+        ChallengeBudget::Allowed {
+            blocked_until: None
+        }
+    );
+    let before = now();
+    let first = block_from(
+        f.begin_challenge(&subject, SHORT_BUDGET).await.unwrap(),
+        before,
+    )
+    .expect("the second challenge uses up the budget");
+    assert!((1..=2).contains(&first), "{first}");
+    assert!(!allowed(
+        f.begin_challenge(&subject, SHORT_BUDGET).await.unwrap()
+    ));
+    // After the block: one challenge only, and it begins a block twice as long.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = now();
+    let second = f.begin_challenge(&subject, SHORT_BUDGET).await.unwrap();
+    assert!(allowed(second), "{second:?}");
+    let second = block_from(second, before).expect("the budget is still used up");
+    assert!((2..=3).contains(&second), "{second}");
+    assert!(!allowed(
+        f.begin_challenge(&subject, SHORT_BUDGET).await.unwrap()
+    ));
+    // A whole window after that block refills the budget, but the escalation stays: the block
+    // that ends it is longer again.
+    tokio::time::sleep(Duration::from_millis(2000 + 3000 + 1100)).await;
+    assert_eq!(
+        f.begin_challenge(&subject, SHORT_BUDGET).await.unwrap(),
+        ChallengeBudget::Allowed {
+            blocked_until: None
+        }
+    );
+    let before = now();
+    let third = block_from(
+        f.begin_challenge(&subject, SHORT_BUDGET).await.unwrap(),
+        before,
+    )
+    .expect("the second challenge uses up the budget again");
+    assert!((4..=5).contains(&third), "{third}");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Quotas.
 
 fn quota(name: &str, max: u32) -> QuotaKey {
@@ -1177,6 +1339,18 @@ pub async fn every_call_once(stores: &Stores, secrets: &Secrets) -> Vec<Outcome>
     let nobody = LockoutKey::user("nobody");
     call!("lockout forgive", stores.failed_logins.forgive(&nobody));
     call!("lockout reset", stores.failed_logins.reset(&nobody));
+    call!(
+        "budget begin",
+        stores
+            .failed_logins
+            .begin_challenge(&secrets.username, BUDGET)
+    );
+    call!(
+        "budget passed",
+        stores
+            .failed_logins
+            .challenge_passed(&secrets.username, BUDGET)
+    );
     let q = [quota("203.0.113.52", 3), quota("all", 1000)];
     call!("quota reserve", stores.quotas.reserve(&q));
     call!("quota give_back", stores.quotas.give_back(&q));

@@ -134,6 +134,9 @@ conformance! {
     a_check_only_attempt_reserves_nothing: super::POLICY;
     a_forgiven_attempt_frees_its_reservation_and_a_reset_forgets_failures: super::POLICY;
     a_lockout_ends_after_its_duration: super::SHORT_POLICY;
+    of_twenty_concurrent_challenges_at_most_the_budget_start: super::POLICY;
+    a_passed_challenge_is_forgiven_and_ends_the_block_it_began: super::POLICY;
+    waiting_out_a_block_does_not_refill_the_budget_and_the_next_block_is_longer: super::POLICY;
     a_quota_reservation_counts_every_key_or_none: super::POLICY;
     of_twenty_concurrent_quota_reservations_exactly_the_maximum_succeed: super::POLICY;
     a_quota_window_starts_again_once_it_is_over: super::POLICY;

@@ -559,7 +559,9 @@ async fn a_rediss_connection_trusts_the_configured_ca_and_no_other() {
 // The scripts are ports of `store::rules`: random operation sequences get the same answers from
 // Redis as from the plain Rust rules.
 
-use identity_server::store::rules::{self, LockoutCounter, QuotaWindow, Rotation};
+use identity_server::store::rules::{
+    self, BudgetPolicy, ChallengeBudget, LockoutCounter, QuotaWindow, Rotation, SecondFactorBudget,
+};
 use identity_server::store::{LockoutKey, QuotaKey, QuotaRefused};
 use rand::{Rng, SeedableRng};
 
@@ -616,6 +618,67 @@ async fn the_lockout_scripts_answer_as_the_rules_for_random_operation_sequences(
                 redis, rules,
                 "sequence {sequence} step {step}: {op}(max {max}, {flag}) with the model at {model:?}"
             );
+        }
+    }
+}
+
+/// Whether two answers of a budget agree: the same kind, and block ends at most a second apart
+/// (Redis `TIME` and this process's clock may tick over between the two calls).
+fn same_budget_answer(a: ChallengeBudget, b: ChallengeBudget) -> bool {
+    match (a, b) {
+        (
+            ChallengeBudget::Allowed { blocked_until: x },
+            ChallengeBudget::Allowed { blocked_until: y },
+        ) => match (x, y) {
+            (None, None) => true,
+            (Some(x), Some(y)) => (x - y).abs() <= 1,
+            _ => false,
+        },
+        (ChallengeBudget::Blocked { until: x }, ChallengeBudget::Blocked { until: y }) => {
+            (x - y).abs() <= 1
+        }
+        _ => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_budget_scripts_answer_as_the_rules_for_random_operation_sequences() {
+    let Some(server) = RedisServer::require() else {
+        return;
+    };
+    let stores = open_redis(&server, "idsrv:v1:", 2000, POLICY).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+    for sequence in 0..150 {
+        let subject = format!("seq{sequence}");
+        let policy = BudgetPolicy {
+            max_unsuccessful: rng.gen_range(1..=4),
+            window_secs: 900,
+            first_block_secs: 600,
+            max_block_secs: 3600,
+            memory_secs: 86_400,
+        };
+        let mut model = SecondFactorBudget::new(now());
+        for step in 0..25 {
+            let t = now();
+            if rng.gen_bool(0.75) {
+                let redis = stores
+                    .failed_logins
+                    .begin_challenge(&subject, policy)
+                    .await
+                    .unwrap();
+                let rules = model.begin(t, policy);
+                assert!(
+                    same_budget_answer(redis, rules),
+                    "sequence {sequence} step {step}: begin answered {redis:?}, the rules {rules:?} ({model:?})"
+                );
+            } else {
+                stores
+                    .failed_logins
+                    .challenge_passed(&subject, policy)
+                    .await
+                    .unwrap();
+                model.passed(t, policy);
+            }
         }
     }
 }

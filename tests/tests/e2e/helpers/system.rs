@@ -41,6 +41,9 @@ pub struct Options {
     /// Run this many identity-server replicas on one real Redis behind a round-robin forwarder
     /// at the issuer's address (0: one server on the embedded store).
     pub replicas: usize,
+    /// Email self-service in "Manage MFA" (off by default): on at the identity server
+    /// (`account.email_self_service`) and at the emulator's tenant.
+    pub email_self_service: bool,
 }
 
 /// The RSA signing key of the identity server, generated once per test process (RSA key
@@ -107,6 +110,11 @@ impl TestSystem {
         // The browser tour reads codes at `/dev/outbox`; track redirects to this run's server.
         emu_settings.dev_mode = true;
         emu_settings.redirect_origins = vec![idp_url.clone()];
+        emu_settings.email_self_service = options.email_self_service;
+        // Journeys send a code to one address seconds apart (enrolment, then the next sign-in):
+        // no wait between two codes here; the window's cap stays (the emulator's own tests
+        // check the wait, `authsignal-emulator/tests/it/limits.rs`).
+        emu_settings.code_sends.interval_secs = 0;
         if let Some(outcome) = options.default_outcome {
             emu_settings.default_outcome = outcome;
         }
@@ -153,6 +161,7 @@ impl TestSystem {
         if let Some(secs) = options.access_token_lifetime_secs {
             idp.tokens.access_token_lifetime_secs = secs;
         }
+        idp.account.email_self_service = options.email_self_service;
         idp.account.authsignal.api_url = options.authsignal_api_url.clone().unwrap_or(api_url);
         idp.account.authsignal.secret = identity_server::account::AuthsignalSecret::new(secret);
         // The passkey script calls the emulator's Client API (same base as the Server API).

@@ -82,7 +82,12 @@ async fn property(chrome: &Chrome, selector: &str, name: &str) -> serde_json::Va
 #[tokio::test]
 async fn in_chromium_every_page_of_the_journeys_is_accessible_titled_and_leads_somewhere_in_light_and_dark()
  {
-    let sys = TestSystem::start().await;
+    // Manage MFA adds email codes below: a tenant with email self-service.
+    let sys = TestSystem::start_with(crate::helpers::system::Options {
+        email_self_service: true,
+        ..Default::default()
+    })
+    .await;
     let spki = tls().leaf_spki_sha256_base64().unwrap();
     let Some(chrome) = Chrome::launch("tour", &spki).await else {
         return;

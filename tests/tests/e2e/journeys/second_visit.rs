@@ -111,7 +111,12 @@ async fn bob_signs_in_with_an_emailed_code_as_his_second_factor() {
 
 #[tokio::test]
 async fn alice_adds_email_codes_in_manage_mfa_and_then_chooses_email_instead_of_her_app() {
-    let sys = TestSystem::start().await;
+    // Email self-service is off by default (`account.email_self_service`): this tenant has it.
+    let sys = TestSystem::start_with(crate::helpers::system::Options {
+        email_self_service: true,
+        ..Default::default()
+    })
+    .await;
     let browser = sys.browser();
     let enrolled = first_visit_with_totp(&sys, &browser, &ALICE).await;
 

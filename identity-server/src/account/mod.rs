@@ -23,6 +23,8 @@
 //!   single-use transaction).
 //! - [`passkeys`]: `/Account/Passkeys`, to list, add (after a recent second factor) and remove
 //!   passkeys.
+//! - [`sessions`]: `/Account/Sessions`, the user's sessions with "sign out" for each and "sign
+//!   out everywhere" (which also revokes the refresh grants and sends back-channel logouts).
 //!
 //! Handlers are thin; the decisions are plain functions in [`decision`] with unit tests.
 
@@ -37,6 +39,7 @@ pub mod pages;
 pub mod passkey_login;
 pub mod passkeys;
 pub mod password_policy;
+pub mod sessions;
 pub mod settings;
 pub mod throttle;
 pub mod transaction;
@@ -181,7 +184,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(mfa::post)),
     )
     .service(web::resource("/Account/Mfa/Callback").route(web::get().to(callback::manage_mfa)))
-    .service(web::resource("/Account/Notice").route(web::get().to(notice::get)));
+    .service(web::resource("/Account/Notice").route(web::get().to(notice::get)))
+    .service(
+        web::resource(sessions::PATH)
+            .route(web::get().to(sessions::get))
+            .route(web::head().to(sessions::get))
+            .default_service(crate::routes::method_not_allowed("GET, HEAD")),
+    )
+    .service(
+        web::resource(sessions::END_PATH)
+            .route(web::post().to(sessions::end))
+            .default_service(crate::routes::method_not_allowed("POST")),
+    )
+    .service(
+        web::resource(sessions::END_ALL_PATH)
+            .route(web::post().to(sessions::end_all))
+            .default_service(crate::routes::method_not_allowed("POST")),
+    );
 }
 
 /// The account templates, as (name, source) pairs to add to the Tera instance. Each extends
@@ -199,6 +218,10 @@ pub fn templates() -> Vec<(&'static str, &'static str)> {
         (
             "account/notice.html",
             include_str!("../../templates/account/notice.html"),
+        ),
+        (
+            "account/sessions.html",
+            include_str!("../../templates/account/sessions.html"),
         ),
         (
             "account/mfa.html",

@@ -91,7 +91,7 @@ where
 }
 
 /// The answer to a method a path does not serve: 405 naming the methods it does.
-fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+pub(crate) fn method_not_allowed(allow: &'static str) -> actix_web::Route {
     web::to(move || async move {
         HttpResponse::MethodNotAllowed()
             .insert_header((header::ALLOW, allow))

@@ -377,7 +377,11 @@ mod tests {
         let page = SessionsPage {
             csrf_token: "csrf-1".into(),
             username: "alice".into(),
-            sessions: rows(&[session("current-sid", t, &["pwd"]), other], "current-sid", t),
+            sessions: rows(
+                &[session("current-sid", t, &["pwd"]), other],
+                "current-sid",
+                t,
+            ),
             max_sessions: 50,
             notice: None,
             error: Some("No such session: it may have ended already.".into()),

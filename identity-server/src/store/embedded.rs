@@ -75,7 +75,8 @@ const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("counts");
 const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
 /// Every session under its subject: `(subject, session key)`. Written in the transaction that
 /// writes, removes or sweeps the session.
-const SESSION_INDEX: TableDefinition<(&str, &str), ()> = TableDefinition::new("sessions_by_subject");
+const SESSION_INDEX: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("sessions_by_subject");
 /// Every unexpired grant under its subject: `(subject, grant id)` -> the grant's expiry.
 const GRANT_INDEX: TableDefinition<(&str, &str), u64> = TableDefinition::new("grants_by_subject");
 
@@ -688,7 +689,10 @@ fn create_session(
         .map_err(be)?
         .insert((session.subject.as_str(), key), ())
         .map_err(be)?;
-    let keys = session_keys_of(&txn.open_table(SESSION_INDEX).map_err(be)?, &session.subject)?;
+    let keys = session_keys_of(
+        &txn.open_table(SESSION_INDEX).map_err(be)?,
+        &session.subject,
+    )?;
     if keys.len() <= super::MAX_SESSIONS_PER_SUBJECT {
         return Ok(Vec::new());
     }

@@ -12,7 +12,7 @@ const POST_LOGOUT: &str = "https://localhost:5002/signout-callback-oidc";
 
 /// A client's back-channel endpoint on port 0: every POSTed form body arrives on the channel;
 /// the endpoint answers `status`.
-fn spawn_receiver(status: u16) -> (String, mpsc::UnboundedReceiver<String>) {
+pub(crate) fn spawn_receiver(status: u16) -> (String, mpsc::UnboundedReceiver<String>) {
     let (tx, rx) = mpsc::unbounded_channel::<String>();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -39,11 +39,14 @@ fn spawn_receiver(status: u16) -> (String, mpsc::UnboundedReceiver<String>) {
     (format!("https://localhost:{port}/backchannel-logout"), rx)
 }
 
-async fn next(rx: &mut mpsc::UnboundedReceiver<String>, within: Duration) -> Option<String> {
+pub(crate) async fn next(
+    rx: &mut mpsc::UnboundedReceiver<String>,
+    within: Duration,
+) -> Option<String> {
     tokio::time::timeout(within, rx.recv()).await.ok().flatten()
 }
 
-fn logout_token_of(body: &str) -> String {
+pub(crate) fn logout_token_of(body: &str) -> String {
     url::form_urlencoded::parse(body.as_bytes())
         .find(|(k, _)| k == "logout_token")
         .map(|(_, v)| v.into_owned())

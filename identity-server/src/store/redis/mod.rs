@@ -852,9 +852,11 @@ impl SessionStore for Redis {
             }
             let mut pipe = redis::pipe();
             for m in &members {
-                pipe.cmd("HMGET")
-                    .arg(self.key(&format!("sess:{m}")))
-                    .arg(&["s", "last_seen", "exp"]);
+                pipe.cmd("HMGET").arg(self.key(&format!("sess:{m}"))).arg(&[
+                    "s",
+                    "last_seen",
+                    "exp",
+                ]);
             }
             let rows: Vec<(Option<String>, Option<i64>, Option<i64>)> = pipe
                 .query_async(&mut self.conn())
@@ -885,7 +887,9 @@ impl SessionStore for Redis {
             let index = self.session_index(subject);
             let members = self.index_members(&index).await?;
             let ended = self.end_sessions(&index, sid, &members).await?;
-            Ok(ended.into_iter().find(|s| s.sid == sid && s.subject == subject))
+            Ok(ended
+                .into_iter()
+                .find(|s| s.sid == sid && s.subject == subject))
         }))
     }
 

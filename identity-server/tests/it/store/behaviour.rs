@@ -1270,9 +1270,7 @@ pub async fn a_subjects_sessions_are_listed_newest_first_and_no_one_elses(stores
     );
 }
 
-pub async fn a_session_replaced_under_its_key_is_listed_once_with_its_new_record(
-    stores: &Stores,
-) {
+pub async fn a_session_replaced_under_its_key_is_listed_once_with_its_new_record(stores: &Stores) {
     let t = now();
     let key = digest(&random_token());
     let mut s = session_of("alice", t);
@@ -1296,7 +1294,11 @@ pub async fn a_session_ended_by_its_sid_is_gone_and_another_subjects_sid_ends_no
         .create(&alice_key, &alices, t + 1000)
         .await
         .unwrap();
-    stores.sessions.create(&bob_key, &bobs, t + 1000).await.unwrap();
+    stores
+        .sessions
+        .create(&bob_key, &bobs, t + 1000)
+        .await
+        .unwrap();
 
     // Alice names Bob's sid, or none that exists: nothing ends.
     assert_eq!(stores.sessions.end("alice", &bobs.sid).await.unwrap(), None);
@@ -1317,7 +1319,11 @@ pub async fn a_session_ended_by_its_sid_is_gone_and_another_subjects_sid_ends_no
     let ended = stores.sessions.end("alice", &alices.sid).await.unwrap();
     assert_eq!(ended.map(|s| s.sid), Some(alices.sid.clone()));
     assert_eq!(
-        stores.sessions.touch(&alice_key, t, 100, 1000).await.unwrap(),
+        stores
+            .sessions
+            .touch(&alice_key, t, 100, 1000)
+            .await
+            .unwrap(),
         None,
         "an ended session no longer signs its browser in"
     );
@@ -1330,7 +1336,10 @@ pub async fn a_session_ended_by_its_sid_is_gone_and_another_subjects_sid_ends_no
             .is_empty()
     );
     // Single use: a second end of the same sid finds nothing.
-    assert_eq!(stores.sessions.end("alice", &alices.sid).await.unwrap(), None);
+    assert_eq!(
+        stores.sessions.end("alice", &alices.sid).await.unwrap(),
+        None
+    );
 }
 
 pub async fn ending_every_session_of_a_subject_leaves_other_subjects_alone(stores: &Stores) {
@@ -1356,7 +1365,10 @@ pub async fn ending_every_session_of_a_subject_leaves_other_subjects_alone(store
     assert_eq!(ended.len(), 3);
     assert!(ended.iter().all(|s| s.subject == "alice"));
     for key in &alice_keys {
-        assert_eq!(stores.sessions.touch(key, t, 100, 1000).await.unwrap(), None);
+        assert_eq!(
+            stores.sessions.touch(key, t, 100, 1000).await.unwrap(),
+            None
+        );
     }
     assert!(
         stores
@@ -1457,7 +1469,11 @@ pub async fn past_the_cap_a_new_session_ends_the_least_recently_used_one(stores:
         .unwrap();
     assert_eq!(sids(&ended), vec![all[7].sid.clone()]);
     assert_eq!(
-        stores.sessions.touch(&keys[7], t, 2000, 2000).await.unwrap(),
+        stores
+            .sessions
+            .touch(&keys[7], t, 2000, 2000)
+            .await
+            .unwrap(),
         None
     );
     let listed = stores.sessions.list("alice", t, 2000, 2000).await.unwrap();
@@ -1620,7 +1636,10 @@ pub async fn past_the_cap_a_new_grant_revokes_the_subjects_oldest(stores: &Store
     assert!(!active(&grants[0].id).await, "the oldest grant is revoked");
     assert!(active(&grants[1].id).await);
     assert!(active(&newest.id).await);
-    assert!(active(&bobs.id).await, "another subject's grant is not counted");
+    assert!(
+        active(&bobs.id).await,
+        "another subject's grant is not counted"
+    );
     // Every other grant is still reached by "sign out everywhere".
     assert_eq!(
         stores

@@ -200,8 +200,58 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(EXPIRY).map_err(e)?;
         txn.open_table(SESSION_INDEX).map_err(e)?;
         txn.open_table(GRANT_INDEX).map_err(e)?;
+        index_earlier_records(&txn)?;
     }
     txn.commit().map_err(|e| StoreError::backend("commit", e))
+}
+
+/// Marks (in `counts`) that the subject indexes cover every record.
+const INDEXED_MARK: &str = "subject-indexes:v1";
+
+/// Once per database: indexes the sessions and grants written before the subject indexes
+/// existed, so that "sign out everywhere" reaches them too. Undecodable records are left to
+/// their expiry.
+fn index_earlier_records(txn: &WriteTransaction) -> Result<(), StoreError> {
+    if count_get(txn, INDEXED_MARK)? > 0 {
+        return Ok(());
+    }
+    // Streamed: one entry at a time, however many records there are.
+    let (mut sessions, mut grants) = (0usize, 0usize);
+    {
+        let table = txn.open_table(SESSIONS).map_err(be)?;
+        let mut index = txn.open_table(SESSION_INDEX).map_err(be)?;
+        for entry in table.iter().map_err(be)? {
+            let (k, v) = entry.map_err(be)?;
+            if let Ok(s) = decode::<Session>(split_exp(v.value()).1) {
+                index
+                    .insert((s.subject.as_str(), k.value()), ())
+                    .map_err(be)?;
+                sessions += 1;
+            }
+        }
+    }
+    {
+        let table = txn.open_table(GRANTS).map_err(be)?;
+        let mut index = txn.open_table(GRANT_INDEX).map_err(be)?;
+        for entry in table.iter().map_err(be)? {
+            let (_, v) = entry.map_err(be)?;
+            let (exp, body) = split_exp(v.value());
+            if let Ok(g) = decode::<Grant>(body) {
+                index
+                    .insert((g.subject.as_str(), g.id.as_str()), exp)
+                    .map_err(be)?;
+                grants += 1;
+            }
+        }
+    }
+    if sessions > 0 || grants > 0 {
+        tracing::info!(
+            sessions,
+            grants,
+            "indexed earlier sessions and grants under their subjects"
+        );
+    }
+    count_add(txn, INDEXED_MARK, 1)
 }
 
 /// The embedded store (one per process; the database file is locked by redb).

@@ -20,6 +20,10 @@
 //! - **A failure is an error, never a guess**: an unreachable or corrupt store answers
 //!   [`StoreError`], which handlers turn into 503 / `temporarily_unavailable` with nothing issued.
 //! - Records carry their own expiry and are re-checked on read (defence in depth next to TTLs).
+//! - **Every session and every grant is indexed under its subject** in the step that writes,
+//!   removes or expires it, bounded by [`MAX_SESSIONS_PER_SUBJECT`] and
+//!   [`MAX_GRANTS_PER_SUBJECT`]: "sign out everywhere" ([`SessionStore::end_all`],
+//!   [`GrantStore::revoke_for_subject`]) reaches all of them.
 
 pub mod embedded;
 pub mod migrate;

@@ -4,6 +4,7 @@
 //! checks only Redis needs ([`redis_specific`]: outages, TTLs and prefixes, no raw secret in a key).
 
 mod behaviour;
+mod embedded_specific;
 mod redis_specific;
 
 use identity_server::configuration::StoreSettings;

@@ -153,7 +153,18 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 async fn open_file(path: &Path) -> Result<Database, StoreError> {
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
-        match Database::builder().create(path) {
+        // redb asserts on some damaged pages while it opens a file (in debug builds it walks
+        // every page): a panic there is a damaged file too, reported with its name.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Database::builder().create(path)
+        }))
+        .map_err(|_| {
+            StoreError::Backend(format!(
+                "cannot open the database '{}': it is damaged; restore it from a backup or move it away to start empty (accounts and grants in it are then lost)",
+                path.display()
+            ))
+        })?;
+        match opened {
             Ok(db) => return Ok(db),
             Err(redb::DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(50)).await;

@@ -107,6 +107,7 @@ async fn mfa_login(stores: &Stores, n: u64) {
         last_seen: t,
         step_up_at: None,
         clients: Vec::new(),
+        device: Default::default(),
     };
     stores
         .sessions

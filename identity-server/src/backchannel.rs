@@ -217,6 +217,7 @@ mod tests {
             last_seen: 1,
             step_up_at: None,
             clients: vec!["web".into()],
+            device: Default::default(),
         };
         let token = logout_token(&key, "https://idp", "web", &session, 1000).unwrap();
         let mut parts = token.split('.');

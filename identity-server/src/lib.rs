@@ -23,6 +23,7 @@ pub mod telemetry;
 pub mod templates;
 pub mod throttle;
 pub mod tokens;
+pub mod user_agent;
 pub mod users;
 
 pub use templates::render;

@@ -20,7 +20,7 @@ use crate::error::{AppError, ErrorCode};
 use crate::oidc::authorize::{code_redirect, error_redirect};
 use crate::oidc::{now, random_token, sha256_b64};
 use crate::state::AppState;
-use crate::store::{Session, StoreError, digest};
+use crate::store::{Session, SessionDevice, StoreError, digest};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "__Host-idsrv.session";
@@ -133,15 +133,29 @@ pub async fn start_session(
         last_seen: t,
         step_up_at: None,
         clients: Vec::new(),
+        device: SessionDevice {
+            browser: crate::user_agent::label(
+                req.headers()
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok()),
+            ),
+            address: crate::throttle::client_addr(req)
+                .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
+        },
     };
     // The cookie's handle is secret and separate from the public `sid`.
     let handle = random_token();
     let expires_at = t + state.settings.session.absolute_timeout_secs;
-    state
+    let ended = state
         .stores
         .sessions
-        .put(&session_key(&handle), &session, expires_at)
+        .create(&session_key(&handle), &session, expires_at)
         .await?;
+    // Past the subject's cap the least recently used sessions ended: their clients hear of it.
+    for old in &ended {
+        tracing::info!(subject = %old.subject, "a session ended: the user holds the most sessions allowed");
+        send_logout(state, old);
+    }
     let cookie = session_cookie(state, &handle, sign_in.remember);
     Ok((session, cookie))
 }
@@ -295,16 +309,21 @@ pub async fn end_session(
             .await?;
     }
     if let Some(session) = &session {
-        let t = now();
-        state.backchannel.enqueue(
-            &state.keys.signing_key(t),
-            &state.settings.issuer,
-            &state.clients,
-            session,
-            t,
-        );
+        send_logout(state, session);
     }
     Ok(session)
+}
+
+/// Queues a back-channel logout token for every client `session` signed into (never waits).
+pub fn send_logout(state: &AppState, session: &Session) {
+    let t = now();
+    state.backchannel.enqueue(
+        &state.keys.signing_key(t),
+        &state.settings.issuer,
+        &state.clients,
+        session,
+        t,
+    );
 }
 
 /// Remembers that `client_id` was issued a code in `session` (stored under `key`), so that its

@@ -29,6 +29,8 @@
 //!   single-use transaction).
 //! - [`passkeys`]: `/Account/Passkeys`, to list, add (after a recent second factor) and remove
 //!   passkeys.
+//! - [`sessions`]: `/Account/Sessions`, the user's sessions with "sign out" for each and "sign
+//!   out everywhere" (which also revokes the refresh grants and sends back-channel logouts).
 //!
 //! Handlers are thin; the decisions are plain functions in [`decision`] with unit tests.
 
@@ -45,6 +47,7 @@ pub mod pages;
 pub mod passkey_login;
 pub mod passkeys;
 pub mod password_policy;
+pub mod sessions;
 pub mod settings;
 pub mod throttle;
 pub mod transaction;
@@ -184,7 +187,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(form_page("/Account/Create", create::get, create::post))
         .service(form_page("/Account/Mfa", mfa::get, mfa::post))
         .service(get_only("/Account/Mfa/Callback", callback::manage_mfa))
-        .service(get_head("/Account/Notice", notice::get));
+        .service(get_head("/Account/Notice", notice::get))
+        .service(get_head(sessions::PATH, sessions::get))
+        .service(post_only(sessions::END_PATH, sessions::end))
+        .service(post_only(sessions::END_ALL_PATH, sessions::end_all));
 }
 
 /// The account templates, as (name, source) pairs to add to the Tera instance. Each extends
@@ -206,6 +212,10 @@ pub fn templates() -> Vec<(&'static str, &'static str)> {
         (
             "account/notice.html",
             include_str!("../../templates/account/notice.html"),
+        ),
+        (
+            "account/sessions.html",
+            include_str!("../../templates/account/sessions.html"),
         ),
         (
             "account/mfa.html",

@@ -724,6 +724,7 @@ mod tests {
             last_seen: auth_time,
             step_up_at,
             clients: Vec::new(),
+            device: Default::default(),
         }
     }
 

@@ -509,6 +509,7 @@ mod tests {
             last_seen: auth_time,
             step_up_at: None,
             clients: Vec::new(),
+            device: Default::default(),
         }
     }
 

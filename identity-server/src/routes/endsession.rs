@@ -86,7 +86,7 @@ async fn confirm(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, Ap
     Ok(response)
 }
 
-async fn logged_out(
+pub(crate) async fn logged_out(
     state: &AppState,
     req: &HttpRequest,
     client_id: Option<&str>,

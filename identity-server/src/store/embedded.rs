@@ -78,6 +78,12 @@ const BUDGETS: TableDefinition<&str, Bytes> = TableDefinition::new("second_facto
 const QUOTAS: TableDefinition<&str, Bytes> = TableDefinition::new("quotas");
 const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("counts");
 const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
+/// Every session under its subject: `(subject, session key)`. Written in the transaction that
+/// writes, removes or sweeps the session.
+const SESSION_INDEX: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("sessions_by_subject");
+/// Every unexpired grant under its subject: `(subject, grant id)` -> the grant's expiry.
+const GRANT_INDEX: TableDefinition<(&str, &str), u64> = TableDefinition::new("grants_by_subject");
 
 /// Bounds of the embedded store (the Redis backend relies on `maxmemory` instead).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,7 +158,18 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 async fn open_file(path: &Path) -> Result<Database, StoreError> {
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
-        match Database::builder().create(path) {
+        // redb asserts on some damaged pages while it opens a file (in debug builds it walks
+        // every page): a panic there is a damaged file too, reported with its name.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Database::builder().create(path)
+        }))
+        .map_err(|_| {
+            StoreError::Backend(format!(
+                "cannot open the database '{}': it is damaged; restore it from a backup or move it away to start empty (accounts and grants in it are then lost)",
+                path.display()
+            ))
+        })?;
+        match opened {
             Ok(db) => return Ok(db),
             Err(redb::DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -198,8 +215,60 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(USERNAMES).map_err(e)?;
         txn.open_table(COUNTS).map_err(e)?;
         txn.open_table(EXPIRY).map_err(e)?;
+        txn.open_table(SESSION_INDEX).map_err(e)?;
+        txn.open_table(GRANT_INDEX).map_err(e)?;
+        index_earlier_records(&txn)?;
     }
     txn.commit().map_err(|e| StoreError::backend("commit", e))
+}
+
+/// Marks (in `counts`) that the subject indexes cover every record.
+const INDEXED_MARK: &str = "subject-indexes:v1";
+
+/// Once per database: indexes the sessions and grants written before the subject indexes
+/// existed, so that "sign out everywhere" reaches them too. Undecodable records are left to
+/// their expiry.
+fn index_earlier_records(txn: &WriteTransaction) -> Result<(), StoreError> {
+    if count_get(txn, INDEXED_MARK)? > 0 {
+        return Ok(());
+    }
+    // Streamed: one entry at a time, however many records there are.
+    let (mut sessions, mut grants) = (0usize, 0usize);
+    {
+        let table = txn.open_table(SESSIONS).map_err(be)?;
+        let mut index = txn.open_table(SESSION_INDEX).map_err(be)?;
+        for entry in table.iter().map_err(be)? {
+            let (k, v) = entry.map_err(be)?;
+            if let Ok(s) = decode::<Session>(split_exp(v.value()).1) {
+                index
+                    .insert((s.subject.as_str(), k.value()), ())
+                    .map_err(be)?;
+                sessions += 1;
+            }
+        }
+    }
+    {
+        let table = txn.open_table(GRANTS).map_err(be)?;
+        let mut index = txn.open_table(GRANT_INDEX).map_err(be)?;
+        for entry in table.iter().map_err(be)? {
+            let (_, v) = entry.map_err(be)?;
+            let (exp, body) = split_exp(v.value());
+            if let Ok(g) = decode::<Grant>(body) {
+                index
+                    .insert((g.subject.as_str(), g.id.as_str()), exp)
+                    .map_err(be)?;
+                grants += 1;
+            }
+        }
+    }
+    if sessions > 0 || grants > 0 {
+        tracing::info!(
+            sessions,
+            grants,
+            "indexed earlier sessions and grants under their subjects"
+        );
+    }
+    count_add(txn, INDEXED_MARK, 1)
 }
 
 /// The embedded store (one per process; the database file is locked by redb).
@@ -440,6 +509,22 @@ fn expire(txn: &WriteTransaction, table: &str, key: &str, exp: u64) -> Result<()
                     count_add(txn, &format!("codes:{}", c.record.sid), -1)?;
                 }
             }
+            "s" => {
+                if let Ok(s) = decode::<Session>(split_exp(&bytes).1) {
+                    txn.open_table(SESSION_INDEX)
+                        .map_err(be)?
+                        .remove((s.subject.as_str(), key))
+                        .map_err(be)?;
+                }
+            }
+            "g" => {
+                if let Ok(g) = decode::<Grant>(split_exp(&bytes).1) {
+                    txn.open_table(GRANT_INDEX)
+                        .map_err(be)?
+                        .remove((g.subject.as_str(), key))
+                        .map_err(be)?;
+                }
+            }
             _ => {}
         }
     }
@@ -565,6 +650,147 @@ fn table_len(txn: &WriteTransaction, def: TableDefinition<&str, Bytes>) -> Resul
     txn.open_table(def).map_err(be)?.len().map_err(be)
 }
 
+/// The session keys indexed under `subject`.
+fn session_keys_of(
+    t: &impl ReadableTable<(&'static str, &'static str), ()>,
+    subject: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut keys = Vec::new();
+    for entry in t.range((subject, "")..).map_err(be)? {
+        let (k, _) = entry.map_err(be)?;
+        let (owner, key) = k.value();
+        if owner != subject {
+            break;
+        }
+        keys.push(key.to_owned());
+    }
+    Ok(keys)
+}
+
+/// The grant ids indexed under `subject`, with their expiry.
+fn grants_of(
+    t: &impl ReadableTable<(&'static str, &'static str), u64>,
+    subject: &str,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut ids = Vec::new();
+    for entry in t.range((subject, "")..).map_err(be)? {
+        let (k, v) = entry.map_err(be)?;
+        let (owner, id) = k.value();
+        if owner != subject {
+            break;
+        }
+        ids.push((id.to_owned(), v.value()));
+    }
+    Ok(ids)
+}
+
+/// Indexes `grant` under its subject, drops the subject's expired entries and, past
+/// [`super::MAX_GRANTS_PER_SUBJECT`], revokes and drops the subject's oldest grants (expiring
+/// first).
+fn index_grant(txn: &WriteTransaction, grant: &Grant, now: i64) -> Result<(), StoreError> {
+    let subject = grant.subject.as_str();
+    txn.open_table(GRANT_INDEX)
+        .map_err(be)?
+        .insert((subject, grant.id.as_str()), as_u64(grant.expires_at))
+        .map_err(be)?;
+    let entries = grants_of(&txn.open_table(GRANT_INDEX).map_err(be)?, subject)?;
+    if entries.len() <= super::MAX_GRANTS_PER_SUBJECT {
+        return Ok(());
+    }
+    let (expired, mut entries): (Vec<_>, Vec<_>) = entries
+        .into_iter()
+        .partition(|(_, exp)| *exp <= as_u64(now));
+    {
+        let mut index = txn.open_table(GRANT_INDEX).map_err(be)?;
+        for (id, _) in &expired {
+            index.remove((subject, id.as_str())).map_err(be)?;
+        }
+    }
+    entries.sort_by_key(|(id, exp)| (*exp, id.clone()));
+    let over = entries.len().saturating_sub(super::MAX_GRANTS_PER_SUBJECT);
+    for (id, _) in entries.iter().filter(|(id, _)| *id != grant.id).take(over) {
+        let grants = txn.open_table(GRANTS).map_err(be)?;
+        let found = read_live::<Grant>(&grants, id, now)?;
+        drop(grants);
+        if let Some((_, mut old)) = found
+            && !old.revoked
+        {
+            old.revoked = true;
+            put_exp(txn, GRANTS, "g", &old.id, old.expires_at, &old)?;
+        }
+        txn.open_table(GRANT_INDEX)
+            .map_err(be)?
+            .remove((subject, id.as_str()))
+            .map_err(be)?;
+    }
+    Ok(())
+}
+
+/// Removes session `key` with its expiry and subject index entries; returns the record when it
+/// could be decoded.
+fn remove_session(txn: &WriteTransaction, key: &str) -> Result<Option<Session>, StoreError> {
+    let Some(bytes) = remove_exp(txn, SESSIONS, "s", key)? else {
+        return Ok(None);
+    };
+    let Ok(session) = decode::<Session>(split_exp(&bytes).1) else {
+        return Ok(None);
+    };
+    txn.open_table(SESSION_INDEX)
+        .map_err(be)?
+        .remove((session.subject.as_str(), key))
+        .map_err(be)?;
+    Ok(Some(session))
+}
+
+/// Writes session `key` and its index entry, then ends the subject's least recently used
+/// sessions past [`super::MAX_SESSIONS_PER_SUBJECT`] (records already expired go first and are
+/// not reported); returns the ended live ones.
+fn create_session(
+    txn: &WriteTransaction,
+    key: &str,
+    session: &Session,
+    expires_at: i64,
+    now: i64,
+) -> Result<Vec<Session>, StoreError> {
+    put_exp(txn, SESSIONS, "s", key, expires_at, session)?;
+    txn.open_table(SESSION_INDEX)
+        .map_err(be)?
+        .insert((session.subject.as_str(), key), ())
+        .map_err(be)?;
+    let keys = session_keys_of(
+        &txn.open_table(SESSION_INDEX).map_err(be)?,
+        &session.subject,
+    )?;
+    if keys.len() <= super::MAX_SESSIONS_PER_SUBJECT {
+        return Ok(Vec::new());
+    }
+    let mut others = Vec::with_capacity(keys.len());
+    for other in keys.iter().filter(|k| k.as_str() != key) {
+        let t = txn.open_table(SESSIONS).map_err(be)?;
+        let found = read_live::<Session>(&t, other, now)?;
+        drop(t);
+        match found {
+            Some((_, s)) => others.push((other.clone(), s)),
+            None => {
+                // Expired (not swept yet) or gone: prune it.
+                remove_session(txn, other)?;
+                txn.open_table(SESSION_INDEX)
+                    .map_err(be)?
+                    .remove((session.subject.as_str(), other.as_str()))
+                    .map_err(be)?;
+            }
+        }
+    }
+    others.sort_by_key(|(_, s)| (s.last_seen, s.created));
+    let over = (others.len() + 1).saturating_sub(super::MAX_SESSIONS_PER_SUBJECT);
+    let mut ended = Vec::with_capacity(over);
+    for (other, s) in others.into_iter().take(over) {
+        remove_session(txn, &other)?;
+        ended.push(s);
+    }
+    Ok(ended)
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StoredAuthorize {
     request: AuthorizeRequest,
@@ -611,6 +837,7 @@ impl Embedded {
             for hash in grant.refresh_hash.iter().chain(&rotated) {
                 put_exp(txn, REFRESH, "rt", hash, grant.expires_at, &grant.id)?;
             }
+            index_grant(txn, &grant, now())?;
             Ok(())
         })
         .await
@@ -761,20 +988,94 @@ impl LoginTransactionStore for Embedded {
 pub const TOUCH_GRANULARITY_SECS: i64 = 30;
 
 impl SessionStore for Embedded {
-    fn put<'a>(
+    fn create<'a>(
         &'a self,
         key: &'a str,
         session: &'a Session,
         expires_at: i64,
-    ) -> StoreFuture<'a, ()> {
+    ) -> StoreFuture<'a, Vec<Session>> {
         let key = key.to_owned();
         let session = session.clone();
         let max = self.limits.max_sessions;
         self.write(move |txn| {
-            if table_len(txn, SESSIONS)? >= max {
+            let exists = txn
+                .open_table(SESSIONS)
+                .map_err(be)?
+                .get(key.as_str())
+                .map_err(be)?
+                .is_some();
+            if !exists && table_len(txn, SESSIONS)? >= max {
                 return Err(StoreError::Backend("sessions are at their limit".into()));
             }
-            put_exp(txn, SESSIONS, "s", &key, expires_at, &session)
+            create_session(txn, &key, &session, expires_at, now())
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        subject: &'a str,
+        now: i64,
+        idle_secs: i64,
+        absolute_secs: i64,
+    ) -> StoreFuture<'a, Vec<Session>> {
+        ready(self.read(|txn| {
+            let keys = session_keys_of(&txn.open_table(SESSION_INDEX).map_err(be)?, subject)?;
+            let t = txn.open_table(SESSIONS).map_err(be)?;
+            let mut live = Vec::with_capacity(keys.len());
+            for key in &keys {
+                if let Some((_, s)) = read_live::<Session>(&t, key, now)?
+                    && s.subject == subject
+                    && s.is_live_at(now, idle_secs, absolute_secs)
+                {
+                    live.push(s);
+                }
+            }
+            live.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.sid.cmp(&b.sid)));
+            Ok(live)
+        }))
+    }
+
+    fn end<'a>(&'a self, subject: &'a str, sid: &'a str) -> StoreFuture<'a, Option<Session>> {
+        let (subject, sid) = (subject.to_owned(), sid.to_owned());
+        self.write(move |txn| {
+            let keys = session_keys_of(&txn.open_table(SESSION_INDEX).map_err(be)?, &subject)?;
+            for key in &keys {
+                let t = txn.open_table(SESSIONS).map_err(be)?;
+                let found = read_live::<Session>(&t, key, now())?;
+                drop(t);
+                if let Some((_, s)) = found
+                    && s.sid == sid
+                    && s.subject == subject
+                {
+                    remove_session(txn, key)?;
+                    return Ok(Some(s));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    fn end_all<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, Vec<Session>> {
+        let subject = subject.to_owned();
+        self.write(move |txn| {
+            let keys = session_keys_of(&txn.open_table(SESSION_INDEX).map_err(be)?, &subject)?;
+            let mut ended = Vec::with_capacity(keys.len());
+            for key in &keys {
+                let t = txn.open_table(SESSIONS).map_err(be)?;
+                let live = read_live::<Session>(&t, key, now())?.is_some();
+                drop(t);
+                if let Some(s) = remove_session(txn, key)?
+                    && live
+                {
+                    ended.push(s);
+                }
+                // An index entry without its record (never written so) goes too.
+                txn.open_table(SESSION_INDEX)
+                    .map_err(be)?
+                    .remove((subject.as_str(), key.as_str()))
+                    .map_err(be)?;
+            }
+            Ok(ended)
         })
     }
 
@@ -808,7 +1109,7 @@ impl SessionStore for Embedded {
                 return Ok(None);
             };
             if !s.is_live_at(now, idle_secs, absolute_secs) {
-                remove_exp(txn, SESSIONS, "s", &key)?;
+                remove_session(txn, &key)?;
                 return Ok(None);
             }
             s.last_seen = now;
@@ -826,7 +1127,7 @@ impl SessionStore for Embedded {
 
     fn remove<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         let key = key.to_owned();
-        self.write(move |txn| remove_exp(txn, SESSIONS, "s", &key).map(drop))
+        self.write(move |txn| remove_session(txn, &key).map(drop))
     }
 }
 
@@ -922,6 +1223,7 @@ impl GrantStore for Embedded {
             if let Some(hash) = &grant.refresh_hash {
                 put_exp(txn, REFRESH, "rt", hash, grant.expires_at, &grant.id)?;
             }
+            index_grant(txn, &grant, now())?;
             Ok(true)
         })
     }
@@ -976,6 +1278,37 @@ impl GrantStore for Embedded {
                     Ok(RefreshUse::Rotated(grant))
                 }
             }
+        })
+    }
+
+    fn revoke_for_subject<'a>(
+        &'a self,
+        subject: &'a str,
+        sid: Option<&'a str>,
+    ) -> StoreFuture<'a, usize> {
+        let (subject, sid) = (subject.to_owned(), sid.map(str::to_owned));
+        self.write(move |txn| {
+            let ids = grants_of(&txn.open_table(GRANT_INDEX).map_err(be)?, &subject)?;
+            let mut revoked = 0;
+            for (id, _) in &ids {
+                let grants = txn.open_table(GRANTS).map_err(be)?;
+                let found = read_live::<Grant>(&grants, id, now())?;
+                drop(grants);
+                let Some((_, mut grant)) = found else {
+                    txn.open_table(GRANT_INDEX)
+                        .map_err(be)?
+                        .remove((subject.as_str(), id.as_str()))
+                        .map_err(be)?;
+                    continue;
+                };
+                if grant.revoked || sid.as_ref().is_some_and(|sid| *sid != grant.sid) {
+                    continue;
+                }
+                grant.revoked = true;
+                put_exp(txn, GRANTS, "g", &grant.id, grant.expires_at, &grant)?;
+                revoked += 1;
+            }
+            Ok(revoked)
         })
     }
 

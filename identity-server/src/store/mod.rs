@@ -20,6 +20,10 @@
 //! - **A failure is an error, never a guess**: an unreachable or corrupt store answers
 //!   [`StoreError`], which handlers turn into 503 / `temporarily_unavailable` with nothing issued.
 //! - Records carry their own expiry and are re-checked on read (defence in depth next to TTLs).
+//! - **Every session and every grant is indexed under its subject** in the step that writes,
+//!   removes or expires it, bounded by [`MAX_SESSIONS_PER_SUBJECT`] and
+//!   [`MAX_GRANTS_PER_SUBJECT`]: "sign out everywhere" ([`SessionStore::end_all`],
+//!   [`GrantStore::revoke_for_subject`]) reaches all of them.
 
 pub mod embedded;
 pub mod migrate;
@@ -36,7 +40,7 @@ pub use rules::{BudgetPolicy, ChallengeBudget};
 
 pub use records::{
     AccessTokenRecord, AuthorizeRequest, CodeRecord, CodeUse, Grant, LockoutKey, LoginTransaction,
-    Purpose, RefreshUse, SecondFactorProof, Session, StoredUser, TransactionId,
+    Purpose, RefreshUse, SecondFactorProof, Session, SessionDevice, StoredUser, TransactionId,
 };
 
 /// A boxed future, so that store traits stay object safe and can be backed by network stores.
@@ -111,15 +115,58 @@ pub trait LoginTransactionStore: Send + Sync + fmt::Debug {
     fn take<'a>(&'a self, id: &'a TransactionId) -> StoreFuture<'a, Option<LoginTransaction>>;
 }
 
+/// Most sessions one subject holds. A sign-in that would make one more ends the subject's least
+/// recently used session (the one with the oldest `last_seen`; sessions past their idle timeout
+/// go first), so that the list a user sees, and every index behind it, stays bounded.
+pub const MAX_SESSIONS_PER_SUBJECT: usize = 50;
+
+/// Most unexpired grants indexed per subject. A grant that would make one more revokes the
+/// subject's oldest grant (the one expiring first), so that "sign out everywhere" stays bounded
+/// and reaches every grant.
+pub const MAX_GRANTS_PER_SUBJECT: usize = 200;
+
 /// Signed-in browser sessions, keyed by the digest of the cookie's secret handle.
+///
+/// **Every session is indexed under its subject**, in the same atomic step as its write, its
+/// removal and its expiry, so that a subject's sessions can be listed and ended together; the
+/// index holds at most [`MAX_SESSIONS_PER_SUBJECT`] sessions per subject.
 pub trait SessionStore: Send + Sync + fmt::Debug {
-    /// Stores a new session until its absolute expiry `expires_at` (unix seconds).
+    /// Stores a session until its absolute expiry `expires_at` (unix seconds), like
+    /// [`SessionStore::create`], for callers that replace a session under its key (the
+    /// sessions a new key would end past the cap are not reported: sign-ins use `create`).
     fn put<'a>(
         &'a self,
         key: &'a str,
         session: &'a Session,
         expires_at: i64,
-    ) -> StoreFuture<'a, ()>;
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.create(key, session, expires_at).await.map(drop) })
+    }
+    /// Stores a session (new, or replacing the record under `key`) until `expires_at` and
+    /// indexes it under its subject, atomically. When the subject would hold more than
+    /// [`MAX_SESSIONS_PER_SUBJECT`] sessions, the least recently used ones are ended in the same
+    /// step and returned (their clients are owed a back-channel logout).
+    fn create<'a>(
+        &'a self,
+        key: &'a str,
+        session: &'a Session,
+        expires_at: i64,
+    ) -> StoreFuture<'a, Vec<Session>>;
+    /// The subject's sessions that are live at `now` under both timeouts, newest first. Display
+    /// only: it bumps no `last_seen`.
+    fn list<'a>(
+        &'a self,
+        subject: &'a str,
+        now: i64,
+        idle_secs: i64,
+        absolute_secs: i64,
+    ) -> StoreFuture<'a, Vec<Session>>;
+    /// Ends the subject's session whose public id is `sid` and returns it, atomically (of
+    /// concurrent ends, one gets it). A `sid` of another subject's session, or of none, ends
+    /// nothing and answers `None`.
+    fn end<'a>(&'a self, subject: &'a str, sid: &'a str) -> StoreFuture<'a, Option<Session>>;
+    /// Ends every session of the subject and returns the ended ones.
+    fn end_all<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, Vec<Session>>;
     /// The session if it exists and neither timeout has passed at `now`; bumps `last_seen` in
     /// the same step. An expired session is removed.
     fn touch<'a>(
@@ -176,6 +223,15 @@ pub trait GrantStore: Send + Sync + fmt::Debug {
     /// remembered as revoked for [`records::GRANT_TOMBSTONE_SECS`], so that a creation racing
     /// the revocation fails.
     fn revoke<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
+    /// Revokes every unrevoked grant of `subject` — only those issued in session `sid` when it
+    /// is given — and returns how many. Grants are indexed under their subject when created
+    /// (at most [`MAX_GRANTS_PER_SUBJECT`], see there), so this reaches grants whose session
+    /// has ended too.
+    fn revoke_for_subject<'a>(
+        &'a self,
+        subject: &'a str,
+        sid: Option<&'a str>,
+    ) -> StoreFuture<'a, usize>;
 }
 
 /// Whether grant `id` exists, is not revoked and has not expired at `now`.

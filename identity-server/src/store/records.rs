@@ -322,6 +322,30 @@ pub struct Session {
     /// before the field existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<String>,
+    /// Where the session was started from, for the user's list of sessions. Empty in sessions
+    /// written before the field existed.
+    #[serde(default, skip_serializing_if = "SessionDevice::is_empty")]
+    pub device: SessionDevice,
+}
+
+/// Where a session was started from, as the "Your sessions" page shows it. Display only:
+/// nothing is decided on it (both values come from the request and can be forged by the client).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionDevice {
+    /// A short label from the `User-Agent` ("Chrome on Linux"; see [`crate::user_agent`]), at
+    /// most [`crate::user_agent::MAX_LABEL_CHARS`] characters.
+    #[serde(default)]
+    pub browser: String,
+    /// The client address as the throttles see it (through the trusted proxies only).
+    #[serde(default)]
+    pub address: String,
+}
+
+impl SessionDevice {
+    /// Whether nothing was recorded (a session of an earlier version).
+    pub fn is_empty(&self) -> bool {
+        self.browser.is_empty() && self.address.is_empty()
+    }
 }
 
 impl Session {

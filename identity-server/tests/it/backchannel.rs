@@ -12,7 +12,7 @@ const POST_LOGOUT: &str = "https://localhost:5002/signout-callback-oidc";
 
 /// A client's back-channel endpoint on port 0: every POSTed form body arrives on the channel;
 /// the endpoint answers `status`.
-fn spawn_receiver(status: u16) -> (String, mpsc::UnboundedReceiver<String>) {
+pub(crate) fn spawn_receiver(status: u16) -> (String, mpsc::UnboundedReceiver<String>) {
     let (tx, rx) = mpsc::unbounded_channel::<String>();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -39,11 +39,14 @@ fn spawn_receiver(status: u16) -> (String, mpsc::UnboundedReceiver<String>) {
     (format!("https://localhost:{port}/backchannel-logout"), rx)
 }
 
-async fn next(rx: &mut mpsc::UnboundedReceiver<String>, within: Duration) -> Option<String> {
+pub(crate) async fn next(
+    rx: &mut mpsc::UnboundedReceiver<String>,
+    within: Duration,
+) -> Option<String> {
     tokio::time::timeout(within, rx.recv()).await.ok().flatten()
 }
 
-fn logout_token_of(body: &str) -> String {
+pub(crate) fn logout_token_of(body: &str) -> String {
     url::form_urlencoded::parse(body.as_bytes())
         .find(|(k, _)| k == "logout_token")
         .map(|(_, v)| v.into_owned())
@@ -149,4 +152,62 @@ async fn discovery_lists_back_channel_logout_with_sessions() {
         .unwrap();
     assert_eq!(doc["backchannel_logout_supported"], true);
     assert_eq!(doc["backchannel_logout_session_supported"], true);
+}
+
+#[tokio::test]
+async fn a_sign_in_past_the_cap_ends_the_least_recently_used_session_with_a_back_channel_logout() {
+    let (uri, mut rx) = spawn_receiver(200);
+    let app = spawn_app_with(|s| s.clients[0].backchannel_logout_uri = Some(uri)).await;
+    let cap = identity_server::store::MAX_SESSIONS_PER_SUBJECT;
+    let mut sids = Vec::new();
+    // Every sign-in from a new browser (no session cookie): one more session each.
+    for _ in 0..=cap {
+        let (status, location, _) = app.browse(&app.authorize_url("web", REDIRECT, &[])).await;
+        assert_eq!(status, 302);
+        let ar = TestApp::request_id(&location.unwrap());
+        let sign_in = identity_server::signin::SignIn {
+            subject: ALICE.into(),
+            auth_time: identity_server::oidc::now(),
+            amr: vec!["pwd".into(), "mfa".into(), "otp".into()],
+            remember: false,
+        };
+        let req = actix_web::test::TestRequest::default().to_http_request();
+        let answer = identity_server::signin::complete_sign_in(&app.state, &req, &ar, sign_in)
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 303);
+        let code = query_param(
+            answer.headers().get("location").unwrap().to_str().unwrap(),
+            "code",
+        )
+        .unwrap();
+        let (status, tokens) = app.redeem(&code).await;
+        assert_eq!(status, 200);
+        let (_, claims) = jwt_parts(tokens["id_token"].as_str().unwrap());
+        sids.push(claims["sid"].as_str().unwrap().to_owned());
+    }
+
+    let body = next(&mut rx, Duration::from_secs(5))
+        .await
+        .expect("the ended session's client is told");
+    let (_, claims) = jwt_parts(&logout_token_of(&body));
+    let ended = claims["sid"].as_str().unwrap().to_owned();
+    assert!(sids.contains(&ended));
+    assert_ne!(&ended, sids.last().unwrap(), "never the new session");
+    let s = &app.state.settings.session;
+    let listed = app
+        .state
+        .stores
+        .sessions
+        .list(
+            ALICE,
+            identity_server::oidc::now(),
+            s.idle_timeout_secs,
+            s.absolute_timeout_secs,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), cap);
+    assert!(listed.iter().all(|s| s.sid != ended));
+    assert!(next(&mut rx, Duration::from_millis(300)).await.is_none());
 }

@@ -30,10 +30,12 @@
 //! | `P ar:{H(id)}` + `P arn:{net}` + `P ar-total` | STRING JSON {request, network, expires_at} | PX lifetime | put: `ar_put.lua` (with the cap); get: `GET`; take: `GETDEL`, then `ZREM` from `arn` |
 //! | `P arn:{network}` | ZSET member `H(id)`, score expiry (ms, Redis clock) | PX longest member | `ar_put.lua` drops expired members, refuses at `max_per_network` |
 //! | `P mfa:{H(txid)}` | STRING JSON | PX lifetime | insert: `SET NX PX`; take: `GETDEL` |
-//! | `P sess:{H(handle)}` | HASH {s JSON, created, last_seen, exp} | PXAT min(last_seen + idle, created + absolute, exp) | put: `MULTI` DEL HSET PEXPIREAT; touch: `session_touch.lua`; remove: `DEL` |
+//! | `P sess:{H(handle)}` | HASH {s JSON, created, last_seen, exp} | PXAT min(last_seen + idle, created + absolute, exp) | create/put: `session_create.lua`; touch: `session_touch.lua`; remove: `HGET`, then `MULTI` DEL + ZREM from `sessions`; list: `ZRANGE`, then `HMGET` each; end/end_all: `ZRANGE`, then `session_end.lua` |
+//! | `P sessions:{subject}` | ZSET member `H(handle)`, score the session key's deadline (ms) | PXAT latest member | `session_create.lua` drops expired members, checks the members it is given against the index (else `retry`) and, past [`super::MAX_SESSIONS_PER_SUBJECT`], ends the least recently used; members whose session is gone (idle timeout) are pruned there and in `session_end.lua` |
 //! | `P code:{H(code)}` | HASH {r JSON, used, grant} | PX expiry + 600 s reuse memory | put: `code_put.lua` (with the cap); redeem: `code_redeem.lua`, then `ZREM` from `codes`; set_grant: `hset_if_exists.lua` |
 //! | `P codes:{sid}` | ZSET of unredeemed codes, score code expiry (ms) | PX longest member | `code_put.lua` drops expired members, refuses at `max_per_session` |
-//! | `P grant:{id}` | HASH {g JSON, cur, prev, rot, revoked, exp} | PXAT grant expiry | create: `grant_create.lua`; get: `HMGET`; rotate: `grant_rotate.lua`; revoke: `grant_revoke.lua` (a missing grant becomes a revoked tombstone for 600 s, which create refuses) |
+//! | `P grant:{id}` | HASH {g JSON, cur, prev, rot, revoked, exp} | PXAT grant expiry | create: `grant_create.lua`; get: `HMGET`; rotate: `grant_rotate.lua`; revoke: `grant_revoke.lua` (a missing grant becomes a revoked tombstone for 600 s, which create refuses); revoke_for_subject: `ZRANGE grants`, then `grant_revoke_subject.lua` |
+//! | `P grants:{subject}` | ZSET member grant id, score the grant key's deadline (ms) | PXAT latest member | `grant_create.lua` drops expired members and, past [`super::MAX_GRANTS_PER_SUBJECT`], revokes the oldest (named by the caller, else `oldest:<id>`) |
 //! | `P rt:{H(refresh)}` | STRING grant id (kept after rotation, for reuse detection) | PXAT grant expiry | find_by_refresh: `GET`, then the grant |
 //! | `P at:{jti}` | HASH {r JSON, revoked} | PXAT token expiry | put: `MULTI` HSET PEXPIREAT; get: `HMGET`; revoke: `hset_if_exists.lua` |
 //! | `P user:{subject}`, `P uname:{H(lowercased username)}` | STRING JSON (the same record in both: accounts are never updated) | none | create: `user_create.lua` (`SET uname NX`); find: `GET` |
@@ -47,7 +49,9 @@
 //!
 //! # Round trips
 //!
-//! One per call, except: authorize-request `take` 2 (`GETDEL`, then the `ZREM` bookkeeping), code
+//! One per call, except: session `create` 2 at the subject's cap (the index, then the script),
+//! `remove` 2, `list` 2, `end` 2, `end_all` and `revoke_for_subject` 2 (3 when a sign-in races
+//! them), grant `create` 2 at the subject's cap; authorize-request `take` 2 (`GETDEL`, then the `ZREM` bookkeeping), code
 //! `redeem` 2 on first use (the script, then the `ZREM`; 1 on reuse), `find_by_refresh` 2 and
 //! `rotate` 2 (the token's index, then the grant: the index names the grant key, and a script
 //! may only touch keys it is given). A quota reservation of no keys costs none.
@@ -102,7 +106,7 @@ pub const TTL_LEEWAY_SECS: i64 = 5;
 /// send, including those the scripts call), e.g. `ACL SETUSER idsrv on >password` followed by
 /// these rules. `+config|get` may be added so that [`open`] can check the durability settings.
 /// For another prefix, change the `~idsrv:v1:*` key pattern.
-pub const ACL_RULES: &str = "resetkeys ~idsrv:v1:* resetchannels -@all +ping +time +get +set +getdel +del +exists +hmget +hset +hmset +pexpire +pexpireat +expireat +pttl +zadd +zrem +zcard +zremrangebyscore +evalsha +script|load +multi +exec";
+pub const ACL_RULES: &str = "resetkeys ~idsrv:v1:* resetchannels -@all +ping +time +get +set +getdel +del +exists +hmget +hset +hmset +pexpire +pexpireat +expireat +pttl +zadd +zrem +zcard +zremrangebyscore +zrange +zscore +hget +hexists +evalsha +script|load +multi +exec";
 
 /// Reconnection attempts per outage episode of the [`ConnectionManager`]; a call after they are
 /// used up starts a new episode, so the backend recovers whatever the length of the outage.
@@ -117,6 +121,10 @@ const PIPELINE_BUFFER: usize = 4096;
 
 const LOCKOUT: &str = include_str!("lockout.lua");
 const BUDGET: &str = include_str!("budget.lua");
+
+/// Most calls of a script that checks what the caller read of a subject's index (sessions or
+/// grants at their cap), while concurrent calls keep changing it; then the call fails.
+const MAX_INDEX_ATTEMPTS: usize = 32;
 
 /// Which certificates a `rediss://` connection trusts.
 #[derive(Clone, Copy, Debug)]
@@ -299,6 +307,9 @@ struct Scripts {
     grant_rotate: Script,
     user_create: Script,
     session_touch: Script,
+    session_create: Script,
+    session_end: Script,
+    grant_revoke_subject: Script,
     lockout_is_locked: Script,
     lockout_begin: Script,
     lockout_fail: Script,
@@ -324,6 +335,9 @@ impl Scripts {
             grant_rotate: Script::new(include_str!("grant_rotate.lua")),
             user_create: Script::new(include_str!("user_create.lua")),
             session_touch: Script::new(include_str!("session_touch.lua")),
+            session_create: Script::new(include_str!("session_create.lua")),
+            session_end: Script::new(include_str!("session_end.lua")),
+            grant_revoke_subject: Script::new(include_str!("grant_revoke_subject.lua")),
             lockout_is_locked: lockout(include_str!("lockout_is_locked.lua")),
             lockout_begin: lockout(include_str!("lockout_begin.lua")),
             lockout_fail: lockout(include_str!("lockout_fail.lua")),
@@ -562,6 +576,61 @@ impl Redis {
             .map_err(|e| classify(op, &e))
     }
 
+    /// `P sessions:{subject}`: the subject's session index.
+    fn session_index(&self, subject: &str) -> String {
+        self.key(&format!("sessions:{subject}"))
+    }
+
+    /// `P grants:{subject}`: the subject's grant index.
+    fn grant_index(&self, subject: &str) -> String {
+        self.key(&format!("grants:{subject}"))
+    }
+
+    /// Every member of an index (bounded by its cap).
+    async fn index_members(&self, index: &str) -> Result<Vec<String>, StoreError> {
+        redis::cmd("ZRANGE")
+            .arg(index)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| classify("index read", &e))
+    }
+
+    /// Runs `session_end.lua` on `members` of `index`: those of `sid`, or all for `""`.
+    async fn end_sessions(
+        &self,
+        index: &str,
+        sid: &str,
+        members: &[String],
+    ) -> Result<Vec<Session>, StoreError> {
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut invocation = self.scripts.session_end.key(index);
+        invocation.arg(sid);
+        for m in members {
+            invocation.key(self.key(&format!("sess:{m}"))).arg(m);
+        }
+        let ended: Vec<String> = invocation
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| classify("session end", &e))?;
+        // Ended either way; reported only when not past its expiry (the key outlives it by
+        // the leeway), as the embedded store does.
+        let t = now();
+        let mut live = Vec::with_capacity(ended.len() / 2);
+        for pair in ended.chunks(2) {
+            let [json, exp] = pair else {
+                return Err(StoreError::Corrupt("redis session end: odd answer".into()));
+            };
+            if exp.parse::<i64>().is_ok_and(|exp| exp > t) {
+                live.push(decode::<Session>("session", json)?);
+            }
+        }
+        Ok(live)
+    }
+
     async fn grant_by_id(&self, id: &str) -> Result<Option<Grant>, StoreError> {
         let fields: Vec<Option<String>> = redis::cmd("HMGET")
             .arg(self.key(&format!("grant:{id}")))
@@ -736,37 +805,138 @@ impl LoginTransactionStore for Redis {
 }
 
 impl SessionStore for Redis {
-    fn put<'a>(
+    fn create<'a>(
         &'a self,
         key: &'a str,
         session: &'a Session,
         expires_at: i64,
-    ) -> StoreFuture<'a, ()> {
-        Box::pin(self.run("session put", async move {
+    ) -> StoreFuture<'a, Vec<Session>> {
+        Box::pin(self.run("session create", async move {
             if expires_at <= now() {
-                return Ok(());
+                return Ok(Vec::new());
             }
             let json = encode(session)?;
-            let key = self.key(&format!("sess:{key}"));
-            redis::pipe()
-                .atomic()
-                .del(&key)
-                .ignore()
-                .hset_multiple(
-                    &key,
-                    &[
-                        ("s", json),
-                        ("created", session.created.to_string()),
-                        ("last_seen", session.last_seen.to_string()),
-                        ("exp", expires_at.to_string()),
-                    ],
-                )
-                .ignore()
-                .pexpire_at(&key, deadline_ms(expires_at))
-                .ignore()
-                .query_async::<()>(&mut self.conn())
+            let index = self.session_index(&session.subject);
+            let record = self.key(&format!("sess:{key}"));
+            // Under the cap one call; at the cap the call names every member, and is repeated
+            // while concurrent sign-ins of the subject change the index.
+            let mut members: Option<Vec<String>> = None;
+            for _ in 0..MAX_INDEX_ATTEMPTS {
+                let mut invocation = self.scripts.session_create.key(&index);
+                invocation.key(&record);
+                for m in members.iter().flatten() {
+                    invocation.key(self.key(&format!("sess:{m}")));
+                }
+                invocation
+                    .arg(&json)
+                    .arg(session.created)
+                    .arg(session.last_seen)
+                    .arg(expires_at)
+                    .arg(deadline_ms(expires_at))
+                    .arg(key)
+                    .arg(super::MAX_SESSIONS_PER_SUBJECT)
+                    .arg(if members.is_some() { "full" } else { "fast" });
+                for m in members.iter().flatten() {
+                    invocation.arg(m);
+                }
+                let answer: Vec<String> = invocation
+                    .invoke_async(&mut self.conn())
+                    .await
+                    .map_err(|e| classify("session create", &e))?;
+                match answer.split_first() {
+                    Some((status, ended)) if status == "ok" => {
+                        return ended
+                            .iter()
+                            .map(|json| decode::<Session>("session", json))
+                            .collect();
+                    }
+                    Some((status, _)) if status == "full" || status == "retry" => {
+                        members = Some(self.index_members(&index).await?);
+                    }
+                    _ => {
+                        return Err(StoreError::Corrupt(
+                            "redis session create: unexpected answer".into(),
+                        ));
+                    }
+                }
+            }
+            Err(StoreError::Unavailable(
+                "redis session create: the subject's sessions kept changing".into(),
+            ))
+        }))
+    }
+
+    fn list<'a>(
+        &'a self,
+        subject: &'a str,
+        now: i64,
+        idle_secs: i64,
+        absolute_secs: i64,
+    ) -> StoreFuture<'a, Vec<Session>> {
+        Box::pin(self.run("session list", async move {
+            let members = self.index_members(&self.session_index(subject)).await?;
+            if members.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut pipe = redis::pipe();
+            for m in &members {
+                pipe.cmd("HMGET").arg(self.key(&format!("sess:{m}"))).arg(&[
+                    "s",
+                    "last_seen",
+                    "exp",
+                ]);
+            }
+            let rows: Vec<(Option<String>, Option<i64>, Option<i64>)> = pipe
+                .query_async(&mut self.conn())
                 .await
-                .map_err(|e| classify("session put", &e))
+                .map_err(|e| classify("session list", &e))?;
+            let mut live = Vec::with_capacity(rows.len());
+            for (json, last_seen, exp) in rows {
+                let (Some(json), Some(last_seen), Some(exp)) = (json, last_seen, exp) else {
+                    continue;
+                };
+                let mut s: Session = decode("session", &json)?;
+                s.last_seen = last_seen;
+                if exp > now && s.subject == subject && s.is_live_at(now, idle_secs, absolute_secs)
+                {
+                    live.push(s);
+                }
+            }
+            live.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.sid.cmp(&b.sid)));
+            Ok(live)
+        }))
+    }
+
+    fn end<'a>(&'a self, subject: &'a str, sid: &'a str) -> StoreFuture<'a, Option<Session>> {
+        Box::pin(self.run("session end", async move {
+            if sid.is_empty() {
+                return Ok(None);
+            }
+            let index = self.session_index(subject);
+            let members = self.index_members(&index).await?;
+            let ended = self.end_sessions(&index, sid, &members).await?;
+            Ok(ended
+                .into_iter()
+                .find(|s| s.sid == sid && s.subject == subject))
+        }))
+    }
+
+    fn end_all<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, Vec<Session>> {
+        Box::pin(self.run("session end_all", async move {
+            let index = self.session_index(subject);
+            let mut ended = Vec::new();
+            // A sign-in racing this one may add a member after the read: read again until
+            // the index is empty (bounded).
+            for _ in 0..MAX_INDEX_ATTEMPTS {
+                let members = self.index_members(&index).await?;
+                if members.is_empty() {
+                    return Ok(ended);
+                }
+                ended.extend(self.end_sessions(&index, "", &members).await?);
+            }
+            Err(StoreError::Unavailable(
+                "redis session end_all: the subject's sessions kept changing".into(),
+            ))
         }))
     }
 
@@ -800,11 +970,24 @@ impl SessionStore for Redis {
 
     fn remove<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(self.run("session remove", async move {
-            redis::cmd("DEL")
-                .arg(self.key(&format!("sess:{key}")))
-                .query_async::<i64>(&mut self.conn())
+            let record = self.key(&format!("sess:{key}"));
+            let json: Option<String> = redis::cmd("HGET")
+                .arg(&record)
+                .arg("s")
+                .query_async(&mut self.conn())
                 .await
-                .map(drop)
+                .map_err(|e| classify("session remove", &e))?;
+            let subject = json
+                .as_deref()
+                .and_then(|j| serde_json::from_str::<Session>(j).ok())
+                .map(|s| s.subject);
+            let mut pipe = redis::pipe();
+            pipe.atomic().del(&record).ignore();
+            if let Some(subject) = subject {
+                pipe.zrem(self.session_index(&subject), key).ignore();
+            }
+            pipe.query_async::<()>(&mut self.conn())
+                .await
                 .map_err(|e| classify("session remove", &e))
         }))
     }
@@ -912,32 +1095,94 @@ impl GrantStore for Redis {
     fn create<'a>(&'a self, grant: &'a Grant) -> StoreFuture<'a, bool> {
         Box::pin(self.run("grant create", async move {
             let json = encode(grant)?;
-            let mut invocation = self
-                .scripts
-                .grant_create
-                .key(self.key(&format!("grant:{}", grant.id)));
-            for hash in [&grant.refresh_hash, &grant.previous_hash]
-                .into_iter()
-                .flatten()
-            {
-                invocation.key(self.key(&format!("rt:{hash}")));
+            let own = self.key(&format!("grant:{}", grant.id));
+            // At the cap the script names the oldest grant, which must then be passed as a key.
+            let mut oldest = String::new();
+            for _ in 0..MAX_INDEX_ATTEMPTS {
+                let mut invocation = self.scripts.grant_create.key(&own);
+                invocation.key(self.grant_index(&grant.subject));
+                if oldest.is_empty() {
+                    invocation.key(&own);
+                } else {
+                    invocation.key(self.key(&format!("grant:{oldest}")));
+                }
+                for hash in [&grant.refresh_hash, &grant.previous_hash]
+                    .into_iter()
+                    .flatten()
+                {
+                    invocation.key(self.key(&format!("rt:{hash}")));
+                }
+                invocation
+                    .arg(&json)
+                    .arg(grant.refresh_hash.as_deref().unwrap_or_default())
+                    .arg(grant.previous_hash.as_deref().unwrap_or_default())
+                    .arg(grant.rotated_at)
+                    .arg(if grant.revoked { "1" } else { "0" })
+                    .arg(grant.expires_at)
+                    .arg(deadline_ms(grant.expires_at))
+                    .arg(&grant.id)
+                    .arg(super::MAX_GRANTS_PER_SUBJECT)
+                    .arg(&oldest);
+                let answer: String = invocation
+                    .invoke_async(&mut self.conn())
+                    .await
+                    .map_err(|e| classify("grant create", &e))?;
+                match answer.as_str() {
+                    "created" => return Ok(true),
+                    // The key exists: a revocation tombstone (a replay of the code won the
+                    // race) or a repeated id; either way nothing may be issued for it.
+                    "exists" => return Ok(false),
+                    other => match other.strip_prefix("oldest:") {
+                        Some(id) => oldest = id.to_owned(),
+                        None => {
+                            return Err(StoreError::Corrupt(format!(
+                                "redis grant create: answered '{other}'"
+                            )));
+                        }
+                    },
+                }
             }
-            invocation
-                .arg(json)
-                .arg(grant.refresh_hash.as_deref().unwrap_or_default())
-                .arg(grant.previous_hash.as_deref().unwrap_or_default())
-                .arg(grant.rotated_at)
-                .arg(if grant.revoked { "1" } else { "0" })
-                .arg(grant.expires_at)
-                .arg(deadline_ms(grant.expires_at))
-                .arg(&grant.id);
-            let created: i64 = invocation
-                .invoke_async(&mut self.conn())
-                .await
-                .map_err(|e| classify("grant create", &e))?;
-            // 0: the key exists: a revocation tombstone (a replay of the code won the race) or
-            // a repeated id; either way nothing may be issued for it.
-            Ok(created == 1)
+            Err(StoreError::Unavailable(
+                "redis grant create: the subject's grants kept changing".into(),
+            ))
+        }))
+    }
+
+    fn revoke_for_subject<'a>(
+        &'a self,
+        subject: &'a str,
+        sid: Option<&'a str>,
+    ) -> StoreFuture<'a, usize> {
+        Box::pin(self.run("grant revoke_for_subject", async move {
+            let index = self.grant_index(subject);
+            let mut seen = std::collections::HashSet::new();
+            let mut revoked = 0usize;
+            // A grant created after the read is read on the next round (bounded).
+            for _ in 0..MAX_INDEX_ATTEMPTS {
+                let fresh: Vec<String> = self
+                    .index_members(&index)
+                    .await?
+                    .into_iter()
+                    .filter(|id| !seen.contains(id))
+                    .collect();
+                if fresh.is_empty() {
+                    return Ok(revoked);
+                }
+                let mut invocation = self.scripts.grant_revoke_subject.key(&index);
+                invocation.arg(sid.unwrap_or_default());
+                for id in &fresh {
+                    invocation.key(self.key(&format!("grant:{id}"))).arg(id);
+                }
+                let n: i64 = invocation
+                    .invoke_async(&mut self.conn())
+                    .await
+                    .map_err(|e| classify("grant revoke_for_subject", &e))?;
+                revoked += usize::try_from(n).unwrap_or(0);
+                seen.extend(fresh);
+            }
+            Err(StoreError::Unavailable(
+                "redis grant revoke_for_subject: the subject's grants kept changing".into(),
+            ))
         }))
     }
 

@@ -12,6 +12,7 @@ mod lockout;
 mod login;
 mod manage_mfa;
 mod passkeys;
+mod sessions;
 mod unavailable;
 
 use std::collections::HashMap;

@@ -89,6 +89,7 @@ pub fn session(created: i64) -> Session {
         last_seen: created,
         step_up_at: None,
         clients: Vec::new(),
+        device: Default::default(),
     }
 }
 
@@ -1402,4 +1403,425 @@ impl Secrets {
             self.next_refresh_token.clone(),
         ]
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A subject's sessions and grants (the "Your sessions" page).
+
+fn session_of(subject: &str, created: i64) -> Session {
+    Session {
+        subject: subject.into(),
+        ..session(created)
+    }
+}
+
+fn sids(sessions: &[Session]) -> Vec<String> {
+    sessions.iter().map(|s| s.sid.clone()).collect()
+}
+
+pub async fn a_subjects_sessions_are_listed_newest_first_and_no_one_elses(stores: &Stores) {
+    let t = now();
+    let older = session_of("alice", t - 20);
+    let newer = session_of("alice", t - 10);
+    let bobs = session_of("bob", t - 5);
+    for s in [&older, &newer, &bobs] {
+        stores
+            .sessions
+            .create(&digest(&random_token()), s, t + 1000)
+            .await
+            .unwrap();
+    }
+    let listed = stores.sessions.list("alice", t, 100, 1000).await.unwrap();
+    assert_eq!(sids(&listed), vec![newer.sid.clone(), older.sid.clone()]);
+    let listed = stores.sessions.list("bob", t, 100, 1000).await.unwrap();
+    assert_eq!(sids(&listed), vec![bobs.sid.clone()]);
+    assert!(
+        stores
+            .sessions
+            .list("carol", t, 100, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn a_session_replaced_under_its_key_is_listed_once_with_its_new_record(stores: &Stores) {
+    let t = now();
+    let key = digest(&random_token());
+    let mut s = session_of("alice", t);
+    stores.sessions.put(&key, &s, t + 1000).await.unwrap();
+    s.clients = vec!["web".into()];
+    stores.sessions.put(&key, &s, t + 1000).await.unwrap();
+    let listed = stores.sessions.list("alice", t, 100, 1000).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].clients, vec!["web".to_owned()]);
+}
+
+pub async fn a_session_ended_by_its_sid_is_gone_and_another_subjects_sid_ends_nothing(
+    stores: &Stores,
+) {
+    let t = now();
+    let (alice_key, bob_key) = (digest(&random_token()), digest(&random_token()));
+    let alices = session_of("alice", t);
+    let bobs = session_of("bob", t);
+    stores
+        .sessions
+        .create(&alice_key, &alices, t + 1000)
+        .await
+        .unwrap();
+    stores
+        .sessions
+        .create(&bob_key, &bobs, t + 1000)
+        .await
+        .unwrap();
+
+    // Alice names Bob's sid, or none that exists: nothing ends.
+    assert_eq!(stores.sessions.end("alice", &bobs.sid).await.unwrap(), None);
+    assert_eq!(
+        stores.sessions.end("alice", &random_token()).await.unwrap(),
+        None
+    );
+    assert_eq!(stores.sessions.end("alice", "").await.unwrap(), None);
+    assert!(
+        stores
+            .sessions
+            .touch(&bob_key, t, 100, 1000)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let ended = stores.sessions.end("alice", &alices.sid).await.unwrap();
+    assert_eq!(ended.map(|s| s.sid), Some(alices.sid.clone()));
+    assert_eq!(
+        stores
+            .sessions
+            .touch(&alice_key, t, 100, 1000)
+            .await
+            .unwrap(),
+        None,
+        "an ended session no longer signs its browser in"
+    );
+    assert!(
+        stores
+            .sessions
+            .list("alice", t, 100, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Single use: a second end of the same sid finds nothing.
+    assert_eq!(
+        stores.sessions.end("alice", &alices.sid).await.unwrap(),
+        None
+    );
+}
+
+pub async fn ending_every_session_of_a_subject_leaves_other_subjects_alone(stores: &Stores) {
+    let t = now();
+    let mut alice_keys = Vec::new();
+    for i in 0..3 {
+        let key = digest(&random_token());
+        stores
+            .sessions
+            .create(&key, &session_of("alice", t - i), t + 1000)
+            .await
+            .unwrap();
+        alice_keys.push(key);
+    }
+    let bob_key = digest(&random_token());
+    stores
+        .sessions
+        .create(&bob_key, &session_of("bob", t), t + 1000)
+        .await
+        .unwrap();
+
+    let ended = stores.sessions.end_all("alice").await.unwrap();
+    assert_eq!(ended.len(), 3);
+    assert!(ended.iter().all(|s| s.subject == "alice"));
+    for key in &alice_keys {
+        assert_eq!(
+            stores.sessions.touch(key, t, 100, 1000).await.unwrap(),
+            None
+        );
+    }
+    assert!(
+        stores
+            .sessions
+            .list("alice", t, 100, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        stores
+            .sessions
+            .touch(&bob_key, t, 100, 1000)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(stores.sessions.end_all("alice").await.unwrap().is_empty());
+}
+
+pub async fn a_removed_idle_or_expired_session_drops_out_of_its_subjects_list(stores: &Stores) {
+    let t = now();
+    let removed = digest(&random_token());
+    stores
+        .sessions
+        .create(&removed, &session_of("alice", t), t + 1000)
+        .await
+        .unwrap();
+    stores.sessions.remove(&removed).await.unwrap();
+    let idle = session_of("alice", t - 200);
+    stores
+        .sessions
+        .create(&digest(&random_token()), &idle, t + 1000)
+        .await
+        .unwrap();
+    let short = session_of("alice", t);
+    stores
+        .sessions
+        .create(&digest(&random_token()), &short, t + 2)
+        .await
+        .unwrap();
+    // Idle for 200 s with an idle timeout of 100 s: not listed; the short one is.
+    let listed = stores.sessions.list("alice", t, 100, 1000).await.unwrap();
+    assert_eq!(sids(&listed), vec![short.sid.clone()]);
+    tokio::time::sleep(EXPIRED).await;
+    assert!(
+        stores
+            .sessions
+            .list("alice", now(), 1000, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.sid != short.sid),
+        "a session past its expiry is not listed"
+    );
+    // Only the idle one is still stored (the touch that would remove it never came): ending
+    // every session reports it, not the expired one.
+    assert_eq!(
+        sids(&stores.sessions.end_all("alice").await.unwrap()),
+        vec![idle.sid.clone()]
+    );
+}
+
+pub async fn past_the_cap_a_new_session_ends_the_least_recently_used_one(stores: &Stores) {
+    let cap = identity_server::store::MAX_SESSIONS_PER_SUBJECT;
+    let t = now();
+    let mut keys = Vec::new();
+    let mut all = Vec::new();
+    for i in 0..cap {
+        let mut s = session_of("alice", t - 500 + i as i64);
+        // The 8th oldest sign-in was used least recently.
+        s.last_seen = if i == 7 { t - 900 } else { t - 100 + i as i64 };
+        let key = digest(&random_token());
+        assert!(
+            stores
+                .sessions
+                .create(&key, &s, t + 1000)
+                .await
+                .unwrap()
+                .is_empty(),
+            "nothing ends below the cap"
+        );
+        keys.push(key);
+        all.push(s);
+    }
+    let other = digest(&random_token());
+    stores
+        .sessions
+        .create(&other, &session_of("bob", t), t + 1000)
+        .await
+        .unwrap();
+
+    let newest = session_of("alice", t);
+    let ended = stores
+        .sessions
+        .create(&digest(&random_token()), &newest, t + 1000)
+        .await
+        .unwrap();
+    assert_eq!(sids(&ended), vec![all[7].sid.clone()]);
+    assert_eq!(
+        stores
+            .sessions
+            .touch(&keys[7], t, 2000, 2000)
+            .await
+            .unwrap(),
+        None
+    );
+    let listed = stores.sessions.list("alice", t, 2000, 2000).await.unwrap();
+    assert_eq!(listed.len(), cap);
+    assert_eq!(listed[0].sid, newest.sid);
+    assert!(listed.iter().all(|s| s.sid != all[7].sid));
+    // Another subject's session is not counted.
+    assert!(
+        stores
+            .sessions
+            .touch(&other, t, 100, 1000)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+pub async fn of_twenty_concurrent_sign_ins_at_the_cap_the_subject_keeps_exactly_the_cap(
+    stores: &Stores,
+) {
+    let cap = identity_server::store::MAX_SESSIONS_PER_SUBJECT;
+    let t = now();
+    let before = cap - RACERS / 2;
+    for i in 0..before {
+        stores
+            .sessions
+            .create(
+                &digest(&random_token()),
+                &session_of("alice", t - 100 + i as i64),
+                t + 1000,
+            )
+            .await
+            .unwrap();
+    }
+    let answers = race(stores, move |stores, _| async move {
+        stores
+            .sessions
+            .create(&digest(&random_token()), &session_of("alice", t), t + 1000)
+            .await
+    })
+    .await;
+    let ended: usize = answers
+        .into_iter()
+        .map(|a| a.expect("a sign-in failed").len())
+        .sum();
+    assert_eq!(ended, before + RACERS - cap);
+    let listed = stores.sessions.list("alice", t, 2000, 2000).await.unwrap();
+    assert_eq!(listed.len(), cap);
+}
+
+fn grant_of(subject: &str, sid: &str, expires_at: i64) -> Grant {
+    Grant {
+        subject: subject.into(),
+        sid: sid.into(),
+        ..grant(&digest(&random_token()), expires_at)
+    }
+}
+
+pub async fn revoking_a_subjects_grants_reaches_all_of_theirs_or_one_sessions_only(
+    stores: &Stores,
+) {
+    let t = now();
+    let (one, two) = (random_token(), random_token());
+    let a1 = grant_of("alice", &one, t + 3600);
+    let a2 = grant_of("alice", &one, t + 3600);
+    let a3 = grant_of("alice", &two, t + 3600);
+    let b1 = grant_of("bob", &one, t + 3600);
+    for g in [&a1, &a2, &a3, &b1] {
+        assert!(stores.grants.create(g).await.unwrap());
+    }
+    let active = |id: String| {
+        let stores = stores.clone();
+        async move {
+            identity_server::store::grant_is_active(stores.grants.as_ref(), &id, now())
+                .await
+                .unwrap()
+        }
+    };
+
+    // One session: only its grants, only the subject's (Bob's grant names the same sid).
+    assert_eq!(
+        stores
+            .grants
+            .revoke_for_subject("alice", Some(&one))
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(!active(a1.id.clone()).await);
+    assert!(!active(a2.id.clone()).await);
+    assert!(active(a3.id.clone()).await);
+    assert!(active(b1.id.clone()).await);
+    assert_eq!(
+        stores
+            .grants
+            .rotate(
+                a1.refresh_hash.as_deref().unwrap(),
+                &digest(&random_token()),
+                t,
+                0
+            )
+            .await
+            .unwrap(),
+        RefreshUse::Invalid,
+        "a revoked grant's refresh token is refused"
+    );
+
+    // Every session: the rest of the subject's, not Bob's.
+    assert_eq!(
+        stores
+            .grants
+            .revoke_for_subject("alice", None)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(!active(a3.id.clone()).await);
+    assert!(active(b1.id.clone()).await);
+    assert_eq!(
+        stores
+            .grants
+            .revoke_for_subject("alice", None)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        stores
+            .grants
+            .revoke_for_subject("nobody", None)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+pub async fn past_the_cap_a_new_grant_revokes_the_subjects_oldest(stores: &Stores) {
+    let cap = identity_server::store::MAX_GRANTS_PER_SUBJECT;
+    let t = now();
+    let mut grants = Vec::new();
+    for i in 0..cap {
+        let g = grant_of("alice", "s", t + 3600 + i as i64);
+        assert!(stores.grants.create(&g).await.unwrap());
+        grants.push(g);
+    }
+    let bobs = grant_of("bob", "s", t + 3000);
+    assert!(stores.grants.create(&bobs).await.unwrap());
+    let active = |id: &str| {
+        let (stores, id) = (stores.clone(), id.to_owned());
+        async move {
+            identity_server::store::grant_is_active(stores.grants.as_ref(), &id, now())
+                .await
+                .unwrap()
+        }
+    };
+    assert!(active(&grants[0].id).await);
+
+    let newest = grant_of("alice", "s", t + 7200);
+    assert!(stores.grants.create(&newest).await.unwrap());
+    assert!(!active(&grants[0].id).await, "the oldest grant is revoked");
+    assert!(active(&grants[1].id).await);
+    assert!(active(&newest.id).await);
+    assert!(
+        active(&bobs.id).await,
+        "another subject's grant is not counted"
+    );
+    // Every other grant is still reached by "sign out everywhere".
+    assert_eq!(
+        stores
+            .grants
+            .revoke_for_subject("alice", None)
+            .await
+            .unwrap(),
+        cap
+    );
 }

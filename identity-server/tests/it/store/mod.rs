@@ -4,6 +4,7 @@
 //! checks only Redis needs ([`redis_specific`]: outages, TTLs and prefixes, no raw secret in a key).
 
 mod behaviour;
+mod embedded_specific;
 mod redis_specific;
 
 use identity_server::configuration::StoreSettings;
@@ -141,4 +142,13 @@ conformance! {
     of_twenty_concurrent_quota_reservations_exactly_the_maximum_succeed: super::POLICY;
     a_quota_window_starts_again_once_it_is_over: super::POLICY;
     a_reachable_backend_reports_healthy: super::POLICY;
+    a_subjects_sessions_are_listed_newest_first_and_no_one_elses: super::POLICY;
+    a_session_replaced_under_its_key_is_listed_once_with_its_new_record: super::POLICY;
+    a_session_ended_by_its_sid_is_gone_and_another_subjects_sid_ends_nothing: super::POLICY;
+    ending_every_session_of_a_subject_leaves_other_subjects_alone: super::POLICY;
+    a_removed_idle_or_expired_session_drops_out_of_its_subjects_list: super::POLICY;
+    past_the_cap_a_new_session_ends_the_least_recently_used_one: super::POLICY;
+    of_twenty_concurrent_sign_ins_at_the_cap_the_subject_keeps_exactly_the_cap: super::POLICY;
+    revoking_a_subjects_grants_reaches_all_of_theirs_or_one_sessions_only: super::POLICY;
+    past_the_cap_a_new_grant_revokes_the_subjects_oldest: super::POLICY;
 }

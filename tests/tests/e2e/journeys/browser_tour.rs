@@ -267,6 +267,15 @@ async fn in_chromium_every_page_of_the_journeys_is_accessible_titled_and_leads_s
         assert!(chrome.text().await.contains("Added: Email code."));
         page(&chrome, axe, "manage-mfa-saved", "Two-step verification").await;
 
+        // The sessions page, linked from the identity server's home page: this browser's
+        // session marked, a "Sign out" per session and "Sign out everywhere".
+        chrome.open(&format!("{}/", sys.idp_url)).await;
+        chrome.click("#sessions-link").await;
+        chrome.wait_for("#sessions").await;
+        assert!(chrome.text().await.contains("(this browser)"));
+        page(&chrome, axe, "sessions", "Your sessions").await;
+        fits_a_phone(&chrome, "sessions").await;
+
         // The dev outbox, readable on a phone.
         chrome
             .open(&format!("{}/dev/outbox", sys.emulator_url))

@@ -15,7 +15,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use authsignal_sdk::TrackAttributes;
 use serde::Deserialize;
 
-use super::decision::{Decision, FailReason, decide};
+use super::decision::{Decision, FailReason, decide, decide_challenge_required};
 use super::lockout::{Attempt, LockoutKey};
 use super::pages::{
     LoginNotice, LoginPage, NoticePage, client_ip, client_key, create_url, csrf_failure, login_url,
@@ -313,6 +313,7 @@ pub async fn post(
 
     let login = PasswordChecked {
         ar: &form.ar,
+        second_factor_required: pending.second_factor_required,
         remember: remember(&form),
         user: &user,
         ip: &ip,
@@ -324,6 +325,8 @@ pub async fn post(
 /// A login whose password was right, on its way to the second factor.
 struct PasswordChecked<'a> {
     ar: &'a str,
+    /// The client asked for a second factor (`acr`): an `ALLOW` still goes to the challenge.
+    second_factor_required: bool,
     remember: bool,
     user: &'a User,
     ip: &'a str,
@@ -379,6 +382,7 @@ async fn second_factor(
 ) -> Result<HttpResponse, AppError> {
     let PasswordChecked {
         ar,
+        second_factor_required,
         remember,
         user,
         ip,
@@ -402,7 +406,11 @@ async fn second_factor(
         .authsignal
         .track(&user.subject, action, &attributes)
         .await;
-    let decision = decide(answer.as_ref());
+    let decision = if second_factor_required {
+        decide_challenge_required(answer.as_ref())
+    } else {
+        decide(answer.as_ref())
+    };
     match decision {
         Decision::Challenge {
             url,

@@ -38,6 +38,7 @@ pub mod passkey_login;
 pub mod passkeys;
 pub mod password_policy;
 pub mod settings;
+pub mod step_up;
 pub mod throttle;
 pub mod transaction;
 

@@ -10,6 +10,7 @@ mod lockout;
 mod login;
 mod manage_mfa;
 mod passkeys;
+mod step_up;
 mod unavailable;
 
 use std::collections::HashMap;

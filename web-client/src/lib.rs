@@ -18,6 +18,7 @@
 //! # }
 //! ```
 
+pub mod acr;
 pub mod configuration;
 pub mod error;
 pub mod oidc;

@@ -5,6 +5,7 @@ mod accounts;
 mod browser;
 mod browser_login;
 mod browser_passkeys;
+mod browser_step_up;
 mod browser_tour;
 mod browser_web_sdk;
 mod bypass;

@@ -413,7 +413,7 @@ mod tests {
 
     #[test]
     fn a_request_naming_too_many_values_is_refused() {
-        let many = vec![MFA; MAX_VALUES + 1].join(" ");
+        let many = [MFA; MAX_VALUES + 1].join(" ");
         assert!(matches!(
             parse_request(Some(&many), None),
             Err(ParseError::Invalid(_))

@@ -30,6 +30,9 @@ use crate::signin::{self, SignIn};
 use crate::state::AppState;
 use crate::store::StoreError;
 
+/// Shown on the login page when the client asked for a phishing-resistant `acr`.
+const PASSKEY_REQUESTED: &str =
+    "This application asks you to sign in with a passkey: a password and a code are not enough.";
 /// Shown for a wrong password and for an unknown user alike.
 const INVALID_CREDENTIALS: &str = "Invalid username or password.";
 /// Shown while the username or the client address is locked out: how long, in words (the
@@ -131,6 +134,12 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         },
         None => (None, None),
     };
+    // A client that asked for a phishing-resistant sign-in gets it from a passkey only.
+    let notice = notice.or_else(|| {
+        pending
+            .passkey_requested
+            .then(|| PASSKEY_REQUESTED.to_owned())
+    });
     let csrf = crate::csrf::issue(&state, &req);
     let page = LoginPage {
         create_url: create_url(&query.ar),

@@ -70,6 +70,8 @@ pub struct Behaviour {
     pub userinfo_unauthorized: bool,
     /// Every token answer waits this long first (to make concurrent refreshes overlap).
     pub token_delay_ms: u64,
+    /// The `acr` of the ID tokens (none by default).
+    pub acr: Option<String>,
 }
 
 #[derive(Debug)]
@@ -330,7 +332,7 @@ async fn token(
         EmptyAdditionalClaims {},
     )
     .set_auth_time(Some(now))
-    .set_auth_context_ref(None::<AuthenticationContextClass>)
+    .set_auth_context_ref(behaviour.acr.clone().map(AuthenticationContextClass::new))
     .set_auth_method_refs(Some(vec![
         AuthenticationMethodReference::new("pwd".into()),
         AuthenticationMethodReference::new("mfa".into()),

@@ -320,3 +320,22 @@ async fn a_cancelled_or_failed_step_up_answers_access_denied_and_the_session_sta
         .await;
     assert_eq!(stack.id_token_claims(&code_of(&page)).await["acr"], PWD);
 }
+
+#[tokio::test]
+async fn the_login_page_says_when_the_client_asks_for_a_passkey() {
+    let stack = spawn().await;
+    let browser = Browser::new();
+    let page = browser
+        .get(&authorize_url(&stack, &[("acr_values", PHR)]))
+        .await;
+    let login = browser.get(page.location()).await;
+    assert_eq!(login.status, 200);
+    assert!(
+        login.shows("This application asks you to sign in with a passkey"),
+        "{}",
+        login.body
+    );
+    let plain = browser.get(&stack.authorize_url()).await;
+    let login = browser.get(plain.location()).await;
+    assert!(!login.shows("asks you to sign in with a passkey"));
+}

@@ -46,6 +46,8 @@ fn request() -> AuthorizeRequest {
         login_hint: None,
         acr_values: None,
         ui_locales: None,
+        acr_requested: Vec::new(),
+        acr_essential: false,
     }
 }
 
@@ -124,6 +126,7 @@ async fn mfa_login(stores: &Stores, n: u64) {
         auth_time: t,
         amr: session.amr.clone(),
         sid: session.sid.clone(),
+        acr: None,
         scope: request.scope,
         expires_at: t + 60,
         grant_id: None,
@@ -140,6 +143,7 @@ async fn mfa_login(stores: &Stores, n: u64) {
         auth_time: t,
         amr: record.amr.clone(),
         sid: record.sid.clone(),
+        acr: None,
         created: t,
         expires_at: t + 86_400,
         refresh_hash: Some(sha256_b64(&random_token())),

@@ -155,6 +155,11 @@ pub enum ErrorCode {
     ServerError,
     /// OpenID Connect: `prompt=none` but a login is needed.
     LoginRequired,
+    /// OpenID Connect: `prompt=none` but the user must interact (a step-up challenge).
+    InteractionRequired,
+    /// OpenID Connect Core Unmet Authentication Requirements 1.0: an essential `acr` that the
+    /// user cannot reach.
+    UnmetAuthenticationRequirements,
     /// OpenID Connect: `request` objects are not supported.
     RequestNotSupported,
     /// OpenID Connect: `request_uri` is not supported.
@@ -183,6 +188,8 @@ impl ErrorCode {
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::ServerError => "server_error",
             Self::LoginRequired => "login_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidToken => "invalid_token",

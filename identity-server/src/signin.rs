@@ -17,7 +17,8 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use crate::error::{AppError, ErrorCode};
-use crate::oidc::authorize::{code_redirect, error_redirect};
+use crate::oidc::acr::Acr;
+use crate::oidc::authorize::{self, AuthorizeRequest, code_redirect, error_redirect};
 use crate::oidc::{now, random_token, sha256_b64};
 use crate::state::AppState;
 use crate::store::{Session, SessionDevice, StoreError, digest};
@@ -53,6 +54,11 @@ pub struct PendingRequest {
     pub prompt_login: bool,
     /// Requested authentication context classes.
     pub acr_values: Option<String>,
+    /// The client asked for a second factor (an `acr` of `mfa` or above): a password alone,
+    /// even when Authsignal's rules would allow it, does not complete this sign-in.
+    pub second_factor_required: bool,
+    /// The client asked for a phishing-resistant sign-in (a passkey).
+    pub passkey_requested: bool,
 }
 
 /// The signed-in session of this browser.
@@ -188,22 +194,8 @@ pub async fn complete_sign_in(
         .await?
         .ok_or_else(expired_request)?;
     let (mut session, cookie) = start_session(state, req, &sign_in).await?;
-    record_client(
-        state,
-        &session_key(cookie.value()),
-        &mut session,
-        &request.client_id,
-    )
-    .await?;
-    let location = match crate::tokens::issue_code(state, &request, &session).await? {
-        Some(code) => code_redirect(
-            &request.redirect_uri,
-            &code,
-            request.state.as_deref(),
-            &state.settings.issuer,
-        ),
-        None => crate::tokens::codes_full_redirect(state, &request),
-    };
+    let location =
+        finish_authorize(state, &request, &mut session, &session_key(cookie.value())).await?;
     tracing::info!(client_id = %request.client_id, subject = %session.subject, amr = ?session.amr, "signed in");
     Ok(HttpResponse::SeeOther()
         .cookie(cookie)
@@ -212,8 +204,60 @@ pub async fn complete_sign_in(
         .finish())
 }
 
+/// The redirect that ends the authorize `request` for the signed-in `session` (stored under
+/// `key`): a code, unless the session leaves an essential `acr` unmet
+/// (`unmet_authentication_requirements`, OpenID Connect Core Unmet Authentication Requirements
+/// 1.0) or no code can be stored (`temporarily_unavailable`). Records the client in the session
+/// for back-channel logout before the code is issued.
+pub async fn finish_authorize(
+    state: &AppState,
+    request: &AuthorizeRequest,
+    session: &mut Session,
+    key: &str,
+) -> Result<String, AppError> {
+    let level = Acr::of_session(&session.amr, session.step_up_at);
+    if authorize::is_unmet(request, level) {
+        tracing::info!(client_id = %request.client_id, subject = %session.subject, level = %level, "essential acr not reached: no code");
+        return Ok(error_redirect(
+            &request.redirect_uri,
+            ErrorCode::UnmetAuthenticationRequirements,
+            "the sign-in did not reach the essential authentication context class",
+            request.state.as_deref(),
+            &state.settings.issuer,
+        ));
+    }
+    record_client(state, key, session, &request.client_id).await?;
+    Ok(
+        match crate::tokens::issue_code(state, request, session).await? {
+            Some(code) => code_redirect(
+                &request.redirect_uri,
+                &code,
+                request.state.as_deref(),
+                &state.settings.issuer,
+            ),
+            None => crate::tokens::codes_full_redirect(state, request),
+        },
+    )
+}
+
 /// The user cancelled: consumes request `id` and sends `access_denied` to the client (303).
 pub async fn deny(state: &AppState, authorize_request_id: &str) -> Result<HttpResponse, AppError> {
+    refuse(
+        state,
+        authorize_request_id,
+        ErrorCode::AccessDenied,
+        "the user cancelled the sign-in",
+    )
+    .await
+}
+
+/// Consumes request `id` and sends the error `code` to the client (303, `state` echoed).
+pub async fn refuse(
+    state: &AppState,
+    authorize_request_id: &str,
+    code: ErrorCode,
+    description: &str,
+) -> Result<HttpResponse, AppError> {
     let request = state
         .stores
         .authorize_requests
@@ -222,8 +266,8 @@ pub async fn deny(state: &AppState, authorize_request_id: &str) -> Result<HttpRe
         .ok_or_else(expired_request)?;
     let location = error_redirect(
         &request.redirect_uri,
-        ErrorCode::AccessDenied,
-        "the user cancelled the sign-in",
+        code,
+        description,
         request.state.as_deref(),
         &state.settings.issuer,
     );
@@ -250,7 +294,10 @@ pub async fn pending_request(
         .clients
         .get(&request.client_id)
         .map_or_else(|| request.client_id.clone(), |c| c.client_name.clone());
+    let wanted = authorize::acr_request(&request);
     Ok(Some(PendingRequest {
+        second_factor_required: wanted.wants_second_factor(),
+        passkey_requested: wanted.minimum() == Some(Acr::Phr),
         client_id: request.client_id,
         client_name,
         login_hint: request.login_hint,
@@ -345,4 +392,78 @@ pub async fn record_client(
         .saturating_add(state.settings.session.absolute_timeout_secs);
     // The same key: the record is replaced, the session (and its `sid`) stays.
     state.stores.sessions.put(key, session, expires_at).await
+}
+
+/// Records a step-up of this browser's session `sid` of `subject` for an authorize request: the
+/// user just passed a fresh second factor, so `step_up_at` and `auth_time` become now and `amr`
+/// gains `added` (`mfa` and the method). The session keeps its `sid` (and its clients) but gets
+/// a new cookie handle, as after every authentication step; the old handle stops working.
+/// `None` when this browser's session is not that one any more (signed out, or another user
+/// signed in meanwhile): nothing is changed.
+pub async fn step_up_session(
+    state: &AppState,
+    req: &HttpRequest,
+    sid: &str,
+    subject: &str,
+    added: &[String],
+) -> Result<Option<(Session, Cookie<'static>)>, StoreError> {
+    let Some(old) = req.cookie(SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let Some(mut session) = load_session(state, req).await? else {
+        return Ok(None);
+    };
+    if session.sid != sid || session.subject != subject {
+        return Ok(None);
+    }
+    let t = now();
+    session.step_up_at = Some(t);
+    session.auth_time = t;
+    for method in added {
+        if !session.amr.contains(method) {
+            session.amr.push(method.clone());
+        }
+    }
+    let handle = random_token();
+    let expires_at = session
+        .created
+        .saturating_add(state.settings.session.absolute_timeout_secs);
+    // The new handle first: a failure in between leaves the old session as it was.
+    state
+        .stores
+        .sessions
+        .put(&session_key(&handle), &session, expires_at)
+        .await?;
+    state
+        .stores
+        .sessions
+        .remove(&session_key(old.value()))
+        .await?;
+    let cookie = session_cookie(state, &handle, session.remember);
+    Ok(Some((session, cookie)))
+}
+
+/// Continues the stored authorize request `id` after a step-up of `session` (whose new cookie is
+/// `cookie`): 303 to the client with a code (or the error [`finish_authorize`] gives), setting
+/// the new session cookie. An unknown, expired or used request id gives an error page.
+pub async fn continue_after_step_up(
+    state: &AppState,
+    authorize_request_id: &str,
+    mut session: Session,
+    cookie: Cookie<'static>,
+) -> Result<HttpResponse, AppError> {
+    let request = state
+        .stores
+        .authorize_requests
+        .take(&digest(authorize_request_id))
+        .await?
+        .ok_or_else(expired_request)?;
+    let location =
+        finish_authorize(state, &request, &mut session, &session_key(cookie.value())).await?;
+    tracing::info!(client_id = %request.client_id, subject = %session.subject, amr = ?session.amr, "stepped up");
+    Ok(HttpResponse::SeeOther()
+        .cookie(cookie)
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
 }

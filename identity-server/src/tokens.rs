@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::OAuthError;
+use crate::oidc::acr::{self, Acr};
 use crate::oidc::authorize::AuthorizeRequest;
 use crate::oidc::{claims, jwt, now, random_token, sha256_b64};
 use crate::state::AppState;
@@ -36,7 +37,9 @@ pub type ProviderIdToken = IdToken<
 
 /// Issues a single-use code for `request` and the signed-in `session`; returns the code, or
 /// `None` when the code store or the session's share of it is full (answer with
-/// [`codes_full_redirect`]).
+/// [`codes_full_redirect`]). The code carries the `acr` its ID token asserts: the highest
+/// level the client accepts that the session has reached, else the session's level
+/// ([`acr::claim`]).
 pub async fn issue_code(
     state: &AppState,
     request: &AuthorizeRequest,
@@ -52,6 +55,14 @@ pub async fn issue_code(
         auth_time: session.auth_time,
         amr: session.amr.clone(),
         sid: session.sid.clone(),
+        acr: Some(
+            acr::claim(
+                Acr::of_session(&session.amr, session.step_up_at),
+                &crate::oidc::authorize::acr_request(request),
+            )
+            .as_str()
+            .to_owned(),
+        ),
         scope: request.scope.clone(),
         expires_at: now() + state.settings.tokens.code_lifetime_secs,
         grant_id: None,
@@ -195,6 +206,7 @@ pub async fn issue_id_token(
     body.insert("iat".into(), json!(iat));
     body.insert("auth_time".into(), json!(grant.auth_time));
     body.insert("amr".into(), json!(grant.amr));
+    body.insert("acr".into(), json!(grant_acr(grant)));
     body.insert("sid".into(), json!(grant.sid));
     if let Some(nonce) = nonce {
         body.insert("nonce".into(), json!(nonce));
@@ -213,6 +225,15 @@ pub async fn issue_id_token(
     Ok(token.to_string())
 }
 
+/// The `acr` of a grant's ID tokens: the one recorded with its code, or for a grant of an
+/// earlier version the level its `amr` shows.
+fn grant_acr(grant: &Grant) -> String {
+    grant
+        .acr
+        .clone()
+        .unwrap_or_else(|| Acr::of_amr(&grant.amr).as_str().to_owned())
+}
+
 /// Creates a grant for a redeemed code (with a refresh token when the client may refresh).
 pub fn new_grant(
     state: &AppState,
@@ -229,6 +250,7 @@ pub fn new_grant(
         auth_time: code.auth_time,
         amr: code.amr.clone(),
         sid: code.sid.clone(),
+        acr: code.acr.clone(),
         created: t,
         expires_at: t + state.settings.tokens.refresh_token_lifetime_secs,
         refresh_hash: refresh.as_deref().map(sha256_b64),

@@ -60,6 +60,10 @@ pub struct Settings {
     pub store: StoreSettings,
     /// Absolute lifetime of a signed-in session, in seconds.
     pub session_lifetime_secs: u64,
+    /// How recent the second factor must be for the "Sensitive" page (`/sensitive`), in seconds
+    /// (default 300): older, or a sign-in without one, and the page asks the identity server
+    /// for a step-up (`acr_values` mfa, `max_age` this).
+    pub sensitive_max_age_secs: u64,
     /// Timeout of each call to the identity server, in seconds.
     pub http_timeout_secs: u64,
     /// How often discovery and the JWKS are fetched again, in seconds (a rotated key is
@@ -92,6 +96,7 @@ impl Default for Settings {
             session_key: None,
             store: StoreSettings::default(),
             session_lifetime_secs: 8 * 60 * 60,
+            sensitive_max_age_secs: 300,
             http_timeout_secs: 10,
             jwks_refresh_secs: 15 * 60,
             workers: 2,
@@ -241,6 +246,15 @@ impl Settings {
             return Err(invalid(
                 "session_lifetime_secs",
                 "'0' must be at least 1".into(),
+            ));
+        }
+        if !(1..=86_400).contains(&self.sensitive_max_age_secs) {
+            return Err(invalid(
+                "sensitive_max_age_secs",
+                format!(
+                    "'{}' must be between 1 and 86400",
+                    self.sensitive_max_age_secs
+                ),
             ));
         }
         if self.http_timeout_secs == 0 {

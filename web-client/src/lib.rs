@@ -19,6 +19,7 @@
 //! # }
 //! ```
 
+pub mod acr;
 pub mod backchannel;
 pub mod configuration;
 pub mod error;

@@ -1,7 +1,8 @@
 //! The OpenID Connect side of the web client, on top of the `openidconnect` crate: discovery
 //! (retried in the background until the identity server answers), the authorization request
-//! with state, nonce and PKCE S256, the code exchange and ID token verification (signature via
-//! JWKS, issuer, audience, nonce, expiry, `at_hash`), refresh, userinfo, the RP-initiated
+//! with state, nonce and PKCE S256 (and for a step-up `acr_values` and `max_age`), the code
+//! exchange and ID token verification (signature via JWKS, issuer, audience, nonce, expiry,
+//! `at_hash`, and the requested `acr` and `auth_time`), refresh, userinfo, the RP-initiated
 //! logout URL, and the signature and claims of back-channel logout tokens (with the rules of
 //! [`crate::backchannel`]; the JWKS is fetched again on an unknown `kid`, at most once per
 //! [`JWKS_REFETCH_INTERVAL`]).
@@ -17,11 +18,11 @@ use openidconnect::core::{
     CoreJwsSigningAlgorithm, CoreTokenResponse,
 };
 use openidconnect::{
-    AccessToken, AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EmptyAdditionalClaims, EndSessionUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
-    JsonWebKeySetUrl, LogoutRequest, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, RefreshToken,
-    Scope, SubjectIdentifier, TokenResponse,
+    AccessToken, AccessTokenHash, AuthenticationContextClass, AuthorizationCode, ClientId,
+    ClientSecret, CsrfToken, EmptyAdditionalClaims, EndSessionUrl, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKeySetUrl, LogoutRequest, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
+    ProviderMetadataWithLogout, RedirectUrl, RefreshToken, Scope, SubjectIdentifier, TokenResponse,
 };
 
 use crate::backchannel::{self, LogoutToken, LogoutTokenError};
@@ -101,6 +102,23 @@ pub struct PendingSignIn {
     pub return_to: String,
     /// When the request was made (unix seconds): old ones are refused.
     pub created_at: i64,
+    /// The `acr_values` sent (a step-up): the ID token's `acr` must meet it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// The `max_age` sent (seconds): the ID token's `auth_time` must be this recent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
+}
+
+/// What a sign-in asks of the authentication besides a signed-in user: an `acr` to reach
+/// (`acr_values`) and how recent it must be (`max_age`). The identity server steps a signed-in
+/// user up with a fresh second factor; the ID token's `acr` and `auth_time` are checked on return.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requirement {
+    /// The `acr` to reach.
+    pub acr: String,
+    /// Seconds the authentication may be old.
+    pub max_age: i64,
 }
 
 /// The verified identity from an ID token.
@@ -281,6 +299,16 @@ impl Provider {
     /// The authorization URL (code flow, S256 PKCE, fresh state and nonce) and what must be
     /// kept until the browser comes back.
     pub fn begin_sign_in(&self, return_to: &str) -> (url::Url, PendingSignIn) {
+        self.begin_sign_in_requiring(return_to, None)
+    }
+
+    /// Like [`Provider::begin_sign_in`], asking for `requirement` (`acr_values` and `max_age`)
+    /// when there is one; [`Provider::finish_sign_in`] then checks the ID token meets it.
+    pub fn begin_sign_in_requiring(
+        &self,
+        return_to: &str,
+        requirement: Option<&Requirement>,
+    ) -> (url::Url, PendingSignIn) {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = self.client.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -290,6 +318,11 @@ impl Provider {
         for scope in &self.extra_scopes {
             request = request.add_scope(Scope::new(scope.clone()));
         }
+        if let Some(r) = requirement {
+            request = request
+                .add_auth_context_value(AuthenticationContextClass::new(r.acr.clone()))
+                .set_max_age(Duration::from_secs(u64::try_from(r.max_age).unwrap_or(0)));
+        }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
         let pending = PendingSignIn {
             state: state.secret().clone(),
@@ -297,6 +330,8 @@ impl Provider {
             pkce_verifier: verifier.secret().clone(),
             return_to: return_to.to_owned(),
             created_at: Utc::now().timestamp(),
+            acr: requirement.map(|r| r.acr.clone()),
+            max_age: requirement.map(|r| r.max_age),
         };
         (url, pending)
     }
@@ -317,11 +352,20 @@ impl Provider {
             .map_err(token_error)?;
         let nonce = Nonce::new(pending.nonce.clone());
         let tokens = self.tokens(&response, Some(&nonce), None)?;
-        if tokens.identity.is_none() {
+        let Some(identity) = &tokens.identity else {
             return Err(OidcError::InvalidIdToken(
                 "the token response holds no id_token".into(),
             ));
-        }
+        };
+        // A relying party that asked for an acr or a max_age must check what it got (OpenID
+        // Connect Core 3.1.2.1, 5.5.1.1).
+        crate::acr::check(
+            &identity.claims,
+            pending.acr.as_deref(),
+            pending.max_age,
+            Utc::now().timestamp(),
+        )
+        .map_err(|e| OidcError::InvalidIdToken(e.to_string()))?;
         Ok(tokens)
     }
 

@@ -129,6 +129,7 @@ impl Application {
                 i64::try_from(settings.session_lifetime_secs).unwrap_or(i64::MAX / 1000),
             ),
             urls: urls.clone(),
+            sensitive_max_age_secs: i64::try_from(settings.sensitive_max_age_secs).unwrap_or(300),
         });
         let issuer_url = urls.issuer_url.clone();
         let mut server = HttpServer::new(move || {
@@ -165,6 +166,7 @@ impl Application {
                 .route("/", web::get().to(routes::home::get))
                 .route("/signin-oidc", web::get().to(routes::signin::get))
                 .route("/userinfo", web::get().to(routes::userinfo::get))
+                .route("/sensitive", web::get().to(routes::sensitive::get))
                 .route("/signout", web::post().to(routes::signout::post))
                 .route(
                     "/signout-callback-oidc",

@@ -9,6 +9,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("home.html", include_str!("../templates/home.html")),
     ("userinfo.html", include_str!("../templates/userinfo.html")),
+    (
+        "sensitive.html",
+        include_str!("../templates/sensitive.html"),
+    ),
     ("error.html", include_str!("../templates/error.html")),
     (
         "signed_out.html",
@@ -156,6 +160,19 @@ mod tests {
                 &UserinfoPage {
                     issuer: issuer(),
                     claims: vec![row()],
+                },
+            ),
+            render(
+                &tera,
+                "sensitive.html",
+                &crate::routes::sensitive::SensitivePage {
+                    issuer: issuer(),
+                    max_age: evil.clone(),
+                    rows: vec![crate::routes::sensitive::Field {
+                        id: "auth-acr",
+                        name: "acr",
+                        value: evil.clone(),
+                    }],
                 },
             ),
             render(

@@ -1,7 +1,9 @@
 //! `GET /Account/Login/Callback?token=` and `GET /Account/Mfa/Callback?token=`: where Authsignal
 //! sends the browser back after the challenge (DESIGN.md step 5). The Manage-MFA callback also
 //! ends the step-up challenge before a passkey is added ([`Purpose::StepUp`]): the session then
-//! records when its second factor was last confirmed.
+//! records when its second factor was last confirmed. The login callback also ends the step-up
+//! an authorize request asked for (a [`Purpose::StepUp`] with its authorize request):
+//! [`super::step_up::finish`].
 //!
 //! The login transaction is taken from the cookie and deleted first (single use, also on
 //! failure). The token is validated and accepted only when [`check_validation`] finds all of:
@@ -124,8 +126,24 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         tracing::warn!(callback = ?kind, "second-factor callback without a live login transaction");
         return see_other(&NoticeReason::Expired.url());
     };
-    if let (Purpose::StepUp { sid }, Kind::ManageMfa) = (&transaction.purpose, kind) {
-        return step_up(state, req, &transaction, sid, token).await;
+    if let Purpose::StepUp {
+        sid,
+        authorize_request_id,
+    } = &transaction.purpose
+    {
+        match (authorize_request_id, kind) {
+            (None, Kind::ManageMfa) => return step_up(state, req, &transaction, sid, token).await,
+            // The step-up an authorize request asked for (`acr_values`, `max_age`).
+            (Some(ar), Kind::Login) => {
+                let verdict = if token.is_empty() {
+                    None
+                } else {
+                    Some(validate(state, &transaction, token).await)
+                };
+                return super::step_up::finish(state, req, &transaction, sid, ar, verdict).await;
+            }
+            _ => {}
+        }
     }
     let (authorize_request_id, remember, lockout_keys, budget_counted, before, proof) = match (
         &transaction.purpose,

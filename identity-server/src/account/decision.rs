@@ -201,6 +201,15 @@ pub fn decide_manage_mfa(answer: Result<&TrackResponse, &SdkError>) -> Decision 
     }
 }
 
+/// Decides what a login or a step-up does with the answer of `track` when the client requires
+/// a second factor (an `acr` of `mfa` or above, [`crate::oidc::acr`]): like [`decide`], except
+/// that `ALLOW` still goes to the hosted challenge at `url`, as [`decide_manage_mfa`] does. The
+/// rules may allow a password alone, but that does not reach the level the client asked for; the
+/// callback accepts only a succeeded challenge of this very action anyway.
+pub fn decide_challenge_required(answer: Result<&TrackResponse, &SdkError>) -> Decision {
+    decide_manage_mfa(answer)
+}
+
 /// What adding a passkey may go on with after `track` of the add-passkey action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddPasskey {
@@ -672,6 +681,30 @@ mod tests {
         assert_eq!(
             decide_manage_mfa(Ok(&no_url)),
             Decision::Fail(FailReason::BadRedirectUrl)
+        );
+    }
+
+    #[test]
+    fn a_challenge_required_by_the_client_goes_to_the_hosted_page_even_when_allowed() {
+        let t = track(UserActionState::Allow, true);
+        assert_eq!(decide(Ok(&t)), Decision::Allow);
+        assert_eq!(decide_challenge_required(Ok(&t)), challenge());
+        let mut no_url = track(UserActionState::Allow, true);
+        no_url.url = String::new();
+        assert_eq!(
+            decide_challenge_required(Ok(&no_url)),
+            Decision::Fail(FailReason::BadRedirectUrl)
+        );
+        for (state, expected) in [
+            (UserActionState::Block, Decision::Block),
+            (UserActionState::ReviewRequired, Decision::Review),
+            (UserActionState::ChallengeRequired, challenge()),
+        ] {
+            assert_eq!(decide_challenge_required(Ok(&track(state, true))), expected);
+        }
+        assert_eq!(
+            decide_challenge_required(Ok(&track(UserActionState::Allow, false))),
+            enroll()
         );
     }
 

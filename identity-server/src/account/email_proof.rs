@@ -575,13 +575,14 @@ async fn verify(
     tracing::info!(subject = %proof.subject, "email proof passed: on to the first enrollment");
     budget::challenge_passed(state, &proof.subject).await?;
     let ip = client_ip(req);
-    let client_name = signin::pending_request(state, &proof.authorize_request_id)
-        .await?
-        .map(|p| p.client_name)
+    let pending = signin::pending_request(state, &proof.authorize_request_id).await?;
+    let (client_name, second_factor_required) = pending
+        .map(|p| (p.client_name, p.second_factor_required))
         .unwrap_or_default();
     let login = PasswordChecked {
         ar: &proof.authorize_request_id,
         client_name: &client_name,
+        second_factor_required,
         remember: proof.remember,
         user: &user,
         ip: &ip,

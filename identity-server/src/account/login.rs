@@ -19,7 +19,7 @@ use authsignal_sdk::TrackAttributes;
 use serde::Deserialize;
 
 use super::budget;
-use super::decision::{Decision, FailReason, decide};
+use super::decision::{Decision, FailReason, decide, decide_challenge_required};
 use super::lockout::{Attempt, LockoutKey};
 use super::pages::{
     LoginNotice, LoginPage, NoticePage, client_ip, client_key, create_url, csrf_failure, login_url,
@@ -35,6 +35,9 @@ use crate::signin::{self, SignIn};
 use crate::state::AppState;
 use crate::store::{ChallengeBudget, StoreError};
 
+/// Shown on the login page when the client asked for a phishing-resistant `acr`.
+const PASSKEY_REQUESTED: &str =
+    "This application asks you to sign in with a passkey: a password and a code are not enough.";
 /// Shown for a wrong password and for an unknown user alike.
 const INVALID_CREDENTIALS: &str = "Invalid username or password.";
 /// Shown while the username or the client address is locked out: how long, in words (the
@@ -136,6 +139,12 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         },
         None => (None, None),
     };
+    // A client that asked for a phishing-resistant sign-in gets it from a passkey only.
+    let notice = notice.or_else(|| {
+        pending
+            .passkey_requested
+            .then(|| PASSKEY_REQUESTED.to_owned())
+    });
     let csrf = crate::csrf::issue(&state, &req);
     let page = LoginPage {
         create_url: create_url(&query.ar),
@@ -319,6 +328,7 @@ pub async fn post(
     let login = PasswordChecked {
         ar: &form.ar,
         client_name: &pending.client_name,
+        second_factor_required: pending.second_factor_required,
         remember: remember(&form),
         user: &user,
         ip: &ip,
@@ -331,6 +341,8 @@ pub async fn post(
 pub(crate) struct PasswordChecked<'a> {
     pub(crate) ar: &'a str,
     pub(crate) client_name: &'a str,
+    /// The client asked for a second factor (`acr`): an `ALLOW` still goes to the challenge.
+    pub(crate) second_factor_required: bool,
     pub(crate) remember: bool,
     pub(crate) user: &'a User,
     pub(crate) ip: &'a str,
@@ -405,7 +417,11 @@ pub(crate) async fn second_factor(
         .authsignal
         .track(&login.user.subject, action, &attributes)
         .await;
-    let decision = decide(answer.as_ref());
+    let decision = if login.second_factor_required {
+        decide_challenge_required(answer.as_ref())
+    } else {
+        decide(answer.as_ref())
+    };
     let proof = match (&decision, settings.first_enrollment, &login.user.email) {
         (Decision::Challenge { .. }, _, _) => SecondFactorProof::Challenge,
         (Decision::Enroll { .. }, _, _) if email_proved => SecondFactorProof::EmailProved,
@@ -429,6 +445,7 @@ async fn act_on(
     let PasswordChecked {
         ar,
         client_name,
+        second_factor_required: _,
         remember,
         user,
         ip: _,

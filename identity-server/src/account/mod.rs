@@ -49,6 +49,7 @@ pub mod passkeys;
 pub mod password_policy;
 pub mod sessions;
 pub mod settings;
+pub mod step_up;
 pub mod throttle;
 pub mod transaction;
 

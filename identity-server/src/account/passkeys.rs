@@ -410,6 +410,7 @@ pub async fn add(
                     idempotency_key,
                     Purpose::StepUp {
                         sid: session.sid.clone(),
+                        authorize_request_id: None,
                     },
                     settings.transaction.lifetime(),
                 );

@@ -71,6 +71,10 @@ pub struct AuthsignalSettings {
     /// first authenticator is enrolled (default `identity-server-email-proof`; see
     /// `account.first_enrollment`).
     pub email_proof_action_code: String,
+    /// The action code tracked for a step-up: a signed-in user passes a fresh second factor
+    /// because an authorize request asked for more (`acr_values`, `max_age`; default
+    /// `identity-server-step-up`).
+    pub step_up_action_code: String,
     /// The tenant id the browser names to the Client API (`Authorization: Basic`). Public: it
     /// is no credential. Default: the emulator's.
     pub tenant_id: String,
@@ -92,6 +96,7 @@ impl Default for AuthsignalSettings {
             action_code: "identity-server-login".into(),
             manage_mfa_action_code: "identity-server-manage-mfa".into(),
             email_proof_action_code: "identity-server-email-proof".into(),
+            step_up_action_code: "identity-server-step-up".into(),
             tenant_id: EMULATOR_TENANT_ID.into(),
             client_api_url: None,
         }
@@ -343,6 +348,10 @@ impl AccountSettings {
                 "account.authsignal.manage_mfa_action_code",
                 &a.manage_mfa_action_code,
             ),
+            (
+                "account.authsignal.step_up_action_code",
+                &a.step_up_action_code,
+            ),
             ("account.passkeys.login_action_code", &p.login_action_code),
             ("account.passkeys.add_action_code", &p.add_action_code),
             (
@@ -369,6 +378,7 @@ impl AccountSettings {
         let codes = [
             &a.action_code,
             &a.manage_mfa_action_code,
+            &a.step_up_action_code,
             &p.login_action_code,
             &p.add_action_code,
             &a.email_proof_action_code,

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::acr::{self, Acr, AcrRequest};
 use super::{param, pkce};
 use crate::domain::{Client, GrantType, is_valid_scope_token, parse_scope};
 use crate::error::ErrorCode;
@@ -100,6 +101,19 @@ pub fn validate(
             ));
         }
     }
+    let (acr_requested, acr_essential) =
+        match acr::parse_request(param(params, "acr_values"), param(params, "claims")) {
+            Ok(parsed) => parsed,
+            Err(acr::ParseError::Invalid(description)) => {
+                return Err(fail(ErrorCode::InvalidRequest, &description));
+            }
+            Err(acr::ParseError::Unmeetable) => {
+                return Err(fail(
+                    ErrorCode::UnmetAuthenticationRequirements,
+                    "none of the essential acr values is supported",
+                ));
+            }
+        };
     if param(params, "request").is_some() {
         return Err(fail(
             ErrorCode::RequestNotSupported,
@@ -253,7 +267,31 @@ pub fn validate(
         login_hint: param(params, "login_hint").map(str::to_owned),
         acr_values: param(params, "acr_values").map(str::to_owned),
         ui_locales: param(params, "ui_locales").map(str::to_owned),
+        acr_requested,
+        acr_essential,
     })
+}
+
+/// The `acr` requirement of a stored request.
+pub fn acr_request(request: &AuthorizeRequest) -> AcrRequest {
+    AcrRequest::from_stored(&request.acr_requested, request.acr_essential)
+}
+
+/// Whether a session at `level` leaves the request's *essential* `acr` unmet: the answer is
+/// then `unmet_authentication_requirements`, never a code. A voluntary request is never unmet:
+/// it goes on at the level reached.
+pub fn is_unmet(request: &AuthorizeRequest, level: Acr) -> bool {
+    let wanted = acr_request(request);
+    wanted.essential && !wanted.is_met_by(level)
+}
+
+/// Whether [`decide`] needs to know if the signed-in user could still reach [`Acr::Phr`] (has a
+/// passkey to sign in with): the request asks for it and the session is below it. Only then is
+/// it worth asking Authsignal.
+pub fn needs_passkey_lookup(request: &AuthorizeRequest, session: Option<&Session>) -> bool {
+    let wanted = acr_request(request);
+    wanted.minimum() == Some(Acr::Phr)
+        && session.is_some_and(|s| Acr::of_session(&s.amr, s.step_up_at) < Acr::Phr)
 }
 
 fn truncate(value: &str) -> String {
@@ -265,36 +303,98 @@ fn truncate(value: &str) -> String {
 pub enum Next {
     /// The session satisfies the request: issue a code.
     IssueCode,
-    /// The user must sign in.
+    /// The user must sign in (and the login must reach the requested level).
     Login,
     /// `prompt=none` but a sign-in is needed: `login_required`.
     LoginRequired,
+    /// The signed-in user must pass a fresh second factor (a step-up challenge) first.
+    StepUp,
+    /// `prompt=none` but a step-up is needed: `interaction_required`.
+    InteractionRequired,
+    /// An essential `acr` that this user cannot reach: `unmet_authentication_requirements`.
+    Unmet,
 }
 
-/// Decides, from the request and the current session, whether a sign-in is needed.
-/// `hint_subject` is the `sub` of a valid `id_token_hint` (signed by us): when it names another
-/// user than the session's, the session does not satisfy the request (OpenID Connect Core
-/// 3.1.2.1), so `prompt=none` answers `login_required` and otherwise the user signs in again.
+/// Whether something that happened at `at` is older than `max_age` at `now` (`max_age=0`: always).
+fn older_than(at: i64, max_age: i64, now: i64) -> bool {
+    max_age == 0 || now.saturating_sub(at) > max_age
+}
+
+/// Decides, from the request and the current session, what happens next.
+///
+/// - No session, `prompt=login`, or an `id_token_hint` naming another user (OpenID Connect Core
+///   3.1.2.1) need a sign-in; so does `max_age` exceeded when no second factor is asked for.
+/// - `acr` asked for ([`acr_request`]): a session of the right user below the lowest accepted
+///   level, or (with `max_age`) whose sign-in or last second factor
+///   ([`Session::last_second_factor`]) is older than `max_age`, needs a step-up (a fresh
+///   second factor, [`Next::StepUp`]) instead of a new login. A phishing-resistant level is
+///   reached by a passkey sign-in only: with one the user has (`phr_reachable`) the user signs
+///   in again; without, an essential request is [`Next::Unmet`] and a voluntary one settles for
+///   a second factor.
+/// - With `prompt=none`, a needed sign-in is `login_required` and a needed step-up
+///   `interaction_required`: never a code.
 pub fn decide(
     request: &AuthorizeRequest,
     session: Option<&Session>,
     hint_subject: Option<&str>,
     now: i64,
+    phr_reachable: bool,
 ) -> Next {
-    let needs_login = match session {
-        None => true,
-        Some(s) => {
-            request.prompt_login
-                || hint_subject.is_some_and(|sub| sub != s.subject)
-                || request
-                    .max_age
-                    .is_some_and(|max_age| max_age == 0 || now - s.auth_time > max_age)
+    let login = if request.prompt_none {
+        Next::LoginRequired
+    } else {
+        Next::Login
+    };
+    let step_up = if request.prompt_none {
+        Next::InteractionRequired
+    } else {
+        Next::StepUp
+    };
+    let Some(s) = session else {
+        return login;
+    };
+    if request.prompt_login || hint_subject.is_some_and(|sub| sub != s.subject) {
+        return login;
+    }
+    let level = Acr::of_session(&s.amr, s.step_up_at);
+    let wanted = acr_request(request);
+    let mut target = match wanted.minimum() {
+        Some(min) if min >= Acr::Mfa => min,
+        // No second factor asked for: `max_age` means a new login, as it always did.
+        _ => {
+            return if request
+                .max_age
+                .is_some_and(|max_age| older_than(s.auth_time, max_age, now))
+            {
+                login
+            } else {
+                Next::IssueCode
+            };
         }
     };
-    match (needs_login, request.prompt_none) {
-        (false, _) => Next::IssueCode,
-        (true, true) => Next::LoginRequired,
-        (true, false) => Next::Login,
+    let stale = |at: Option<i64>| {
+        request
+            .max_age
+            .is_some_and(|max_age| at.is_none_or(|at| older_than(at, max_age, now)))
+    };
+    if target == Acr::Phr {
+        if level == Acr::Phr && !stale(Some(s.auth_time)) {
+            return Next::IssueCode;
+        }
+        if phr_reachable {
+            return login;
+        }
+        if wanted.essential {
+            return Next::Unmet;
+        }
+        // Voluntary: the best this user can do is a second factor.
+        target = Acr::Mfa;
+    }
+    debug_assert_eq!(target, Acr::Mfa);
+    if level >= target && !stale(Some(s.auth_time)) && !stale(s.last_second_factor()) {
+        Next::IssueCode
+    } else {
+        step_up
     }
 }
 
@@ -516,32 +616,44 @@ mod tests {
     #[test]
     fn the_session_decides_between_code_and_login() {
         let req = validate(&params(&[], &[]), &clients(), &known()).unwrap();
-        assert_eq!(decide(&req, None, None, 100), Next::Login);
-        assert_eq!(decide(&req, Some(&session(90)), None, 100), Next::IssueCode);
+        assert_eq!(decide(&req, None, None, 100, false), Next::Login);
+        assert_eq!(
+            decide(&req, Some(&session(90)), None, 100, false),
+            Next::IssueCode
+        );
         let none = AuthorizeRequest {
             prompt_none: true,
             ..req.clone()
         };
-        assert_eq!(decide(&none, None, None, 100), Next::LoginRequired);
+        assert_eq!(decide(&none, None, None, 100, false), Next::LoginRequired);
         let login = AuthorizeRequest {
             prompt_login: true,
             ..req.clone()
         };
-        assert_eq!(decide(&login, Some(&session(99)), None, 100), Next::Login);
+        assert_eq!(
+            decide(&login, Some(&session(99)), None, 100, false),
+            Next::Login
+        );
         let max_age = AuthorizeRequest {
             max_age: Some(5),
             ..req.clone()
         };
-        assert_eq!(decide(&max_age, Some(&session(90)), None, 100), Next::Login);
         assert_eq!(
-            decide(&max_age, Some(&session(97)), None, 100),
+            decide(&max_age, Some(&session(90)), None, 100, false),
+            Next::Login
+        );
+        assert_eq!(
+            decide(&max_age, Some(&session(97)), None, 100, false),
             Next::IssueCode
         );
         let zero = AuthorizeRequest {
             max_age: Some(0),
             ..req
         };
-        assert_eq!(decide(&zero, Some(&session(100)), None, 100), Next::Login);
+        assert_eq!(
+            decide(&zero, Some(&session(100)), None, 100, false),
+            Next::Login
+        );
     }
 
     #[test]
@@ -553,17 +665,207 @@ mod tests {
         };
         // The session is "u"'s.
         assert_eq!(
-            decide(&none, Some(&session(90)), Some("bob"), 100),
+            decide(&none, Some(&session(90)), Some("bob"), 100, false),
             Next::LoginRequired
         );
         assert_eq!(
-            decide(&req, Some(&session(90)), Some("bob"), 100),
+            decide(&req, Some(&session(90)), Some("bob"), 100, false),
             Next::Login
         );
         assert_eq!(
-            decide(&none, Some(&session(90)), Some("u"), 100),
+            decide(&none, Some(&session(90)), Some("u"), 100, false),
             Next::IssueCode
         );
+    }
+
+    fn signed_in(amr: &[&str], auth_time: i64, step_up_at: Option<i64>) -> Session {
+        Session {
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
+            step_up_at,
+            ..session(auth_time)
+        }
+    }
+
+    fn asking(extra: &[(&str, &str)]) -> AuthorizeRequest {
+        validate(&params(extra, &[]), &clients(), &known()).unwrap()
+    }
+
+    fn essential(value: &str) -> String {
+        format!(r#"{{"id_token":{{"acr":{{"essential":true,"values":["{value}"]}}}}}}"#)
+    }
+
+    #[test]
+    fn acr_values_and_the_claims_parameter_are_kept_with_the_request() {
+        let req = asking(&[("acr_values", &format!("loa2 {} {}", acr::PHR, acr::MFA))]);
+        assert_eq!(req.acr_requested, [acr::PHR, acr::MFA]);
+        assert!(!req.acr_essential);
+        let req = asking(&[("acr_values", acr::PWD), ("claims", &essential(acr::MFA))]);
+        assert_eq!(req.acr_requested, [acr::MFA]);
+        assert!(req.acr_essential);
+    }
+
+    #[test]
+    fn a_malformed_claims_parameter_is_an_invalid_request() {
+        for bad in ["{", "[]", r#"{"id_token":{"acr":{"values":[true]}}}"#] {
+            assert_eq!(
+                redirect_code(validate(
+                    &params(&[("claims", bad)], &[]),
+                    &clients(),
+                    &known()
+                )),
+                ErrorCode::InvalidRequest,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_essential_acr_of_unknown_values_only_is_unmet_at_once() {
+        assert_eq!(
+            redirect_code(validate(
+                &params(&[("claims", &essential("loa3"))], &[]),
+                &clients(),
+                &known()
+            )),
+            ErrorCode::UnmetAuthenticationRequirements
+        );
+    }
+
+    #[test]
+    fn a_password_only_session_asked_for_mfa_steps_up_and_prompt_none_needs_interaction() {
+        let req = asking(&[("acr_values", acr::MFA)]);
+        let pwd = signed_in(&["pwd"], 90, None);
+        assert_eq!(decide(&req, Some(&pwd), None, 100, false), Next::StepUp);
+        let none = AuthorizeRequest {
+            prompt_none: true,
+            ..req.clone()
+        };
+        assert_eq!(
+            decide(&none, Some(&pwd), None, 100, false),
+            Next::InteractionRequired
+        );
+        // No session at all: a login (which must then reach the level), or login_required.
+        assert_eq!(decide(&req, None, None, 100, false), Next::Login);
+        assert_eq!(decide(&none, None, None, 100, false), Next::LoginRequired);
+        // A session of another user (by the hint) signs in again.
+        assert_eq!(
+            decide(&req, Some(&pwd), Some("other"), 100, false),
+            Next::Login
+        );
+    }
+
+    #[test]
+    fn a_session_with_a_second_factor_satisfies_mfa_and_a_step_up_counts_as_one() {
+        let req = asking(&[("acr_values", acr::MFA)]);
+        let mfa = signed_in(&["pwd", "mfa", "otp"], 10, None);
+        assert_eq!(decide(&req, Some(&mfa), None, 100, false), Next::IssueCode);
+        let stepped = signed_in(&["pwd"], 10, Some(50));
+        assert_eq!(
+            decide(&req, Some(&stepped), None, 100, false),
+            Next::IssueCode
+        );
+        let passkey = signed_in(&["pop", "swk", "mfa"], 10, None);
+        assert_eq!(
+            decide(&req, Some(&passkey), None, 100, false),
+            Next::IssueCode
+        );
+        // Asking for the password level asks for no second factor.
+        let pwd_only = asking(&[("acr_values", acr::PWD)]);
+        assert_eq!(
+            decide(
+                &pwd_only,
+                Some(&signed_in(&["pwd"], 10, None)),
+                None,
+                100,
+                false
+            ),
+            Next::IssueCode
+        );
+    }
+
+    #[test]
+    fn a_second_factor_older_than_max_age_needs_a_step_up_not_a_new_login() {
+        let req = asking(&[("acr_values", acr::MFA), ("max_age", "300")]);
+        let old = signed_in(&["pwd", "mfa", "otp"], 1000, None);
+        assert_eq!(decide(&req, Some(&old), None, 1301, false), Next::StepUp);
+        assert_eq!(decide(&req, Some(&old), None, 1300, false), Next::IssueCode);
+        // A recent step-up of an old sign-in: the sign-in time is what the ID token says, so
+        // it must be fresh too.
+        let stepped = signed_in(&["pwd"], 0, Some(1290));
+        assert_eq!(
+            decide(&req, Some(&stepped), None, 1300, false),
+            Next::StepUp
+        );
+        let stepped_now = signed_in(&["pwd", "mfa", "otp"], 1290, Some(1290));
+        assert_eq!(
+            decide(&req, Some(&stepped_now), None, 1300, false),
+            Next::IssueCode
+        );
+        let zero = asking(&[("acr_values", acr::MFA), ("max_age", "0")]);
+        assert_eq!(
+            decide(&zero, Some(&stepped_now), None, 1290, false),
+            Next::StepUp
+        );
+    }
+
+    #[test]
+    fn max_age_without_a_second_factor_asked_for_still_means_a_new_login() {
+        let req = asking(&[("max_age", "300")]);
+        let old = signed_in(&["pwd", "mfa", "otp"], 1000, None);
+        assert_eq!(decide(&req, Some(&old), None, 1301, false), Next::Login);
+        let pwd = asking(&[("max_age", "300"), ("acr_values", acr::PWD)]);
+        assert_eq!(decide(&pwd, Some(&old), None, 1301, false), Next::Login);
+    }
+
+    #[test]
+    fn a_phishing_resistant_level_needs_a_passkey_sign_in_or_is_unmet_when_essential() {
+        let voluntary = asking(&[("acr_values", acr::PHR)]);
+        let strict = asking(&[("claims", &essential(acr::PHR))]);
+        let mfa = signed_in(&["pwd", "mfa", "otp"], 90, None);
+        let pwd = signed_in(&["pwd"], 90, None);
+        // The user has a passkey: sign in with it.
+        assert_eq!(decide(&strict, Some(&mfa), None, 100, true), Next::Login);
+        // No passkey: essential is unmet, whatever prompt says.
+        assert_eq!(decide(&strict, Some(&mfa), None, 100, false), Next::Unmet);
+        let strict_none = AuthorizeRequest {
+            prompt_none: true,
+            ..strict.clone()
+        };
+        assert_eq!(
+            decide(&strict_none, Some(&mfa), None, 100, false),
+            Next::Unmet
+        );
+        // Voluntary: settle for a second factor.
+        assert_eq!(
+            decide(&voluntary, Some(&mfa), None, 100, false),
+            Next::IssueCode
+        );
+        assert_eq!(
+            decide(&voluntary, Some(&pwd), None, 100, false),
+            Next::StepUp
+        );
+        // A passkey session satisfies it.
+        let passkey = signed_in(&["pop", "swk", "mfa"], 90, None);
+        assert_eq!(
+            decide(&strict, Some(&passkey), None, 100, false),
+            Next::IssueCode
+        );
+        assert!(needs_passkey_lookup(&strict, Some(&mfa)));
+        assert!(!needs_passkey_lookup(&strict, Some(&passkey)));
+        assert!(!needs_passkey_lookup(&strict, None));
+        assert!(!needs_passkey_lookup(
+            &asking(&[("acr_values", acr::MFA)]),
+            Some(&pwd)
+        ));
+    }
+
+    #[test]
+    fn only_an_essential_acr_can_be_unmet_after_a_sign_in() {
+        let strict = asking(&[("claims", &essential(acr::MFA))]);
+        assert!(is_unmet(&strict, Acr::Pwd));
+        assert!(!is_unmet(&strict, Acr::Mfa));
+        assert!(!is_unmet(&asking(&[("acr_values", acr::MFA)]), Acr::Pwd));
+        assert!(!is_unmet(&asking(&[]), Acr::Pwd));
     }
 
     #[test]

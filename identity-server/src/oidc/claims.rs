@@ -69,6 +69,7 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "auth_time",
     "nonce",
     "amr",
+    "acr",
     "sid",
     "at_hash",
     "name",

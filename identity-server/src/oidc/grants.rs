@@ -120,6 +120,7 @@ mod tests {
             auth_time: 0,
             amr: vec![],
             sid: "sid".into(),
+            acr: None,
             scope: vec!["openid".into()],
             expires_at: 100,
             grant_id: None,

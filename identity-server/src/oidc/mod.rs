@@ -1,6 +1,7 @@
 //! The protocol: plain functions, unit-tested without the web framework. Handlers in
 //! [`crate::routes`] parse the request, call into here, and shape the response.
 
+pub mod acr;
 pub mod authorize;
 pub mod claims;
 pub mod grants;

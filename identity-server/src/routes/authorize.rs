@@ -1,11 +1,13 @@
-//! `/connect/authorize` (GET and POST): validate, then issue a code for a live session or send
-//! the browser to the login page with the id of the stored request. No CORS headers.
+//! `/connect/authorize` (GET and POST): validate, then issue a code for a live session, send the
+//! browser to the login page with the id of the stored request, or (when the client asks for a
+//! second factor the session lacks, `acr_values`/`claims` and `max_age`) start a step-up
+//! challenge for the signed-in user ([`crate::account::step_up`]). No CORS headers.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::{AppError, ErrorCode};
-use crate::oidc::authorize::{self, AuthorizeError, Next, code_redirect, error_redirect};
+use crate::oidc::authorize::{self, AuthorizeError, Next, error_redirect};
 use crate::oidc::{now, random_token};
 use crate::state::AppState;
 use crate::store::Full;
@@ -67,7 +69,32 @@ async fn handle(
     let hint = crate::oidc::param(params, "id_token_hint")
         .and_then(|t| super::endsession::parse_hint(state, t));
     let hint_subject = hint.as_ref().map(|h| h.subject.as_str());
-    match authorize::decide(&request, session.as_ref(), hint_subject, now()) {
+    // Authsignal is asked only when a phishing-resistant level is wanted beyond the session's.
+    let phr_reachable = match &session {
+        Some(s) if authorize::needs_passkey_lookup(&request, Some(s)) => {
+            crate::account::step_up::has_passkey(state, &s.subject).await
+        }
+        _ => false,
+    };
+    let error = |code: ErrorCode, description: &str| {
+        Ok(redirect(
+            &error_redirect(
+                &request.redirect_uri,
+                code,
+                description,
+                request.state.as_deref(),
+                issuer,
+            ),
+            after_post,
+        ))
+    };
+    match authorize::decide(
+        &request,
+        session.as_ref(),
+        hint_subject,
+        now(),
+        phr_reachable,
+    ) {
         Next::IssueCode => {
             let (Some(mut session), Some(cookie)) =
                 (session, req.cookie(crate::signin::SESSION_COOKIE))
@@ -76,72 +103,79 @@ async fn handle(
                     "decided to issue a code without a session",
                 ));
             };
-            crate::signin::record_client(
+            let location = crate::signin::finish_authorize(
                 state,
-                &crate::signin::session_key(cookie.value()),
+                &request,
                 &mut session,
-                &request.client_id,
+                &crate::signin::session_key(cookie.value()),
             )
             .await?;
-            let location = match crate::tokens::issue_code(state, &request, &session).await? {
-                Some(code) => code_redirect(
-                    &request.redirect_uri,
-                    &code,
-                    request.state.as_deref(),
-                    issuer,
-                ),
-                None => crate::tokens::codes_full_redirect(state, &request),
-            };
             Ok(redirect(&location, after_post))
         }
-        Next::LoginRequired => Ok(redirect(
-            &error_redirect(
-                &request.redirect_uri,
-                ErrorCode::LoginRequired,
-                "the user must sign in",
-                request.state.as_deref(),
-                issuer,
-            ),
-            after_post,
-        )),
+        Next::LoginRequired => error(ErrorCode::LoginRequired, "the user must sign in"),
+        Next::InteractionRequired => error(
+            ErrorCode::InteractionRequired,
+            "the user must confirm a second factor",
+        ),
+        Next::Unmet => error(
+            ErrorCode::UnmetAuthenticationRequirements,
+            "the user cannot reach the essential authentication context class",
+        ),
+        Next::StepUp => {
+            let Some(session) = session else {
+                return Err(AppError::internal("decided to step up without a session"));
+            };
+            let id = store_pending(state, req, &request).await?;
+            crate::account::step_up::start(state, req, &session, &id).await
+        }
         Next::Login => {
-            let id = random_token();
-            let expires_at = now() + state.settings.tokens.authorize_request_lifetime_secs;
-            let network = crate::throttle::peer_key(req);
-            let max = u32::try_from(
-                state
-                    .settings
-                    .limits
-                    .max_pending_authorize_requests_per_network,
-            )
-            .unwrap_or(u32::MAX);
-            match state
-                .stores
-                .authorize_requests
-                .put(
-                    &crate::store::digest(&id),
-                    &request,
-                    expires_at,
-                    &network,
-                    max,
-                )
-                .await?
-            {
-                Ok(()) => {}
-                Err(Full::Owner) => {
-                    tracing::warn!(network = %network, "pending authorize requests of one network are at their limit");
-                    return Err(AppError::TooManyRequests(
-                        "Too many sign-ins are waiting from your network. Please finish one or try again in a few minutes.".into(),
-                    ));
-                }
-                Err(Full::Total) => {
-                    tracing::warn!("pending authorize requests are at their limit");
-                    return Err(AppError::TooManyRequests(
-                        "The server is busy. Please try again in a few minutes.".into(),
-                    ));
-                }
-            }
+            let id = store_pending(state, req, &request).await?;
             Ok(redirect(&format!("/Account/Login?ar={id}"), after_post))
+        }
+    }
+}
+
+/// Stores the validated request under a fresh random id (bounded per client network and in
+/// total) for the login page or the step-up; returns the id.
+async fn store_pending(
+    state: &AppState,
+    req: &HttpRequest,
+    request: &authorize::AuthorizeRequest,
+) -> Result<String, AppError> {
+    let id = random_token();
+    let expires_at = now() + state.settings.tokens.authorize_request_lifetime_secs;
+    let network = crate::throttle::peer_key(req);
+    let max = u32::try_from(
+        state
+            .settings
+            .limits
+            .max_pending_authorize_requests_per_network,
+    )
+    .unwrap_or(u32::MAX);
+    match state
+        .stores
+        .authorize_requests
+        .put(
+            &crate::store::digest(&id),
+            request,
+            expires_at,
+            &network,
+            max,
+        )
+        .await?
+    {
+        Ok(()) => Ok(id),
+        Err(Full::Owner) => {
+            tracing::warn!(network = %network, "pending authorize requests of one network are at their limit");
+            Err(AppError::TooManyRequests(
+                "Too many sign-ins are waiting from your network. Please finish one or try again in a few minutes.".into(),
+            ))
+        }
+        Err(Full::Total) => {
+            tracing::warn!("pending authorize requests are at their limit");
+            Err(AppError::TooManyRequests(
+                "The server is busy. Please try again in a few minutes.".into(),
+            ))
         }
     }
 }

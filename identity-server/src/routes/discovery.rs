@@ -9,8 +9,8 @@ use openidconnect::core::{
     CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalProviderMetadata, AuthUrl, IssuerUrl, JsonWebKeySetUrl, ResponseTypes, Scope,
-    TokenUrl, UserInfoUrl,
+    AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, IssuerUrl, JsonWebKeySetUrl,
+    ResponseTypes, Scope, TokenUrl, UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
 
@@ -102,6 +102,14 @@ pub fn document(issuer: &str, scopes: &[String], _keys: &KeySet) -> Result<Strin
         CoreClientAuthMethod::None,
     ]))
     .set_claim_types_supported(Some(vec![CoreClaimType::Normal]))
+    // The step-up levels (`oidc::acr`), asked for with `acr_values` or, as essential, with the
+    // `claims` parameter's `id_token.acr`.
+    .set_acr_values_supported(Some(
+        crate::oidc::acr::Acr::ALL
+            .iter()
+            .map(|a| AuthenticationContextClass::new(a.as_str().to_owned()))
+            .collect(),
+    ))
     .set_claims_supported(Some(
         CLAIMS_SUPPORTED
             .iter()
@@ -110,7 +118,7 @@ pub fn document(issuer: &str, scopes: &[String], _keys: &KeySet) -> Result<Strin
     ))
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false))
-    .set_claims_parameter_supported(Some(false));
+    .set_claims_parameter_supported(Some(true));
     serde_json::to_string(&metadata).map_err(|e| e.to_string())
 }
 

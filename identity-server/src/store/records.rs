@@ -43,10 +43,20 @@ pub struct AuthorizeRequest {
     pub max_age: Option<i64>,
     /// Pre-fills the username.
     pub login_hint: Option<String>,
-    /// Requested authentication context classes (carried, informational).
+    /// Requested authentication context classes, as sent (shown to the login page).
     pub acr_values: Option<String>,
     /// Preferred UI languages (carried, informational).
     pub ui_locales: Option<String>,
+    /// The authentication context classes the client accepts (`crate::oidc::acr` values this
+    /// provider knows, in the client's order of preference), from the `claims` parameter's
+    /// `id_token.acr` or else `acr_values`. Empty: no requirement. Absent in requests stored
+    /// before the field existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr_requested: Vec<String>,
+    /// Whether the `claims` parameter marked `acr` essential: unmet, the request fails with
+    /// `unmet_authentication_requirements` rather than going on at a lower level.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acr_essential: bool,
 }
 
 /// The random id of a login transaction: 256 bits from the operating system's CSPRNG, base64url.
@@ -150,10 +160,15 @@ pub enum Purpose {
         /// Id of the pending authorize request the sign-in continues.
         authorize_request_id: String,
     },
-    /// A step-up challenge of a signed-in session before a passkey is added.
+    /// A step-up challenge of a signed-in session: before a passkey is added, or (with
+    /// `authorize_request_id`) because an authorize request asked for more than the session
+    /// has (`acr_values`, `max_age`).
     StepUp {
         /// Public id of the session it refreshes (the result applies to that session only).
         sid: String,
+        /// The pending authorize request the step-up continues; `None` for the passkey page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        authorize_request_id: Option<String>,
     },
     /// Adding a passkey: the `add-passkey` action tracked for a signed-in session.
     AddPasskey {
@@ -387,6 +402,10 @@ pub struct CodeRecord {
     pub amr: Vec<String>,
     /// Session id.
     pub sid: String,
+    /// The authentication context class the ID token asserts (`crate::oidc::acr`); absent in
+    /// codes stored before the field existed (then it follows from `amr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     /// Granted scopes.
     pub scope: Vec<String>,
     /// Expiry (unix seconds).
@@ -423,6 +442,10 @@ pub struct Grant {
     pub amr: Vec<String>,
     /// Session id at sign-in.
     pub sid: String,
+    /// The authentication context class its ID tokens assert; absent in grants stored before
+    /// the field existed (then it follows from `amr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     /// Created (unix seconds).
     pub created: i64,
     /// Absolute end of the grant (unix seconds).

@@ -370,6 +370,7 @@ mod tests {
             auth_time: 0,
             amr: vec!["pwd".into()],
             sid: "sid".into(),
+            acr: None,
             created: 0,
             expires_at: 10_000,
             refresh_hash: Some("r1".into()),

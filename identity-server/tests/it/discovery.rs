@@ -242,3 +242,39 @@ async fn a_method_an_endpoint_does_not_serve_answers_405_with_allow() {
         .unwrap();
     assert_eq!(unknown.status(), 404);
 }
+
+#[tokio::test]
+async fn discovery_lists_exactly_the_acr_values_and_the_claims_parameter_it_honours() {
+    let app = spawn_app().await;
+    let doc: serde_json::Value = app
+        .api
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["acr_values_supported"],
+        serde_json::json!([
+            identity_server::oidc::acr::PWD,
+            identity_server::oidc::acr::MFA,
+            identity_server::oidc::acr::PHR
+        ])
+    );
+    assert_eq!(doc["claims_parameter_supported"], true);
+    let claims = doc["claims_supported"].as_array().unwrap();
+    assert!(claims.contains(&serde_json::json!("acr")));
+    assert!(claims.contains(&serde_json::json!("amr")));
+}
+
+#[tokio::test]
+async fn every_id_token_carries_the_acr_its_session_reached() {
+    let app = spawn_app().await;
+    // `code_for` signs alice in with a password and a second factor.
+    let tokens = app.tokens().await;
+    let (_, claims) = jwt_parts(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["acr"], identity_server::oidc::acr::MFA);
+    assert!(claims["sid"].is_string());
+}

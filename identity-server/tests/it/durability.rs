@@ -120,6 +120,7 @@ fn seed_grant(refresh: &str) -> Grant {
         auth_time: 0,
         amr: vec!["pwd".into(), "mfa".into()],
         sid: "seeded-sid".into(),
+        acr: None,
         created: 0,
         expires_at: identity_server::oidc::now() + 86_400,
         refresh_hash: Some(sha256_b64(refresh)),

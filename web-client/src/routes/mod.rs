@@ -6,6 +6,7 @@ pub mod assets;
 pub mod backchannel;
 pub mod health;
 pub mod home;
+pub mod sensitive;
 pub mod signin;
 pub mod signout;
 pub mod userinfo;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub urls: Validated,
     /// Absolute lifetime of a signed-in session.
     pub session_lifetime: chrono::Duration,
+    /// How recent the second factor must be for `/sensitive`, in seconds.
+    pub sensitive_max_age_secs: i64,
 }
 
 fn expiring(signed_in: &SignedIn, now: chrono::DateTime<Utc>) -> bool {

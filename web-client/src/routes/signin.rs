@@ -88,7 +88,14 @@ async fn handle(
     };
     // Stored first: if the store fails, the browser is not signed in (a 503, start again).
     state.store.put(&id, &signed_in).await?;
+    // A sign-in over a signed-in session (a step-up) replaces it: the old entry goes.
+    let previous = session.session_id();
     session.sign_in(&id).map_err(AppError::Internal)?;
+    if let Some(previous) = previous
+        && let Err(e) = state.store.remove(&previous).await
+    {
+        tracing::warn!(error = %e, "the replaced session entry could not be removed; it expires by itself");
+    }
     tracing::info!("user signed in");
     let target = if is_local_path(&pending.return_to) {
         pending.return_to.as_str()

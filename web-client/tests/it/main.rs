@@ -7,6 +7,7 @@ mod mock_provider;
 mod persistence;
 mod refusals;
 mod replicas;
+mod sensitive;
 mod session;
 mod signin;
 mod signout;

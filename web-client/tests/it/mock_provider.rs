@@ -126,6 +126,8 @@ pub struct Behaviour {
     pub token_delay_ms: u64,
     /// ID tokens carry no `sid`.
     pub no_sid: bool,
+    /// The `acr` of the ID tokens (none by default).
+    pub acr: Option<String>,
 }
 
 #[derive(Debug)]
@@ -403,7 +405,7 @@ async fn token(
         SidClaim { sid },
     )
     .set_auth_time(Some(now))
-    .set_auth_context_ref(None::<AuthenticationContextClass>)
+    .set_auth_context_ref(behaviour.acr.clone().map(AuthenticationContextClass::new))
     .set_auth_method_refs(Some(vec![
         AuthenticationMethodReference::new("pwd".into()),
         AuthenticationMethodReference::new("mfa".into()),

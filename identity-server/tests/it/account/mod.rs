@@ -13,6 +13,7 @@ mod login;
 mod manage_mfa;
 mod passkeys;
 mod sessions;
+mod step_up;
 mod unavailable;
 
 use std::collections::HashMap;

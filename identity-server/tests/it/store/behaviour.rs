@@ -59,6 +59,8 @@ pub fn authorize_request() -> AuthorizeRequest {
         login_hint: None,
         acr_values: None,
         ui_locales: None,
+        acr_requested: vec!["urn:authsignal-mfa-rust:acr:mfa".into()],
+        acr_essential: true,
     }
 }
 
@@ -103,6 +105,8 @@ pub fn code(sid: &str, expires_at: i64) -> CodeRecord {
         auth_time: now(),
         amr: vec!["pwd".into()],
         sid: sid.into(),
+        // Round-trips through both backends.
+        acr: Some("urn:authsignal-mfa-rust:acr:mfa".into()),
         scope: vec!["openid".into()],
         expires_at,
         grant_id: None,
@@ -118,6 +122,7 @@ pub fn grant(refresh_hash: &str, expires_at: i64) -> Grant {
         auth_time: now(),
         amr: vec!["pwd".into()],
         sid: random_token(),
+        acr: Some("urn:authsignal-mfa-rust:acr:mfa".into()),
         created: now(),
         expires_at,
         refresh_hash: Some(refresh_hash.into()),
@@ -487,6 +492,27 @@ pub async fn a_login_transaction_is_taken_by_exactly_one_of_twenty_concurrent_ca
         "the taken transaction differs from the stored one"
     );
     assert!(taken[0].id.ct_eq(&tx.id));
+}
+
+pub async fn a_step_up_transaction_keeps_the_session_and_authorize_request_it_is_bound_to(
+    stores: &Stores,
+) {
+    let tx = LoginTransaction::new(
+        "subject-1".into(),
+        "identity-server-step-up".into(),
+        random_token(),
+        Purpose::StepUp {
+            sid: random_token(),
+            authorize_request_id: Some(random_token()),
+        },
+        Duration::from_secs(600),
+    );
+    stores.transactions.insert(&tx).await.unwrap();
+    assert_eq!(
+        stores.transactions.take(&tx.id).await.unwrap(),
+        Some(tx.clone())
+    );
+    assert_eq!(stores.transactions.take(&tx.id).await.unwrap(), None);
 }
 
 pub async fn a_login_transaction_is_gone_once_it_expires(stores: &Stores) {

@@ -121,6 +121,7 @@ conformance! {
     a_grant_is_gone_once_it_expires: super::POLICY;
     a_login_transaction_is_taken_by_exactly_one_of_twenty_concurrent_callers: super::POLICY;
     a_login_transaction_is_gone_once_it_expires: super::POLICY;
+    a_step_up_transaction_keeps_the_session_and_authorize_request_it_is_bound_to: super::POLICY;
     an_authorize_request_is_taken_by_exactly_one_of_twenty_concurrent_callers: super::POLICY;
     a_network_holds_at_most_its_cap_of_pending_authorize_requests: super::POLICY;
     an_authorize_request_is_gone_once_it_expires: super::POLICY;

@@ -44,6 +44,8 @@ pub struct Options {
     /// Email self-service in "Manage MFA" (off by default): on at the identity server
     /// (`account.email_self_service`) and at the emulator's tenant.
     pub email_self_service: bool,
+    /// How recent the second factor must be for the web client's `/sensitive`, in seconds.
+    pub sensitive_max_age_secs: Option<u64>,
 }
 
 /// The RSA signing key of the identity server, generated once per test process (RSA key
@@ -195,7 +197,7 @@ impl TestSystem {
 
         // The web client signs in at this run's identity server.
         let client_data = tempfile::tempdir().expect("temp dir");
-        let wc = web_client::configuration::Settings {
+        let mut wc = web_client::configuration::Settings {
             port: client_port,
             issuer_url: idp_url.clone(),
             data_dir: Some(client_data.path().to_path_buf()),
@@ -203,6 +205,9 @@ impl TestSystem {
             workers: 1,
             ..Default::default()
         };
+        if let Some(secs) = options.sensitive_max_age_secs {
+            wc.sensitive_max_age_secs = secs;
+        }
         let client = web_client::startup::Application::build_with(wc, client_listener, tls.clone())
             .await
             .expect("web client starts");

@@ -211,6 +211,12 @@ async fn in_chromium_every_page_of_the_journeys_is_accessible_titled_and_leads_s
         chrome.wait_for("#userinfo").await;
         page(&chrome, axe, "userinfo", "Userinfo").await;
 
+        // The sensitive page: the second factor of this sign-in is recent enough.
+        chrome.open(&format!("{}/sensitive", sys.client_url)).await;
+        chrome.wait_for("#authentication").await;
+        page(&chrome, axe, "sensitive", "Sensitive page").await;
+        fits_a_phone(&chrome, "sensitive").await;
+
         // Manage MFA, linked from the claims page: a fresh challenge (a code pasted with a
         // space), the settings, email added, a removal asked about and declined, "Done".
         chrome.open(&format!("{}/", sys.client_url)).await;

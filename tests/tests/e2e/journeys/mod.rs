@@ -6,6 +6,7 @@ mod backchannel_logout;
 mod browser;
 mod browser_login;
 mod browser_passkeys;
+mod browser_step_up;
 mod browser_tour;
 mod browser_web_sdk;
 mod bypass;

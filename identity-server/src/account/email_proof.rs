@@ -286,6 +286,24 @@ async fn refuse(
     refusal(state, req, subject, decision, retry, back)
 }
 
+/// Ends the proof with the "temporarily unavailable" refusal (fail closed).
+async fn refuse_proof(
+    state: &AppState,
+    req: &HttpRequest,
+    proof: &Proof,
+    reason: FailReason,
+) -> Result<HttpResponse, AppError> {
+    let decision = Decision::Fail(reason);
+    refuse(
+        state,
+        req,
+        &proof.subject,
+        &proof.authorize_request_id,
+        &decision,
+    )
+    .await
+}
+
 /// Takes this browser's email-proof transaction out of the store (`None`: none, expired, or
 /// another kind of step, which is then gone too).
 async fn take(state: &AppState, req: &HttpRequest) -> Result<Option<Proof>, AppError> {
@@ -503,15 +521,7 @@ async fn verify(
                 // Authsignal refused the request itself (e.g. the challenge is gone): the proof
                 // cannot go on. Fail closed.
                 tracing::warn!(subject = %proof.subject, reason = %reason, "email proof refused by authsignal: sign-in refused");
-                let decision = Decision::Fail(reason);
-                return refuse(
-                    state,
-                    req,
-                    &proof.subject,
-                    &proof.authorize_request_id,
-                    &decision,
-                )
-                .await;
+                return refuse_proof(state, req, &proof, reason).await;
             }
             // Nothing is known about the code: counted against no one, the user may retry.
             tracing::warn!(subject = %proof.subject, reason = %reason, "authsignal unavailable at the email proof: nothing counted");
@@ -562,15 +572,8 @@ async fn verify(
     if !proved_own_address {
         // A verified code for another address proves nothing about this account. Fail closed.
         tracing::error!(subject = %proof.subject, "email proof: authsignal verified another address than the account's; sign-in refused");
-        let decision = Decision::Fail(FailReason::Sdk("verified address differs".into()));
-        return refuse(
-            state,
-            req,
-            &proof.subject,
-            &proof.authorize_request_id,
-            &decision,
-        )
-        .await;
+        let reason = FailReason::Sdk("verified address differs".into());
+        return refuse_proof(state, req, &proof, reason).await;
     }
     tracing::info!(subject = %proof.subject, "email proof passed: on to the first enrollment");
     budget::challenge_passed(state, &proof.subject).await?;

@@ -9,8 +9,9 @@
 //! Server API (`POST /challenge`, `EMAIL_OTP`, action
 //! `account.authsignal.email_proof_action_code`) and shows this page. Only after `POST /verify`
 //! confirms the code, *for the account's own address*, does the login `track` again and go on to
-//! the hosted enrollment, as a [`SecondFactorProof::EmailProved`] login (which may claim `mfa`:
-//! the code is the second factor).
+//! the hosted enrollment, as a
+//! [`SecondFactorProof::EmailProved`](crate::store::SecondFactorProof::EmailProved) login
+//! (which may claim `mfa`: the code is the second factor).
 //!
 //! The state is a [`Purpose::EmailProof`] login transaction, bound to the browser by the same
 //! `__Host-` cookie as every second-factor step. Each request takes it out of the store (single

@@ -419,12 +419,12 @@ impl AppState {
             }
         }
         if map.len() >= MAX_LIMITED_KEYS && !map.contains_key(user_id) {
-            // Bounded: drop the users whose window is over, else start over (a flood of user
-            // ids must not grow memory).
+            // Bounded: drop the users whose window is over; if it is still full, refuse (a
+            // flood of user ids must neither grow memory nor wipe everyone's limit).
             let cutoff = now - Duration::seconds(WRONG_CODE_WINDOW_SECS);
             map.retain(|_, times| times.back().is_some_and(|t| *t > cutoff));
             if map.len() >= MAX_LIMITED_KEYS {
-                map.clear();
+                return false;
             }
         }
         map.entry(user_id.to_owned()).or_default().push_back(now);

@@ -147,6 +147,31 @@ pub async fn challenge_passed(state: &AppState, subject: &str) -> Result<(), Sto
         .await
 }
 
+/// Counts a challenge a signed-in user's page is about to start (Manage MFA, the step-up before
+/// adding a passkey): `Ok(None)` when it may start, else the page (429) that says how long the
+/// second factor is blocked, with a way `back`.
+pub async fn start_page_challenge(
+    state: &AppState,
+    subject: &str,
+    back: (String, String),
+) -> Result<Option<actix_web::HttpResponse>, crate::error::AppError> {
+    match start_challenge(state, subject).await? {
+        ChallengeBudget::Blocked { until } => {
+            let page = super::pages::NoticePage {
+                title: "Verification blocked for now".into(),
+                message: blocked_message(until),
+                is_error: true,
+                reference: None,
+                link_url: Some(back.0),
+                link_text: back.1,
+            };
+            super::pages::notice(state, actix_web::http::StatusCode::TOO_MANY_REQUESTS, &page)
+                .map(Some)
+        }
+        ChallengeBudget::Allowed { .. } => Ok(None),
+    }
+}
+
 /// The refusal shown while the second factor is blocked until `until` (unix seconds).
 pub fn blocked_message(until: i64) -> String {
     let wait = u64::try_from(until.saturating_sub(crate::oidc::now()))

@@ -221,6 +221,13 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         }
         (Ok(_), None) => {
             tracing::info!(subject = %transaction.subject, "manage-mfa challenge completed");
+            // Its challenge was counted when the user had an authenticator (an enrollment was
+            // not): forgiven now that it passed.
+            if before.is_some_and(|b| !b.is_empty())
+                && let Err(e) = budget::challenge_passed(state, &transaction.subject).await
+            {
+                return AppError::from(e).error_response();
+            }
             match mfa::after_settings(state, &transaction.subject, before).await {
                 Ok(location) => see_other(&location),
                 Err(e) => e.error_response(),
@@ -264,8 +271,7 @@ async fn step_up(
 ) -> HttpResponse {
     use super::passkeys::PasskeyNotice;
     match validate(state, transaction, token).await {
-        Ok(_) => match super::passkeys::record_step_up(state, req, sid, &transaction.subject).await
-        {
+        Ok(_) => match forgive_then_record_step_up(state, req, sid, &transaction.subject).await {
             Ok(true) => {
                 tracing::info!(subject = %transaction.subject, "step-up challenge passed");
                 see_other(&PasskeyNotice::Verified.url())
@@ -288,16 +294,31 @@ async fn step_up(
 }
 
 /// The `amr` of a login that passed its hosted step: a first authenticator enrolled with the
-/// password alone proves nothing beyond the password, so such a sign-in claims `pwd` only.
-fn sign_in_amr(
+/// password alone proves nothing beyond the password, so such a sign-in claims `pwd` only; one
+/// enrolled after the email proof claims the email code (`otp`), never the new authenticator.
+pub(crate) fn sign_in_amr(
     method: Option<&authsignal_sdk::VerificationMethod>,
     proof: SecondFactorProof,
 ) -> Vec<String> {
-    if proof.is_second_factor() {
-        amr_for(method)
-    } else {
-        vec!["pwd".to_owned()]
+    match proof {
+        SecondFactorProof::Challenge => amr_for(method),
+        // The email code is the second factor; the authenticator just enrolled was registered,
+        // not used to authenticate, so its method (a security key's `hwk`, say) is not claimed.
+        SecondFactorProof::EmailProved => vec!["pwd".into(), "mfa".into(), "otp".into()],
+        SecondFactorProof::PasswordOnly => vec!["pwd".to_owned()],
     }
+}
+
+/// A passed step-up before adding a passkey: its counted challenge is forgiven, then the session
+/// records the step-up.
+async fn forgive_then_record_step_up(
+    state: &AppState,
+    req: &HttpRequest,
+    sid: &str,
+    subject: &str,
+) -> Result<bool, crate::store::StoreError> {
+    budget::challenge_passed(state, subject).await?;
+    super::passkeys::record_step_up(state, req, sid, subject).await
 }
 
 /// Counts a failed second factor against the login's counters, like a wrong password: with the
@@ -338,4 +359,25 @@ async fn validate(
             idempotency_key: &transaction.idempotency_key,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use authsignal_sdk::VerificationMethod;
+
+    #[test]
+    fn a_first_enrollment_claims_what_proved_it_never_the_new_authenticator() {
+        let key = Some(&VerificationMethod::SecurityKey);
+        assert_eq!(
+            sign_in_amr(key, SecondFactorProof::Challenge),
+            ["pwd", "mfa", "hwk"]
+        );
+        assert_eq!(
+            sign_in_amr(key, SecondFactorProof::EmailProved),
+            ["pwd", "mfa", "otp"],
+            "a key registered after an email code is not a phishing-resistant sign-in"
+        );
+        assert_eq!(sign_in_amr(key, SecondFactorProof::PasswordOnly), ["pwd"]);
+    }
 }

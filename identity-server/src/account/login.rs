@@ -91,7 +91,7 @@ async fn pending(state: &AppState, ar: &str) -> Result<Option<signin::PendingReq
 /// The answer to a sign-in link whose request is gone (used, expired, or never ours): a person
 /// already signed in here (Back after signing in) goes on to the home page, signed in; anyone
 /// else learns in plain words what happened and can start again.
-async fn gone(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, AppError> {
+pub(crate) async fn gone(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, AppError> {
     if signin::current_session(state, req).await?.is_some() {
         return Ok(HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/"))

@@ -346,7 +346,21 @@ pub async fn post(
         .authsignal
         .track(&user.subject, action, &attributes)
         .await;
-    match decide_manage_mfa(answer.as_ref()) {
+    let decision = decide_manage_mfa(answer.as_ref());
+    if matches!(decision, Decision::Challenge { .. }) {
+        // A code to guess like a login's challenge: counted against the account's budget and
+        // forgiven at the callback when it passes.
+        let back = (
+            PAGE_PATH.to_owned(),
+            "Back to two-step verification".to_owned(),
+        );
+        if let Some(blocked) =
+            super::budget::start_page_challenge(&state, &user.subject, back).await?
+        {
+            return Ok(blocked);
+        }
+    }
+    match decision {
         Decision::Challenge {
             url,
             idempotency_key,

@@ -189,6 +189,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(form_page("/Account/Mfa", mfa::get, mfa::post))
         .service(get_only("/Account/Mfa/Callback", callback::manage_mfa))
         .service(get_head("/Account/Notice", notice::get))
+        .service(form_page(step_up::PAGE_PATH, step_up::get, step_up::post))
         .service(get_head(sessions::PATH, sessions::get))
         .service(post_only(sessions::END_PATH, sessions::end))
         .service(post_only(sessions::END_ALL_PATH, sessions::end_all));
@@ -209,6 +210,10 @@ pub fn templates() -> Vec<(&'static str, &'static str)> {
         (
             "account/email_proof.html",
             include_str!("../../templates/account/email_proof.html"),
+        ),
+        (
+            "account/step_up.html",
+            include_str!("../../templates/account/step_up.html"),
         ),
         (
             "account/notice.html",
@@ -324,6 +329,21 @@ mod tests {
             html.contains("<title>Confirm your email: try again · Authsignal MFA Demo</title>")
         );
         assert!(!html.contains("<script"));
+
+        let step_up = step_up::StepUpPage {
+            ar: "ar-6".into(),
+            csrf_token: "csrf-6".into(),
+            client_name: "<Web client>".into(),
+        };
+        let html = tera
+            .render(
+                "account/step_up.html",
+                &tera::Context::from_serialize(&step_up).unwrap(),
+            )
+            .unwrap();
+        assert!(html.contains("&lt;Web client&gt;"), "escaped");
+        assert!(html.contains("name=\"ar\" value=\"ar-6\""));
+        assert!(html.contains("<title>Confirm it's you · Authsignal MFA Demo</title>"));
 
         let passkeys = passkeys::PasskeysPage {
             csrf_token: "csrf-3".into(),

@@ -395,14 +395,31 @@ pub async fn add(
             )
             .await;
         return match decide_manage_mfa(answer.as_ref()) {
+            Decision::Enroll { .. } => {
+                // Nothing enrolled to step up with: an enrollment with this session alone would
+                // prove nothing more than the session does, so it cannot stand for a step-up.
+                tracing::warn!(subject = %user.subject, "step-up before adding a passkey for a user without an authenticator: refused");
+                refusal(
+                    &state,
+                    &req,
+                    &user.subject,
+                    &Decision::Block,
+                    back_to_passkeys(),
+                    back_to_passkeys(),
+                )
+            }
             Decision::Challenge {
                 url,
                 idempotency_key,
-            }
-            | Decision::Enroll {
-                url,
-                idempotency_key,
             } => {
+                // Counted against the account's budget like a login's challenge; forgiven at
+                // the callback when it passes.
+                if let Some(blocked) =
+                    super::budget::start_page_challenge(&state, &user.subject, back_to_passkeys())
+                        .await?
+                {
+                    return Ok(blocked);
+                }
                 tracing::info!(subject = %user.subject, "step-up challenge before adding a passkey");
                 let transaction = LoginTransaction::new(
                     user.subject.clone(),

@@ -19,6 +19,11 @@
 //!   echoed), never a code; Authsignal unavailable: `temporarily_unavailable`. The session stays
 //!   signed in at its old level.
 //!
+//! The authorize endpoint does not start the challenge itself: it sends the browser to
+//! [`PAGE_PATH`], a page naming the application with a CSRF-protected "Continue". A GET, which
+//! any site can make the browser send (the session cookie is `SameSite=Lax`), therefore starts
+//! nothing and counts nothing; only the person's POST does.
+//!
 //! The step-up counts against the account's second-factor budget like a login's challenge
 //! (forgiven when it passes); a user without an authenticator gets `access_denied` rather
 //! than an enrollment, which the session alone would not prove.
@@ -27,8 +32,10 @@
 //! which the rules allowing a password alone do not give
 //! ([`decide_challenge_required`]).
 
-use actix_web::{HttpRequest, HttpResponse, ResponseError as _};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
 use authsignal_sdk::{TrackAttributes, VerificationMethod};
+use serde::{Deserialize, Serialize};
 
 use super::decision::{Decision, Rejection, amr_for, decide_challenge_required};
 use super::login::{own_url, redirect_to_challenge};
@@ -38,6 +45,120 @@ use crate::error::{AppError, ErrorCode};
 use crate::signin;
 use crate::state::AppState;
 use crate::store::{ChallengeBudget, Session};
+
+/// The page that asks the person to confirm the step-up.
+pub const PAGE_PATH: &str = "/Account/StepUp";
+
+/// Longest `ar` accepted (the ids are 43 characters).
+const MAX_AR_BYTES: usize = 128;
+
+/// Context of `account/step_up.html`.
+#[derive(Debug, Serialize)]
+pub struct StepUpPage {
+    /// Pending authorize request id (hidden field).
+    pub ar: String,
+    /// CSRF token (hidden field).
+    pub csrf_token: String,
+    /// Display name of the client that asks.
+    pub client_name: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct StepUpQuery {
+    ar: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct StepUpForm {
+    csrf_token: String,
+    ar: String,
+    /// `continue` (default) or `cancel`.
+    button: String,
+}
+
+/// `/Account/StepUp?ar=` for the pending request `ar`.
+pub fn page_url(ar: &str) -> String {
+    format!(
+        "{PAGE_PATH}?ar={}",
+        percent_encoding::utf8_percent_encode(ar, percent_encoding::NON_ALPHANUMERIC)
+    )
+}
+
+/// `GET /Account/StepUp?ar=`: names the application and asks to continue (nothing starts yet).
+pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let query: StepUpQuery = super::pages::parse_query(&req)?;
+    if query.ar.is_empty() || query.ar.len() > MAX_AR_BYTES {
+        return super::login::gone(&state, &req).await;
+    }
+    let Some(pending) = signin::pending_request(&state, &query.ar).await? else {
+        return super::login::gone(&state, &req).await;
+    };
+    if signin::current_session(&state, &req).await?.is_none() {
+        // The session ended meanwhile: a full sign-in reaches the level the client asked for.
+        return Ok(see_other(&super::pages::login_url(&query.ar, None)));
+    }
+    let csrf = crate::csrf::issue(&state, &req);
+    let page = StepUpPage {
+        ar: query.ar,
+        csrf_token: csrf.token,
+        client_name: pending.client_name,
+    };
+    let mut response = super::pages::render_page(
+        &state,
+        "account/step_up.html",
+        &page,
+        StatusCode::OK,
+        csrf.cookie,
+    )?;
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+/// `POST /Account/StepUp`: the person continues (the challenge starts, and is counted) or
+/// cancels (`access_denied` to the client).
+pub async fn post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let form: StepUpForm = super::pages::parse_form(&body)?;
+    if form.ar.is_empty() || form.ar.len() > MAX_AR_BYTES {
+        return super::login::gone(&state, &req).await;
+    }
+    if !crate::csrf::verify(&state, &req, &form.csrf_token) {
+        tracing::warn!("step-up form rejected: missing or wrong csrf token");
+        return super::pages::csrf_failure(&state, Some(page_url(&form.ar)));
+    }
+    if signin::pending_request(&state, &form.ar).await?.is_none() {
+        return super::login::gone(&state, &req).await;
+    }
+    if form.button == "cancel" {
+        tracing::info!("step-up declined on its page: access denied");
+        return signin::refuse(
+            &state,
+            &form.ar,
+            ErrorCode::AccessDenied,
+            "the user declined the step-up",
+        )
+        .await;
+    }
+    let Some(session) = signin::load_session(&state, &req).await? else {
+        return Ok(see_other(&super::pages::login_url(&form.ar, None)));
+    };
+    start(&state, &req, &session, &form.ar).await
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
 
 /// Starts the step-up of `session` for the pending authorize request `authorize_request_id`
 /// (already stored): tracks the step-up action and sends the browser to the hosted challenge.

@@ -122,11 +122,16 @@ async fn handle(
             "the user cannot reach the essential authentication context class",
         ),
         Next::StepUp => {
-            let Some(session) = session else {
+            if session.is_none() {
                 return Err(AppError::internal("decided to step up without a session"));
-            };
+            }
+            // The person confirms on a page first: a GET (which any site can make a signed-in
+            // browser send) must not start, and count, a challenge.
             let id = store_pending(state, req, &request).await?;
-            crate::account::step_up::start(state, req, &session, &id).await
+            Ok(redirect(
+                &crate::account::step_up::page_url(&id),
+                after_post,
+            ))
         }
         Next::Login => {
             let id = store_pending(state, req, &request).await?;

@@ -193,13 +193,6 @@ pub enum SecondFactorProof {
     PasswordOnly,
 }
 
-impl SecondFactorProof {
-    /// Whether a sign-in that passes this step may claim `mfa`.
-    pub fn is_second_factor(self) -> bool {
-        !matches!(self, Self::PasswordOnly)
-    }
-}
-
 /// An authenticator as the "Manage MFA" page saw it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KnownAuthenticator {

@@ -6,7 +6,7 @@ use authsignal_emulator::Outcome;
 use identity_server::oidc::acr::{MFA, PHR, PWD};
 use serde_json::Value;
 
-use super::{ACTION, Browser, Page, Stack, code_of, spawn};
+use super::{ACTION, Browser, Page, Stack, code_of, input_value, spawn};
 use crate::helpers::{REDIRECT, query_param};
 
 /// The `web` client's authorize URL with extra parameters.
@@ -52,18 +52,46 @@ async fn password_only_session(stack: &Stack, username: &str) -> (Browser, Value
     (browser, claims)
 }
 
-/// Starts an authorize request asking for `mfa` in `browser`; asserts that it goes to the
-/// hosted challenge and returns its URL.
-async fn start_step_up(stack: &Stack, browser: &Browser) -> String {
-    let page = browser
-        .get(&authorize_url(stack, &[("acr_values", MFA)]))
-        .await;
+/// The answer to `Continue` on the step-up page an authorize answer `page` leads to (asserts
+/// that it leads there).
+async fn confirm_step_up(stack: &Stack, browser: &Browser, page: &Page) -> Page {
     assert!(
         matches!(page.status, 302 | 303),
         "{} {}",
         page.status,
         page.body
     );
+    assert!(
+        page.location()
+            .starts_with(&stack.url("/Account/StepUp?ar=")),
+        "expected the step-up page, got {}",
+        page.location()
+    );
+    let confirm = browser.get(page.location()).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.shows("asks you to confirm"), "{}", confirm.body);
+    let csrf = input_value(&confirm.body, "csrf_token").unwrap();
+    let ar = input_value(&confirm.body, "ar").unwrap();
+    browser
+        .post(
+            &stack.url("/Account/StepUp"),
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("ar", ar.as_str()),
+                ("button", "continue"),
+            ],
+        )
+        .await
+}
+
+/// Starts an authorize request asking for `mfa` in `browser` and continues on the step-up
+/// page; asserts that it goes to the hosted challenge and returns its URL.
+async fn start_step_up(stack: &Stack, browser: &Browser) -> String {
+    let authorize = browser
+        .get(&authorize_url(stack, &[("acr_values", MFA)]))
+        .await;
+    let page = confirm_step_up(stack, browser, &authorize).await;
+    assert_eq!(page.status, 303, "{}", page.body);
     let location = page.location().to_owned();
     assert!(
         location.starts_with(&stack.emulator_url),
@@ -153,12 +181,13 @@ async fn a_second_factor_older_than_max_age_is_asked_for_again_by_a_step_up() {
     let browser = Browser::new();
     stack.sign_in(&browser, "alice", "alice").await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let page = browser
+    let authorize = browser
         .get(&authorize_url(
             &stack,
             &[("acr_values", MFA), ("max_age", "1")],
         ))
         .await;
+    let page = confirm_step_up(&stack, &browser, &authorize).await;
     assert!(
         page.location().starts_with(&stack.emulator_url),
         "a step-up, not a new login: {}",
@@ -355,13 +384,68 @@ async fn step_ups_count_against_the_accounts_second_factor_budget() {
         assert_eq!(error_of(&answer), "access_denied");
     }
     // The next step-up starts no challenge: the second factor is blocked.
-    let page = browser
+    let authorize = browser
         .get(&authorize_url(&stack, &[("acr_values", MFA)]))
         .await;
+    let page = confirm_step_up(&stack, &browser, &authorize).await;
     assert_eq!(error_of(&page), "access_denied");
     assert!(
         query_param(page.location(), "error_description").is_some_and(|d| d.contains("blocked")),
         "{}",
         page.location()
     );
+}
+
+#[tokio::test]
+async fn a_step_up_asked_for_by_a_cross_site_get_starts_and_counts_nothing_until_the_person_continues()
+ {
+    let stack = super::spawn_with(|s| {
+        s.account.second_factor.max_unsuccessful_challenges = 1;
+    })
+    .await;
+    let (browser, _) = password_only_session(&stack, "alice").await;
+    // Any site can make the signed-in browser GET this, as often as it likes ...
+    for _ in 0..5 {
+        let page = browser
+            .get(&authorize_url(&stack, &[("acr_values", MFA)]))
+            .await;
+        assert!(
+            page.location()
+                .starts_with(&stack.url("/Account/StepUp?ar=")),
+            "{}",
+            page.location()
+        );
+    }
+    // ... and nothing was counted: the person's own step-up still reaches the challenge.
+    start_step_up(&stack, &browser).await;
+}
+
+#[tokio::test]
+async fn the_step_up_page_refuses_a_missing_csrf_token_and_cancel_answers_access_denied() {
+    let stack = spawn().await;
+    let (browser, _) = password_only_session(&stack, "alice").await;
+    let authorize = browser
+        .get(&authorize_url(&stack, &[("acr_values", MFA)]))
+        .await;
+    let ar = query_param(authorize.location(), "ar").unwrap();
+    let forged = browser
+        .post(
+            &stack.url("/Account/StepUp"),
+            &[("ar", ar.as_str()), ("button", "continue")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    let confirm = browser.get(authorize.location()).await;
+    let csrf = input_value(&confirm.body, "csrf_token").unwrap();
+    let cancelled = browser
+        .post(
+            &stack.url("/Account/StepUp"),
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("ar", ar.as_str()),
+                ("button", "cancel"),
+            ],
+        )
+        .await;
+    assert_eq!(error_of(&cancelled), "access_denied");
 }

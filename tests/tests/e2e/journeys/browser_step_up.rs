@@ -63,6 +63,21 @@ async fn in_chromium_an_old_second_factor_is_stepped_up_for_the_sensitive_page_w
         // Too old now: the page asks the identity server for a step-up.
         tokio::time::sleep(std::time::Duration::from_secs(MAX_AGE_SECS + SKEW_SECS + 2)).await;
         chrome.open(&format!("{}/sensitive", sys.client_url)).await;
+        // The identity server names the application and asks to continue (no password).
+        chrome.wait_for("#step-up-form").await;
+        assert!(chrome.url().await.starts_with(&sys.idp_url));
+        assert!(
+            chrome
+                .text_of("#step-up-reason")
+                .await
+                .contains("Web client"),
+            "the page names the application"
+        );
+        chrome
+            .check_accessibility(axe.as_deref(), "step-up-confirm")
+            .await;
+        chrome.shoot("step-up-confirm").await;
+        chrome.click("#continue").await;
         chrome.wait_for("#verify-code").await;
         assert!(
             chrome.url().await.starts_with(&sys.emulator_url),

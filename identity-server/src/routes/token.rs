@@ -75,6 +75,25 @@ async fn authorization_code(
         param(params, "code_verifier"),
         now(),
     )?;
+    // A code outlives nothing it came from: once its session has ended (a logout, "sign out
+    // everywhere", the session list), it is refused, so that no new grant outlives the sign-out.
+    let timeouts = &state.settings.session;
+    let live = state
+        .stores
+        .sessions
+        .list(
+            &record.subject,
+            now(),
+            timeouts.idle_timeout_secs,
+            timeouts.absolute_timeout_secs,
+        )
+        .await?;
+    if !live.iter().any(|s| s.sid == record.sid) {
+        tracing::warn!(client_id = %record.client_id, "authorization code of an ended session refused");
+        return Err(OAuthError::invalid_grant(
+            "the sign-in this code came from has ended",
+        ));
+    }
     let (grant, refresh) = new_grant(state, &record, client.allows(GrantType::RefreshToken));
     // Bind the grant to the code before anything else, so that a replay racing this request
     // finds something to revoke.

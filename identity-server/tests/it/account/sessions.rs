@@ -396,3 +396,33 @@ async fn wrong_methods_on_the_sessions_paths_answer_405_with_allow() {
         .unwrap();
     assert_eq!(head.status(), 401, "HEAD answers like GET");
 }
+
+#[tokio::test]
+async fn a_code_issued_before_sign_out_everywhere_is_refused_at_the_token_endpoint() {
+    let stack = spawn().await;
+    let browser = Browser::new();
+    let page = stack.sign_in(&browser, "alice", "alice").await;
+    // The code is still unredeemed (a thief holding it, or a slow client) when the user signs
+    // out everywhere.
+    let code = code_of(&page);
+    let list = sessions_page(&stack, &browser).await;
+    let ended = browser
+        .post(
+            &stack.url("/Account/Sessions/EndAll"),
+            &[("csrf_token", csrf_of(&list).as_str())],
+        )
+        .await;
+    assert_eq!(ended.status, 200, "{}", ended.body);
+    let (status, body) = token(
+        &stack,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+}

@@ -23,6 +23,14 @@
 //! settings lead back to the "Manage MFA" page. No transaction in a browser that is signed in
 //! (Back after signing in, the link opened again) is not an error either: the person goes on to
 //! the home page, or the "Manage MFA" page, signed in.
+//!
+//! A login callback with a token in a browser that sends no transaction cookie at all is checked
+//! first ([`void_passed_elsewhere`]): a passed challenge of the login action that has not signed
+//! anyone in yet was passed in a browser that did not do its password step (someone holding the
+//! password sent the hosted link to the account's owner). Its action is set `CHALLENGE_FAILED`,
+//! so that the password holder's browser cannot complete with the token, and the person is told
+//! that the sign-in was stopped. Nothing is signed in on that path; Authsignal or a store not
+//! answering gives the "expired" notice.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
@@ -108,6 +116,9 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         .map(|q| q.token)
         .unwrap_or_default();
 
+    // A browser that still sends a transaction cookie did a password step here (its
+    // transaction expired or was used): only a browser without one can be someone else's.
+    let had_transaction_cookie = req.cookie(transaction::COOKIE_NAME).is_some();
     let taken = match take_transaction(state, req).await {
         Ok(taken) => taken,
         Err(e) => {
@@ -116,6 +127,13 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         }
     };
     let Some(transaction) = taken else {
+        if kind == Kind::Login && !token.is_empty() && !had_transaction_cookie {
+            match void_passed_elsewhere(state, token).await {
+                Elsewhere::Voided => return see_other(&NoticeReason::StartedElsewhere.url()),
+                Elsewhere::Failed => return see_other(&NoticeReason::Expired.url()),
+                Elsewhere::Nothing => {}
+            }
+        }
         if matches!(signin::current_session(state, req).await, Ok(Some(_))) {
             tracing::info!(callback = ?kind, "second-factor callback without a transaction in a signed-in browser: sent on");
             return see_other(match kind {
@@ -248,6 +266,105 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         (Err(rejection), None) => {
             tracing::warn!(subject = %transaction.subject, reason = %rejection, "manage-mfa challenge rejected");
             see_other(&NoticeReason::MfaSettings.url())
+        }
+    }
+}
+
+/// What [`void_passed_elsewhere`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Elsewhere {
+    /// The token is not a passed, unused login challenge of a known user: go on as without it.
+    Nothing,
+    /// The action was voided: the login it belongs to can no longer complete.
+    Voided,
+    /// Authsignal or a store did not answer: nothing is known, nothing signed in.
+    Failed,
+}
+
+/// A login challenge passed in a browser without that login's transaction: someone did the
+/// password step elsewhere and had this browser pass the challenge (e.g. sent the hosted link to
+/// the account's owner). Its action is set to `CHALLENGE_FAILED` (`update_action`), so that the
+/// browser holding the transaction cannot complete with the token; the person is told. Nothing
+/// is ever signed in here.
+///
+/// A token that already signed someone in (a session of its user authenticated at or after the
+/// challenge passed: e.g. the callback link of a finished login opened again) is left alone.
+/// Whoever's callback comes first wins: if the password holder's callback arrives before this
+/// browser's, the login has completed already; the hosted page's description of the request and
+/// its "This wasn't me" are the defence for that order.
+async fn void_passed_elsewhere(state: &AppState, token: String) -> Elsewhere {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Elsewhere::Nothing;
+    }
+    let login_action = state.account.settings.authsignal.action_code.clone();
+    let request = ValidateChallengeRequest {
+        token,
+        user_id: None,
+        action: Some(login_action.clone()),
+    };
+    let answer = match state.account.authsignal.validate_challenge(&request).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::warn!(error = %e, "authsignal unavailable at a callback without a transaction: nothing voided, not signed in");
+            return Elsewhere::Failed;
+        }
+    };
+    let Some(passed) = super::decision::passed_elsewhere(&answer, &login_action) else {
+        return Elsewhere::Nothing;
+    };
+    match state.users.find_by_subject(&passed.user_id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Elsewhere::Nothing,
+        Err(e) => {
+            tracing::error!(error = %e, "user store failed at a callback without a transaction");
+            return Elsewhere::Failed;
+        }
+    }
+    let timeouts = &state.settings.session;
+    let sessions = match state
+        .stores
+        .sessions
+        .list(
+            &passed.user_id,
+            crate::oidc::now(),
+            timeouts.idle_timeout_secs,
+            timeouts.absolute_timeout_secs,
+        )
+        .await
+    {
+        Ok(sessions) => sessions,
+        Err(e) => {
+            tracing::error!(error = %e, "session store failed at a callback without a transaction");
+            return Elsewhere::Failed;
+        }
+    };
+    if let Some(passed_at) = passed.passed_at
+        && sessions.iter().any(|s| s.auth_time >= passed_at)
+    {
+        tracing::info!(subject = %passed.user_id, "callback without a transaction for a challenge that already signed in: left alone");
+        return Elsewhere::Nothing;
+    }
+    let update = authsignal_sdk::UpdateActionRequest {
+        state: authsignal_sdk::UserActionState::ChallengeFailed,
+    };
+    match state
+        .account
+        .authsignal
+        .update_action(
+            &passed.user_id,
+            &login_action,
+            &passed.idempotency_key,
+            &update,
+        )
+        .await
+    {
+        Ok(_) => {
+            tracing::warn!(subject = %passed.user_id, "a login challenge was passed in a browser that did not do its password step: the login was voided");
+            Elsewhere::Voided
+        }
+        Err(e) => {
+            tracing::error!(subject = %passed.user_id, error = %e, "could not void a login challenge passed in another browser");
+            Elsewhere::Failed
         }
     }
 }

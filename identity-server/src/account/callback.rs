@@ -43,14 +43,21 @@ use super::lockout::LockoutKey;
 use super::login::reset_user_failures;
 use super::mfa;
 use super::notice::NoticeReason;
-use super::pages::{LoginNotice, login_url};
+use super::pages::{LoginNotice, client_key, login_url};
 use super::transaction::{self, LoginTransaction, Purpose, SecondFactorProof, TransactionId};
 use crate::error::AppError;
 use crate::signin::{self, SignIn};
 use crate::state::AppState;
+use crate::store::QuotaKey;
 
 /// Longest token sent to Authsignal (real tokens are JWTs of a few hundred bytes).
 const MAX_TOKEN_BYTES: usize = 8192;
+
+/// Callbacks with a token and no transaction whose token is checked, per client network and
+/// [`VOID_CHECK_WINDOW_SECS`] ([`void_passed_elsewhere`]).
+const MAX_VOID_CHECKS_PER_NETWORK: u32 = 20;
+/// The window of [`MAX_VOID_CHECKS_PER_NETWORK`] (10 minutes).
+const VOID_CHECK_WINDOW_SECS: i64 = 600;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -128,7 +135,7 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
     };
     let Some(transaction) = taken else {
         if kind == Kind::Login && !token.is_empty() && !had_transaction_cookie {
-            match void_passed_elsewhere(state, token).await {
+            match void_passed_elsewhere(state, req, token).await {
                 Elsewhere::Voided => return see_other(&NoticeReason::StartedElsewhere.url()),
                 Elsewhere::Failed => return see_other(&NoticeReason::Expired.url()),
                 Elsewhere::Nothing => {}
@@ -292,9 +299,34 @@ enum Elsewhere {
 /// Whoever's callback comes first wins: if the password holder's callback arrives before this
 /// browser's, the login has completed already; the hosted page's description of the request and
 /// its "This wasn't me" are the defence for that order.
-async fn void_passed_elsewhere(state: &AppState, token: String) -> Elsewhere {
+///
+/// This is the only call to Authsignal that a request without any password step can cause, so
+/// it is bounded: at most [`MAX_VOID_CHECKS_PER_NETWORK`] per client network (an IPv4 address
+/// or an IPv6 /64) in [`VOID_CHECK_WINDOW_SECS`], counted in the shared quota store; beyond
+/// that the token is not looked at (the browser gets the usual answer without a transaction).
+async fn void_passed_elsewhere(state: &AppState, req: &HttpRequest, token: String) -> Elsewhere {
     if token.len() > MAX_TOKEN_BYTES {
         return Elsewhere::Nothing;
+    }
+    let net = match client_key(req) {
+        LockoutKey::Ip(net) => net,
+        LockoutKey::User(_) => "unknown".into(),
+    };
+    let quota = [QuotaKey {
+        key: format!("vc:n:{net}"),
+        max: MAX_VOID_CHECKS_PER_NETWORK,
+        window_secs: VOID_CHECK_WINDOW_SECS,
+    }];
+    match state.account.quotas.reserve(&quota).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => {
+            tracing::warn!(network = %net, "too many callbacks with a token and no transaction from this network: token not checked");
+            return Elsewhere::Nothing;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "quota store failed at a callback without a transaction");
+            return Elsewhere::Failed;
+        }
     }
     let login_action = state.account.settings.authsignal.action_code.clone();
     let request = ValidateChallengeRequest {

@@ -209,3 +209,31 @@ async fn the_hosted_challenge_shows_the_application_browser_address_and_time_of_
     assert!(shown.contains(&day) && shown.ends_with(" UTC"), "{shown}");
     assert!(page.body.contains("id=\"not-me\""), "{}", page.body);
 }
+
+#[tokio::test]
+async fn tokens_without_a_transaction_are_checked_at_most_twenty_times_per_network_in_ten_minutes()
+{
+    // Without any password step, a request can make the identity server call Authsignal only
+    // this often: a flood of made-up tokens gets no further.
+    let stack = spawn().await;
+    let owner = Browser::new();
+    let (_, callback) = stack.until_callback(&owner, "alice", "alice").await;
+    let stranger = Browser::new();
+    for i in 0..20 {
+        let junk = stranger
+            .get(&format!(
+                "{}?token=made.up.{i}",
+                stack.url("/Account/Login/Callback")
+            ))
+            .await;
+        assert_eq!(junk.location(), stack.url("/Account/Notice?reason=expired"));
+    }
+    // The 21st is not looked at: not voided, and the owner's own callback still completes.
+    let unchecked = stranger.get(&callback).await;
+    assert_eq!(
+        unchecked.location(),
+        stack.url("/Account/Notice?reason=expired")
+    );
+    assert!(unchecked.set_cookie(SESSION_COOKIE).is_none());
+    super::code_of(&owner.get(&callback).await);
+}

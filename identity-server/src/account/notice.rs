@@ -69,7 +69,7 @@ impl NoticeReason {
                 let (url, text) = crate::templates::start_again(&state.clients);
                 NoticePage {
                     title: "Sign-in stopped".into(),
-                    message: "This sign-in was started in another browser, so it was stopped. If you did not start it, someone may know your password: change it.".into(),
+                    message: "This sign-in was started in another browser, so it was stopped. If you did not start it, someone may know your password: change it. You are not signed in.".into(),
                     is_error: true,
                     reference: None,
                     link_url: Some(url),

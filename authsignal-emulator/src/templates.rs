@@ -114,6 +114,16 @@ mod tests {
         c.insert("label", "Email code");
         c.insert("detail", "a@b.c");
         c.insert("added", "3 days ago");
+        c.insert(
+            "request",
+            &crate::domain::challenge_context::describe(
+                "login",
+                serde_json::json!({"clientName": "<b>App</b>"}).as_object(),
+                Some("Mozilla/5.0 (X11; Linux x86_64) Chrome/138.0.0.0"),
+                Some("203.0.113.7"),
+                chrono::DateTime::UNIX_EPOCH,
+            ),
+        );
         c
     }
 
@@ -163,6 +173,14 @@ mod tests {
         let html = tera.render("challenge.html", &context()).unwrap();
         assert!(html.contains("id=\"use-recovery-code\"") && html.contains("name=\"code\""));
         assert!(html.contains("id=\"cancel\""), "a way out of the challenge");
+        assert!(
+            html.contains("<strong id=\"challenge-context\">&lt;b&gt;App&lt;&#x2F;b&gt; · Chrome on Linux · 203.0.113.7 · 1 Jan 1970, 00:00 UTC</strong>"),
+            "the request it approves, escaped: {html}"
+        );
+        assert!(
+            html.contains("<form id=\"not-me\" method=\"post\" action=\"/not-me\">"),
+            "\"This wasn't me\""
+        );
         assert!(
             html.contains("aria-invalid=\"true\"") && html.contains("aria-describedby=\"error"),
             "the error is tied to the code field"

@@ -4,6 +4,7 @@
 
 pub mod aaguid;
 pub mod action_code;
+pub mod challenge_context;
 pub mod codes;
 pub mod contact;
 pub mod decision;

@@ -205,6 +205,13 @@ pub struct Action {
     /// Wrong codes entered on the hosted pages for this action.
     #[serde(default)]
     pub failed_attempts: u32,
+    /// `custom` of the track attributes, as sent (the hosted challenge shows its `clientName`).
+    #[serde(default)]
+    pub custom: Option<Map<String, Value>>,
+    /// Emulator extension, not in the real service: when the person answered "This wasn't me"
+    /// on the hosted challenge (the action then ended `CHALLENGE_FAILED`).
+    #[serde(default)]
+    pub reported_not_me_at: Option<DateTime<Utc>>,
 }
 
 /// A recovery code, stored as a SHA-256 hash.

@@ -5,6 +5,7 @@ mod api;
 mod helpers;
 mod hosting;
 mod limits;
+mod not_me;
 mod pages;
 mod passkeys;
 mod persistence;

@@ -23,6 +23,14 @@
 //! settings lead back to the "Manage MFA" page. No transaction in a browser that is signed in
 //! (Back after signing in, the link opened again) is not an error either: the person goes on to
 //! the home page, or the "Manage MFA" page, signed in.
+//!
+//! A login callback with a token in a browser that sends no transaction cookie at all is checked
+//! first ([`void_passed_elsewhere`]): a passed challenge of the login action that has not signed
+//! anyone in yet was passed in a browser that did not do its password step (someone holding the
+//! password sent the hosted link to the account's owner). Its action is set `CHALLENGE_FAILED`,
+//! so that the password holder's browser cannot complete with the token, and the person is told
+//! that the sign-in was stopped. Nothing is signed in on that path; Authsignal or a store not
+//! answering gives the "expired" notice.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
@@ -35,14 +43,21 @@ use super::lockout::LockoutKey;
 use super::login::reset_user_failures;
 use super::mfa;
 use super::notice::NoticeReason;
-use super::pages::{LoginNotice, login_url};
+use super::pages::{LoginNotice, client_key, login_url};
 use super::transaction::{self, LoginTransaction, Purpose, SecondFactorProof, TransactionId};
 use crate::error::AppError;
 use crate::signin::{self, SignIn};
 use crate::state::AppState;
+use crate::store::QuotaKey;
 
 /// Longest token sent to Authsignal (real tokens are JWTs of a few hundred bytes).
 const MAX_TOKEN_BYTES: usize = 8192;
+
+/// Callbacks with a token and no transaction whose token is checked, per client network and
+/// [`VOID_CHECK_WINDOW_SECS`] ([`void_passed_elsewhere`]).
+const MAX_VOID_CHECKS_PER_NETWORK: u32 = 20;
+/// The window of [`MAX_VOID_CHECKS_PER_NETWORK`] (10 minutes).
+const VOID_CHECK_WINDOW_SECS: i64 = 600;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -108,6 +123,9 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         .map(|q| q.token)
         .unwrap_or_default();
 
+    // A browser that still sends a transaction cookie did a password step here (its
+    // transaction expired or was used): only a browser without one can be someone else's.
+    let had_transaction_cookie = req.cookie(transaction::COOKIE_NAME).is_some();
     let taken = match take_transaction(state, req).await {
         Ok(taken) => taken,
         Err(e) => {
@@ -116,6 +134,13 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         }
     };
     let Some(transaction) = taken else {
+        if kind == Kind::Login && !token.is_empty() && !had_transaction_cookie {
+            match void_passed_elsewhere(state, req, token).await {
+                Elsewhere::Voided => return see_other(&NoticeReason::StartedElsewhere.url()),
+                Elsewhere::Failed => return see_other(&NoticeReason::Expired.url()),
+                Elsewhere::Nothing => {}
+            }
+        }
         if matches!(signin::current_session(state, req).await, Ok(Some(_))) {
             tracing::info!(callback = ?kind, "second-factor callback without a transaction in a signed-in browser: sent on");
             return see_other(match kind {
@@ -255,6 +280,130 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         (Err(rejection), None) => {
             tracing::warn!(subject = %transaction.subject, reason = %rejection, "manage-mfa challenge rejected");
             see_other(&NoticeReason::MfaSettings.url())
+        }
+    }
+}
+
+/// What [`void_passed_elsewhere`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Elsewhere {
+    /// The token is not a passed, unused login challenge of a known user: go on as without it.
+    Nothing,
+    /// The action was voided: the login it belongs to can no longer complete.
+    Voided,
+    /// Authsignal or a store did not answer: nothing is known, nothing signed in.
+    Failed,
+}
+
+/// A login challenge passed in a browser without that login's transaction: someone did the
+/// password step elsewhere and had this browser pass the challenge (e.g. sent the hosted link to
+/// the account's owner). Its action is set to `CHALLENGE_FAILED` (`update_action`), so that the
+/// browser holding the transaction cannot complete with the token; the person is told. Nothing
+/// is ever signed in here.
+///
+/// A token that already signed someone in (a session of its user authenticated at or after the
+/// challenge passed: e.g. the callback link of a finished login opened again) is left alone.
+/// Whoever's callback comes first wins: if the password holder's callback arrives before this
+/// browser's, the login has completed already; the hosted page's description of the request and
+/// its "This wasn't me" are the defence for that order.
+///
+/// This is the only call to Authsignal that a request without any password step can cause, so
+/// it is bounded: at most [`MAX_VOID_CHECKS_PER_NETWORK`] per client network (an IPv4 address
+/// or an IPv6 /64) in [`VOID_CHECK_WINDOW_SECS`], counted in the shared quota store; beyond
+/// that the token is not looked at (the browser gets the usual answer without a transaction).
+async fn void_passed_elsewhere(state: &AppState, req: &HttpRequest, token: String) -> Elsewhere {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Elsewhere::Nothing;
+    }
+    let net = match client_key(req) {
+        LockoutKey::Ip(net) => net,
+        LockoutKey::User(_) => "unknown".into(),
+    };
+    let quota = [QuotaKey {
+        key: format!("vc:n:{net}"),
+        max: MAX_VOID_CHECKS_PER_NETWORK,
+        window_secs: VOID_CHECK_WINDOW_SECS,
+    }];
+    match state.account.quotas.reserve(&quota).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => {
+            tracing::warn!(network = %net, "too many callbacks with a token and no transaction from this network: token not checked");
+            return Elsewhere::Nothing;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "quota store failed at a callback without a transaction");
+            return Elsewhere::Failed;
+        }
+    }
+    let login_action = state.account.settings.authsignal.action_code.clone();
+    let request = ValidateChallengeRequest {
+        token,
+        user_id: None,
+        action: Some(login_action.clone()),
+    };
+    let answer = match state.account.authsignal.validate_challenge(&request).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::warn!(error = %e, "authsignal unavailable at a callback without a transaction: nothing voided, not signed in");
+            return Elsewhere::Failed;
+        }
+    };
+    let Some(passed) = super::decision::passed_elsewhere(&answer, &login_action) else {
+        return Elsewhere::Nothing;
+    };
+    match state.users.find_by_subject(&passed.user_id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Elsewhere::Nothing,
+        Err(e) => {
+            tracing::error!(error = %e, "user store failed at a callback without a transaction");
+            return Elsewhere::Failed;
+        }
+    }
+    let timeouts = &state.settings.session;
+    let sessions = match state
+        .stores
+        .sessions
+        .list(
+            &passed.user_id,
+            crate::oidc::now(),
+            timeouts.idle_timeout_secs,
+            timeouts.absolute_timeout_secs,
+        )
+        .await
+    {
+        Ok(sessions) => sessions,
+        Err(e) => {
+            tracing::error!(error = %e, "session store failed at a callback without a transaction");
+            return Elsewhere::Failed;
+        }
+    };
+    if let Some(passed_at) = passed.passed_at
+        && sessions.iter().any(|s| s.auth_time >= passed_at)
+    {
+        tracing::info!(subject = %passed.user_id, "callback without a transaction for a challenge that already signed in: left alone");
+        return Elsewhere::Nothing;
+    }
+    let update = authsignal_sdk::UpdateActionRequest {
+        state: authsignal_sdk::UserActionState::ChallengeFailed,
+    };
+    match state
+        .account
+        .authsignal
+        .update_action(
+            &passed.user_id,
+            &login_action,
+            &passed.idempotency_key,
+            &update,
+        )
+        .await
+    {
+        Ok(_) => {
+            tracing::warn!(subject = %passed.user_id, "a login challenge was passed in a browser that did not do its password step: the login was voided");
+            Elsewhere::Voided
+        }
+        Err(e) => {
+            tracing::error!(subject = %passed.user_id, error = %e, "could not void a login challenge passed in another browser");
+            Elsewhere::Failed
         }
     }
 }

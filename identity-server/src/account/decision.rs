@@ -390,6 +390,44 @@ fn check_instance(
     Ok(())
 }
 
+/// A login challenge that passed, presented at the callback of a browser without that login's
+/// transaction ([`passed_elsewhere`]): the action to void.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassedElsewhere {
+    /// The user the token names.
+    pub user_id: String,
+    /// The action instance.
+    pub idempotency_key: String,
+    /// When the action's state last changed (unix seconds), when the answer said so readably.
+    pub passed_at: Option<i64>,
+}
+
+/// The action of a `validate` answer that is a passed challenge (`isValid`,
+/// `CHALLENGE_SUCCEEDED`) of the login action `login_action` (every code field present
+/// matches), naming a user and an instance; `None` for anything else (nothing to void).
+pub fn passed_elsewhere(
+    response: &ValidateChallengeResponse,
+    login_action: &str,
+) -> Option<PassedElsewhere> {
+    check_succeeded(response).ok()?;
+    let user_id = response.user_id.as_deref().filter(|u| !u.is_empty())?;
+    let idempotency_key = response
+        .idempotency_key
+        .as_deref()
+        .filter(|k| !k.is_empty())?;
+    check_instance(response, login_action, idempotency_key).ok()?;
+    let passed_at = response
+        .state_updated_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp());
+    Some(PassedElsewhere {
+        user_id: user_id.to_owned(),
+        idempotency_key: idempotency_key.to_owned(),
+        passed_at,
+    })
+}
+
 /// What a passkey ceremony's token must be about (from its transaction).
 #[derive(Clone, Copy, Debug)]
 pub struct ExpectedPasskey<'a> {
@@ -733,6 +771,46 @@ mod tests {
             verification_method: Some(VerificationMethod::AuthenticatorApp),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_passed_login_challenge_is_recognised_for_voiding() {
+        let mut answer = validated();
+        answer.state_updated_at = Some("2026-12-01T14:05:09.123Z".into());
+        assert_eq!(
+            passed_elsewhere(&answer, "identity-server-login"),
+            Some(PassedElsewhere {
+                user_id: "sub-1".into(),
+                idempotency_key: "idem-1".into(),
+                passed_at: Some(1_796_133_909),
+            })
+        );
+        answer.state_updated_at = Some("yesterday".into());
+        assert_eq!(
+            passed_elsewhere(&answer, "identity-server-login").and_then(|p| p.passed_at),
+            None
+        );
+    }
+
+    #[test]
+    fn nothing_but_a_passed_challenge_of_the_login_action_is_voided() {
+        assert_eq!(passed_elsewhere(&validated(), "transfer-money"), None);
+        let mut other_code = validated();
+        other_code.action_code = Some("transfer-money".into());
+        assert_eq!(passed_elsewhere(&other_code, "identity-server-login"), None);
+        let mut failed = validated();
+        failed.is_valid = false;
+        failed.state = Some(UserActionState::ChallengeFailed);
+        assert_eq!(passed_elsewhere(&failed, "identity-server-login"), None);
+        let mut required = validated();
+        required.state = Some(UserActionState::ChallengeRequired);
+        assert_eq!(passed_elsewhere(&required, "identity-server-login"), None);
+        let mut no_user = validated();
+        no_user.user_id = Some(String::new());
+        assert_eq!(passed_elsewhere(&no_user, "identity-server-login"), None);
+        let mut no_key = validated();
+        no_key.idempotency_key = None;
+        assert_eq!(passed_elsewhere(&no_key, "identity-server-login"), None);
     }
 
     const EXPECTED: Expected<'static> = Expected {

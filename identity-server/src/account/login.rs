@@ -385,6 +385,21 @@ async fn verify(
     Ok(checked.map(|ok| found.filter(|_| ok).map(|u| u.user)))
 }
 
+/// The `custom` track attribute naming the application a challenge is for (`clientName`): the
+/// hosted challenge of the emulator shows it, with the browser, address and time, so that the
+/// account's owner can tell a sign-in they did not start. Real Authsignal's pre-built UI shows
+/// what the tenant configures; whether it can show this is UNVERIFIED. At most
+/// [`MAX_CLIENT_NAME_CHARS`] characters are sent.
+pub(crate) fn challenge_custom(client_name: &str) -> authsignal_sdk::CustomData {
+    let name: String = client_name.chars().take(MAX_CLIENT_NAME_CHARS).collect();
+    let mut custom = authsignal_sdk::CustomData::new();
+    custom.insert("clientName".to_owned(), serde_json::Value::String(name));
+    custom
+}
+
+/// Longest `clientName` sent with a track.
+pub(crate) const MAX_CLIENT_NAME_CHARS: usize = 64;
+
 /// The issuer-relative absolute URL of a path of this server.
 pub(crate) fn own_url(state: &AppState, path: &str) -> String {
     format!("{}{path}", state.settings.issuer.trim_end_matches('/'))
@@ -407,6 +422,7 @@ pub(crate) async fn second_factor(
         email: login.user.email.clone(),
         ip_address: Some(login.ip.to_owned()),
         user_agent: user_agent(req),
+        custom: Some(challenge_custom(login.client_name)),
         redirect_url: Some(own_url(state, CALLBACK_PATH)),
         // A fresh key per login makes the call safe to retry and identifies this login.
         idempotency_key: Some(uuid::Uuid::new_v4().to_string()),

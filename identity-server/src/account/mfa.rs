@@ -17,7 +17,7 @@ use authsignal_sdk::{TrackAttributes, UserAuthenticator, VerificationMethod};
 use serde::{Deserialize, Serialize};
 
 use super::decision::{Decision, decide_manage_mfa};
-use super::login::{own_url, redirect_to_challenge, refusal};
+use super::login::{challenge_custom, own_url, redirect_to_challenge, refusal};
 use super::pages::{
     NoticePage, client_ip, csrf_failure, notice, parse_form, parse_query, render_page, user_agent,
 };
@@ -27,6 +27,8 @@ use crate::state::AppState;
 
 /// Path of the page.
 pub const PAGE_PATH: &str = "/Account/Mfa";
+/// The application a Manage-MFA challenge names on the hosted page (`custom.clientName`).
+const MANAGE_MFA_APPLICATION: &str = "Two-step verification settings";
 /// Path of the callback after the settings.
 pub const CALLBACK_PATH: &str = "/Account/Mfa/Callback";
 
@@ -338,6 +340,7 @@ pub async fn post(
         email: user.email.clone(),
         ip_address: Some(client_ip(&req)),
         user_agent: user_agent(&req),
+        custom: Some(challenge_custom(MANAGE_MFA_APPLICATION)),
         idempotency_key: Some(uuid::Uuid::new_v4().to_string()),
         ..Default::default()
     };

@@ -18,6 +18,9 @@ pub enum NoticeReason {
     Expired,
     /// The challenge before the MFA settings was not completed.
     MfaSettings,
+    /// A login's challenge was passed in a browser that did not do its password step, and
+    /// the login was stopped ([`super::callback`]).
+    StartedElsewhere,
 }
 
 impl NoticeReason {
@@ -26,6 +29,7 @@ impl NoticeReason {
         match self {
             Self::Expired => "expired",
             Self::MfaSettings => "mfa_settings",
+            Self::StartedElsewhere => "started_elsewhere",
         }
     }
 
@@ -35,7 +39,7 @@ impl NoticeReason {
     }
 
     fn parse(code: &str) -> Option<Self> {
-        [Self::Expired, Self::MfaSettings]
+        [Self::Expired, Self::MfaSettings, Self::StartedElsewhere]
             .into_iter()
             .find(|r| r.code() == code)
     }
@@ -61,6 +65,17 @@ impl NoticeReason {
                 link_url: Some(super::mfa::PAGE_PATH.into()),
                 link_text: "Back to two-step verification".into(),
             },
+            Self::StartedElsewhere => {
+                let (url, text) = crate::templates::start_again(&state.clients);
+                NoticePage {
+                    title: "Sign-in stopped".into(),
+                    message: "This sign-in was started in another browser, so it was stopped. If you did not start it, someone may know your password: change it. You are not signed in.".into(),
+                    is_error: true,
+                    reference: None,
+                    link_url: Some(url),
+                    link_text: text,
+                }
+            }
         }
     }
 }
@@ -84,7 +99,11 @@ mod tests {
 
     #[test]
     fn reasons_round_trip_and_unknown_ones_are_refused() {
-        for r in [NoticeReason::Expired, NoticeReason::MfaSettings] {
+        for r in [
+            NoticeReason::Expired,
+            NoticeReason::MfaSettings,
+            NoticeReason::StartedElsewhere,
+        ] {
             assert_eq!(NoticeReason::parse(r.code()), Some(r));
         }
         assert_eq!(NoticeReason::parse("<b>hi</b>"), None);

@@ -38,7 +38,7 @@ use authsignal_sdk::{TrackAttributes, VerificationMethod};
 use serde::{Deserialize, Serialize};
 
 use super::decision::{Decision, Rejection, amr_for, decide_challenge_required};
-use super::login::{own_url, redirect_to_challenge};
+use super::login::{challenge_custom, own_url, redirect_to_challenge};
 use super::pages::{client_ip, user_agent};
 use super::transaction::{LoginTransaction, Purpose};
 use crate::error::{AppError, ErrorCode};
@@ -178,11 +178,15 @@ pub async fn start(
     };
     let settings = &state.account.settings;
     let action = &settings.authsignal.step_up_action_code;
+    let client_name = signin::pending_request(state, authorize_request_id)
+        .await?
+        .map(|p| p.client_name);
     let attributes = TrackAttributes {
         username: Some(user.username.clone()),
         email: user.email.clone(),
         ip_address: Some(client_ip(req)),
         user_agent: user_agent(req),
+        custom: client_name.as_deref().map(challenge_custom),
         redirect_url: Some(own_url(state, super::login::CALLBACK_PATH)),
         idempotency_key: Some(uuid::Uuid::new_v4().to_string()),
         ..Default::default()

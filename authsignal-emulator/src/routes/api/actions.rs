@@ -120,6 +120,8 @@ pub async fn track(
         outcome: outcome.as_str().to_owned(),
         is_enrolled,
         failed_attempts: 0,
+        custom: attributes.custom.clone(),
+        reported_not_me_at: None,
     };
     let (stored, created) = state.stores.actions.insert_action_if_absent(candidate)?;
     let scope = stored
@@ -253,9 +255,12 @@ fn get_action_response(action: &Action) -> GetActionResponse {
         rules: Some(Vec::new()),
         rule_ids: Some(Vec::new()),
         priority_rule_id: None,
+        // `reportedNotMe` is an emulator extension (the person answered "This wasn't me" on the
+        // hosted challenge); the real service's `output` has no such field.
         output: Some(serde_json::json!({
             "outcome": action.outcome,
             "isEnrolled": action.is_enrolled,
+            "reportedNotMe": action.reported_not_me_at.is_some(),
         })),
     }
 }

@@ -275,6 +275,8 @@ pub async fn claim(
         outcome: "CHALLENGE".into(),
         is_enrolled: true,
         failed_attempts: 0,
+        custom: None,
+        reported_not_me_at: None,
     };
     state.stores.actions.insert_action_if_absent(action)?;
     let (token, _) = state.issue_token(&key, DEFAULT_SCOPE, now);

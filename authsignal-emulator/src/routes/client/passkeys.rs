@@ -185,6 +185,8 @@ async fn complete_action(
         outcome: "CHALLENGE".into(),
         is_enrolled: true,
         failed_attempts: 0,
+        custom: None,
+        reported_not_me_at: None,
     };
     succeeded(&mut candidate);
     let (_, created) = state.stores.actions.insert_action_if_absent(candidate)?;

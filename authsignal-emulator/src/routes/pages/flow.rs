@@ -14,6 +14,7 @@ use super::{
     FlowForm, load_checked, load_session, looks_like_email, remembered_return, render,
     return_cookie, see_other, session_cookie,
 };
+use crate::domain::challenge_context;
 use crate::domain::codes::{
     hash_recovery_code, is_six_digits, otp_code, recovery_codes, strip_separators,
 };
@@ -172,6 +173,40 @@ pub async fn cancel(
     let session = load_checked(&state, &req, &form)?;
     let action = load_action(&state, &session)?;
     tracing::info!(user_id = %session.action.user_id, action = %session.action.action_code, "hosted flow cancelled");
+    leave(&state, &session, &action)
+}
+
+/// `POST /not-me` ("This wasn't me" on the challenge; an emulator extension, the real service's
+/// pre-built UI has no such button as far as its documentation shows): the person says they did
+/// not start this request, e.g. someone with their password sent them the link. In one store
+/// update the action becomes `CHALLENGE_FAILED` and records when it was reported
+/// ([`Action::reported_not_me_at`]), whatever state it had: `validate` of any of its tokens then
+/// answers not succeeded, and a correct code sent afterwards (or in flight) no longer completes
+/// it ([`record_success`] only completes an open action). The browser goes back like Cancel:
+/// to the relying party's `redirectUrl` without a token, which refuses the login.
+pub async fn not_me(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<FlowForm>,
+) -> Result<HttpResponse, PageError> {
+    let session = load_checked(&state, &req, &form)?;
+    if !matches!(session.step, HostedStep::Challenge { .. }) || session.verified {
+        return Ok(see_other("/flow"));
+    }
+    let now = Utc::now();
+    let action = state
+        .stores
+        .actions
+        .update_action(&session.action, &mut |a| {
+            if a.state != "CHALLENGE_FAILED" {
+                a.state = "CHALLENGE_FAILED".into();
+                a.state_updated_at = now;
+            }
+            a.updated_at = now;
+            a.reported_not_me_at.get_or_insert(now);
+        })?
+        .ok_or_else(|| refused("This verification no longer exists."))?;
+    tracing::warn!(user_id = %session.action.user_id, action = %session.action.action_code, "challenge reported as not started by the user: failed");
     leave(&state, &session, &action)
 }
 
@@ -693,6 +728,16 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
                 .stores
                 .authenticators
                 .remaining_recovery_codes(user_id)?;
+            context.insert(
+                "request",
+                &challenge_context::describe(
+                    &action.key.action_code,
+                    action.custom.as_ref(),
+                    action.user_agent.as_deref(),
+                    action.ip_address.as_deref(),
+                    action.created_at,
+                ),
+            );
             context.insert("method", method);
             context.insert("method_label", label(method));
             code_field(&mut context, label(method), method == RECOVERY);
@@ -1329,16 +1374,29 @@ fn record_success(
     let now = Utc::now();
     let method = method.to_owned();
     let authenticator_id = authenticator_id.map(str::to_owned);
+    let mut completed = false;
     state
         .stores
         .actions
         .update_action(&session.action, &mut |a| {
-            a.state = "CHALLENGE_SUCCEEDED".into();
-            a.state_updated_at = now;
-            a.updated_at = now;
-            a.verification_method = Some(method.clone());
-            a.verified_by_authenticator_id = authenticator_id.clone();
+            // Only an open action completes, checked in the same store update: one that ended
+            // meanwhile ("This wasn't me", too many wrong codes, a PATCH) stays ended.
+            completed = hosted_flow_open(&a.state);
+            if completed {
+                a.state = "CHALLENGE_SUCCEEDED".into();
+                a.state_updated_at = now;
+                a.updated_at = now;
+                a.verification_method = Some(method.clone());
+                a.verified_by_authenticator_id = authenticator_id.clone();
+            }
         })?;
+    if !completed {
+        tracing::warn!(user_id = %session.action.user_id, action = %session.action.action_code, "right code for an action that has ended: not completed");
+        return Err(PageError::refused(
+            StatusCode::FORBIDDEN,
+            "This verification has ended.",
+        ));
+    }
     let method = Some(method);
     update(state, session, |s| {
         s.verified = true;

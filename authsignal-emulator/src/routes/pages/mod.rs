@@ -64,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/flow", web::get().to(flow::show))
     .route("/back", web::get().to(flow::back))
     .route("/cancel", web::post().to(flow::cancel))
+    .route("/not-me", web::post().to(flow::not_me))
     .route("/resend", web::post().to(flow::resend))
     .route(
         "/enroll/email/change",

@@ -15,6 +15,19 @@ fn assert_refused_as_expired(stack: &super::Stack, page: &Page) {
     assert_eq!(page.headers["referrer-policy"], "no-referrer");
 }
 
+/// The callback voided a challenge passed without this login's password step: "sign-in
+/// stopped" page, no session.
+fn assert_voided(stack: &super::Stack, page: &Page) {
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(
+        page.location(),
+        stack.url("/Account/Notice?reason=started_elsewhere")
+    );
+    assert!(page.set_cookie(SESSION_COOKIE).is_none());
+    assert_eq!(page.headers["cache-control"], "no-store");
+    assert_eq!(page.headers["referrer-policy"], "no-referrer");
+}
+
 #[tokio::test]
 async fn replaying_a_callback_url_in_the_same_browser_signs_in_nothing_new_and_goes_home() {
     let stack = spawn().await;
@@ -58,20 +71,43 @@ async fn replaying_a_callback_url_in_the_same_browser_signs_in_nothing_new_and_g
 }
 
 #[tokio::test]
-async fn a_callback_url_opened_in_another_browser_fails_and_does_not_spoil_the_real_one() {
+async fn a_callback_url_opened_in_another_browser_signs_in_neither_browser() {
+    // A challenge passed in a browser without the login's transaction is voided (the attack of
+    // a password holder who has the owner pass the challenge looks the same from here): whoever
+    // opens a callback URL elsewhere stops that sign-in, and gets nothing from it.
     let stack = spawn().await;
     let victim = Browser::new();
     let (_, callback) = stack.until_callback(&victim, "alice", "alice").await;
 
     let attacker = Browser::new();
     let stolen = attacker.get(&callback).await;
-    assert_refused_as_expired(&stack, &stolen);
+    assert_voided(&stack, &stolen);
     assert!(stack.is_signed_out(&attacker).await);
 
     let real = victim.get(&callback).await;
-    code_of(&real);
+    assert_eq!(real.status, 303, "{}", real.body);
+    assert!(real.set_cookie(SESSION_COOKIE).is_none());
+    assert!(
+        query_param(real.location(), "code").is_none(),
+        "{}",
+        real.location()
+    );
+    assert!(stack.is_signed_out(&victim).await);
     let replay_elsewhere = attacker.get(&callback).await;
     assert_refused_as_expired(&stack, &replay_elsewhere);
+}
+
+#[tokio::test]
+async fn a_callback_url_opened_elsewhere_after_the_login_finished_changes_nothing() {
+    let stack = spawn().await;
+    let victim = Browser::new();
+    let (_, callback) = stack.until_callback(&victim, "alice", "alice").await;
+    code_of(&victim.get(&callback).await);
+    // The token already signed alice in: it is not voided, the stranger learns nothing.
+    let stranger = Browser::new();
+    assert_refused_as_expired(&stack, &stranger.get(&callback).await);
+    assert!(stack.is_signed_out(&stranger).await);
+    assert!(!stack.is_signed_out(&victim).await);
 }
 
 #[tokio::test]
@@ -81,10 +117,10 @@ async fn a_callback_without_the_password_step_fails() {
     let (_, callback) = stack
         .until_callback(&Browser::new(), "alice", "alice")
         .await;
-    // ...but this browser never posted a password.
+    // ...but this browser never posted a password: the challenge is voided.
     let browser = Browser::new();
     let page = browser.get(&callback).await;
-    assert_refused_as_expired(&stack, &page);
+    assert_voided(&stack, &page);
     let bare = browser.get(&stack.url("/Account/Login/Callback")).await;
     assert_refused_as_expired(&stack, &bare);
     assert!(stack.is_signed_out(&browser).await);
@@ -365,6 +401,7 @@ async fn a_login_transaction_cannot_finish_at_the_manage_mfa_callback() {
         ))
         .await;
     assert_refused_as_expired(&stack, &page);
-    // The transaction was consumed by the wrong callback: the real one fails too.
-    assert_refused_as_expired(&stack, &browser.get(&callback).await);
+    // The transaction was consumed by the wrong callback (and its cookie removed): the real one
+    // fails too, and the challenge it carries is voided.
+    assert_voided(&stack, &browser.get(&callback).await);
 }

@@ -15,6 +15,7 @@ mod passkeys;
 mod sessions;
 mod step_up;
 mod unavailable;
+mod victim;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -227,6 +227,12 @@ async fn in_chromium_every_page_of_the_journeys_is_accessible_titled_and_leads_s
         chrome.click("#manage-mfa").await;
         chrome.wait_for("#verify-code").await;
         page(&chrome, axe, "challenge", "Verify it's you").await;
+        let context = chrome.text_of("#challenge-context").await;
+        assert!(
+            context.starts_with("Two-step verification settings · Chrome")
+                && context.ends_with(" UTC"),
+            "the challenge says what it approves: {context}"
+        );
         let code = app.fresh_code().await;
         let pasted = format!("{} {}", &code[..3], &code[3..]);
         chrome.type_into("#code", &pasted).await;
@@ -400,6 +406,12 @@ async fn in_chromium_every_page_of_the_journeys_is_accessible_titled_and_leads_s
         chrome.click("#choose-email button").await;
         chrome.wait_for("#resend").await;
         assert_eq!(chrome.text_of("#code-destination").await, ALICE.email);
+        let context = chrome.text_of("#challenge-context").await;
+        assert!(
+            context.starts_with("Web client · Chrome") && context.ends_with(" UTC"),
+            "the challenge names the application, browser, address and time: {context}"
+        );
+        assert!(chrome.text().await.contains("This wasn't me"));
         page(&chrome, axe, "challenge-email", "Verify it's you").await;
         chrome.wait_for("#resend-wait").await;
         chrome.click("#resend button").await;

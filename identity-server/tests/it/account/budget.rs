@@ -112,25 +112,33 @@ async fn twenty_parallel_logins_with_the_password_start_no_more_challenges_than_
 #[tokio::test]
 async fn after_a_block_and_a_window_the_budget_does_not_refill_to_unlimited_and_the_next_block_is_longer()
  {
-    // Two challenges per 3 s window; blocks of 1 s, 2 s, 4 s (stores count whole seconds).
-    let stack = spawn_with(|s| budget(s, 2, 3, 1)).await;
+    // Two challenges per 6 s window; blocks of 2 s, 4 s, 8 s (stores count whole seconds; the
+    // waits accepted allow for up to two seconds of a loaded machine between the block's start
+    // and the page, and still tell the three blocks apart).
+    let stack = spawn_with(|s| budget(s, 2, 6, 2)).await;
     enroll_alice(&stack).await;
 
     assert!(started_a_challenge(&stack, &password_step(&stack).await));
     // The second challenge uses up the budget: the first block begins.
     assert!(started_a_challenge(&stack, &password_step(&stack).await));
-    assert_blocked(&password_step(&stack).await, &["1 second"]);
+    assert_blocked(&password_step(&stack).await, &["2 seconds", "1 second"]);
 
     // Waiting out the block buys one challenge, which begins a block twice as long.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     assert!(started_a_challenge(&stack, &password_step(&stack).await));
-    assert_blocked(&password_step(&stack).await, &["1 second", "2 seconds"]);
+    assert_blocked(
+        &password_step(&stack).await,
+        &["4 seconds", "3 seconds", "2 seconds"],
+    );
 
     // A whole window after that block: the budget is back, but not the first block's length.
-    tokio::time::sleep(std::time::Duration::from_millis(2000 + 3000 + 1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4000 + 6000 + 1100)).await;
     assert!(started_a_challenge(&stack, &password_step(&stack).await));
     assert!(started_a_challenge(&stack, &password_step(&stack).await));
-    assert_blocked(&password_step(&stack).await, &["3 seconds", "4 seconds"]);
+    assert_blocked(
+        &password_step(&stack).await,
+        &["8 seconds", "7 seconds", "6 seconds"],
+    );
 }
 
 #[tokio::test]

@@ -58,6 +58,9 @@ const MAX_TOKEN_BYTES: usize = 8192;
 const MAX_VOID_CHECKS_PER_NETWORK: u32 = 20;
 /// The window of [`MAX_VOID_CHECKS_PER_NETWORK`] (10 minutes).
 const VOID_CHECK_WINDOW_SECS: i64 = 600;
+/// Such checks from all networks together per window: bounds the Authsignal calls and the
+/// per-network counters an anonymous flood from many networks can cause.
+const MAX_VOID_CHECKS_GLOBAL: u32 = 10_000;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -309,7 +312,8 @@ enum Elsewhere {
 ///
 /// This is the only call to Authsignal that a request without any password step can cause, so
 /// it is bounded: at most [`MAX_VOID_CHECKS_PER_NETWORK`] per client network (an IPv4 address
-/// or an IPv6 /64) in [`VOID_CHECK_WINDOW_SECS`], counted in the shared quota store; beyond
+/// or an IPv6 /64) and [`MAX_VOID_CHECKS_GLOBAL`] in all in [`VOID_CHECK_WINDOW_SECS`], counted
+/// in one step in the shared quota store; beyond
 /// that the token is not looked at (the browser gets the usual answer without a transaction).
 async fn void_passed_elsewhere(state: &AppState, req: &HttpRequest, token: String) -> Elsewhere {
     if token.len() > MAX_TOKEN_BYTES {
@@ -319,11 +323,18 @@ async fn void_passed_elsewhere(state: &AppState, req: &HttpRequest, token: Strin
         LockoutKey::Ip(net) => net,
         LockoutKey::User(_) => "unknown".into(),
     };
-    let quota = [QuotaKey {
-        key: format!("vc:n:{net}"),
-        max: MAX_VOID_CHECKS_PER_NETWORK,
-        window_secs: VOID_CHECK_WINDOW_SECS,
-    }];
+    let quota = [
+        QuotaKey {
+            key: format!("vc:n:{net}"),
+            max: MAX_VOID_CHECKS_PER_NETWORK,
+            window_secs: VOID_CHECK_WINDOW_SECS,
+        },
+        QuotaKey {
+            key: "vc:all".into(),
+            max: MAX_VOID_CHECKS_GLOBAL,
+            window_secs: VOID_CHECK_WINDOW_SECS,
+        },
+    ];
     match state.account.quotas.reserve(&quota).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) => {

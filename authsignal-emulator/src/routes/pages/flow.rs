@@ -182,7 +182,7 @@ pub async fn cancel(
 /// update the action becomes `CHALLENGE_FAILED` and records when it was reported
 /// ([`Action::reported_not_me_at`]), whatever state it had: `validate` of any of its tokens then
 /// answers not succeeded, and a correct code sent afterwards (or in flight) no longer completes
-/// it ([`record_success`] only completes an open action). The browser goes back like Cancel:
+/// it (`record_success` only completes an open action). The browser goes back like Cancel:
 /// to the relying party's `redirectUrl` without a token, which refuses the login.
 pub async fn not_me(
     state: web::Data<AppState>,

@@ -25,7 +25,7 @@
 //! the home page, or the "Manage MFA" page, signed in.
 //!
 //! A login callback with a token in a browser that sends no transaction cookie at all is checked
-//! first ([`void_passed_elsewhere`]): a passed challenge of the login action that has not signed
+//! first (`void_passed_elsewhere`): a passed challenge of the login action that has not signed
 //! anyone in yet was passed in a browser that did not do its password step (someone holding the
 //! password sent the hosted link to the account's owner). Its action is set `CHALLENGE_FAILED`,
 //! so that the password holder's browser cannot complete with the token, and the person is told

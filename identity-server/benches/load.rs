@@ -139,16 +139,12 @@ async fn spawn_server(
     signing_pem: &str,
     emulator_api: &str,
     http: &reqwest::Client,
+    port: u16,
 ) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let cert = write(dir.path(), "cert.pem", tls.cert_chain_pem());
     let key = write(dir.path(), "key.pem", tls.key_pem());
     let ca = write(dir.path(), "ca.pem", tls.ca_pem());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let base_url = format!("https://localhost:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_identity-server"))
         .env_clear()
@@ -371,6 +367,12 @@ fn main() {
         .unwrap();
 
     rt.block_on(async {
+        // The server's port first: the emulator redirects only to its origin.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         // The emulator, in this process.
         let emulator_settings = authsignal_emulator::configuration::Settings {
             port: 0,
@@ -378,6 +380,7 @@ fn main() {
             in_memory: true,
             workers: Some(1),
             disable_signals: true,
+            redirect_origins: vec![format!("https://localhost:{port}")],
             ..Default::default()
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -412,7 +415,7 @@ fn main() {
         }
         handle.set_action_outcome(ACTION, Outcome::Allow);
 
-        let server = spawn_server(&tls, &signing_pem, &emulator_api, &http).await;
+        let server = spawn_server(&tls, &signing_pem, &emulator_api, &http, port).await;
         let pid = server.pid();
         let client = Client {
             http: http.clone(),

@@ -243,7 +243,7 @@ fn open_store(
     choice: &StoreChoice,
     session_key: &[u8],
 ) -> Result<(Arc<dyn SessionStore>, Option<Closed>), String> {
-    let sealer = Sealer::derive(session_key);
+    let sealer = Sealer::derive(session_key)?;
     match choice {
         StoreChoice::Embedded => match &settings.data_dir {
             Some(dir) => {

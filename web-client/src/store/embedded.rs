@@ -489,7 +489,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_released_lock_is_forgotten() {
-        let store = EmbeddedStore::in_memory(Sealer::derive(&[1u8; 64])).unwrap();
+        let store = EmbeddedStore::in_memory(Sealer::derive(&[1u8; 64]).unwrap()).unwrap();
         let guard = store.lock_refresh("a").await.unwrap();
         assert_eq!(store.locks.len(), 1);
         store.unlock_refresh(guard).await.unwrap();
@@ -498,7 +498,7 @@ mod tests {
 
     #[tokio::test]
     async fn closed_resolves_only_once_every_handle_is_dropped() {
-        let store = EmbeddedStore::in_memory(Sealer::derive(&[1u8; 64])).unwrap();
+        let store = EmbeddedStore::in_memory(Sealer::derive(&[1u8; 64]).unwrap()).unwrap();
         let closed = store.closed();
         tokio::pin!(closed);
         let clone = store.clone();

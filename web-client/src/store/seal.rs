@@ -49,21 +49,21 @@ impl hkdf::KeyType for KeyLen {
 }
 
 impl Sealer {
-    /// The sealer of the store, derived from the session key's bytes.
-    pub fn derive(session_key: &[u8]) -> Self {
+    /// The sealer of the store, derived from the session key's bytes. The error (which needs
+    /// an output length HKDF-SHA256 cannot produce, so it does not happen for the 32 bytes here)
+    /// stops start-up with a message rather than a panic.
+    pub fn derive(session_key: &[u8]) -> Result<Self, String> {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(session_key);
         let mut bytes = [0u8; 32];
-        // Both steps fail only for an output length HKDF-SHA256 cannot produce (more than
-        // 255 * 32 bytes); 32 is always fine, so these expects cannot fire.
         prk.expand(&[INFO], KeyLen)
-            .expect("hkdf-sha256 yields 32 bytes")
-            .fill(&mut bytes)
-            .expect("hkdf-sha256 fills 32 bytes");
-        let key = UnboundKey::new(&AES_256_GCM, &bytes).expect("aes-256-gcm takes a 32-byte key");
-        Self {
+            .and_then(|okm| okm.fill(&mut bytes))
+            .map_err(|_| "session store: cannot derive the sealing key (hkdf-sha256)".to_owned())?;
+        let key = UnboundKey::new(&AES_256_GCM, &bytes)
+            .map_err(|_| "session store: the sealing key is not an aes-256-gcm key".to_owned())?;
+        Ok(Self {
             key: LessSafeKey::new(key),
             rng: SystemRandom::new(),
-        }
+        })
     }
 
     /// `VERSION || nonce || ciphertext || tag`, with `context` as associated data.
@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn a_sealed_value_opens_with_the_same_key_and_context_only() {
-        let sealer = Sealer::derive(&[7u8; 64]);
+        let sealer = Sealer::derive(&[7u8; 64]).unwrap();
         let sealed = sealer.seal(b"sess:a", b"the access token").unwrap();
         assert_eq!(
             sealer.open(b"sess:a", &sealed).as_deref(),
@@ -120,6 +120,7 @@ mod tests {
         assert!(sealer.open(b"sess:b", &sealed).is_none(), "another context");
         assert!(
             Sealer::derive(&[8u8; 64])
+                .unwrap()
                 .open(b"sess:a", &sealed)
                 .is_none(),
             "another key"
@@ -134,7 +135,7 @@ mod tests {
 
     #[test]
     fn sealing_twice_gives_different_bytes_without_the_plaintext() {
-        let sealer = Sealer::derive(&[7u8; 64]);
+        let sealer = Sealer::derive(&[7u8; 64]).unwrap();
         let a = sealer.seal(b"c", b"secret-token").unwrap();
         let b = sealer.seal(b"c", b"secret-token").unwrap();
         assert_ne!(a, b, "nonces are fresh");

@@ -71,7 +71,7 @@ pub fn redis_store(server: &RedisServer, key: &[u8], lock_ttl: Duration) -> Redi
             lock_ttl,
             ca_pem: None,
         },
-        Sealer::derive(key),
+        Sealer::derive(key).unwrap(),
     )
     .unwrap()
 }
@@ -80,7 +80,7 @@ async fn embedded_file() -> Option<Fixture> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sessions.redb");
     let store: Arc<dyn SessionStore> =
-        Arc::new(EmbeddedStore::open(&path, Sealer::derive(&KEY)).unwrap());
+        Arc::new(EmbeddedStore::open(&path, Sealer::derive(&KEY).unwrap()).unwrap());
     Some(Fixture {
         other: store.clone(),
         store,
@@ -90,7 +90,7 @@ async fn embedded_file() -> Option<Fixture> {
 
 async fn embedded_memory() -> Option<Fixture> {
     let store: Arc<dyn SessionStore> =
-        Arc::new(EmbeddedStore::in_memory(Sealer::derive(&KEY)).unwrap());
+        Arc::new(EmbeddedStore::in_memory(Sealer::derive(&KEY).unwrap()).unwrap());
     Some(Fixture {
         other: store.clone(),
         store,
@@ -262,7 +262,7 @@ async fn a_session_sealed_under_another_key_reads_as_absent(f: Fixture) {
         Raw::File(path, _) => {
             drop(f.store);
             drop(f.other);
-            Arc::new(EmbeddedStore::open(path, Sealer::derive(&[9u8; 64])).unwrap())
+            Arc::new(EmbeddedStore::open(path, Sealer::derive(&[9u8; 64]).unwrap()).unwrap())
         }
         Raw::Memory => return,
     };
@@ -536,7 +536,7 @@ async fn a_reopened_database_file_still_has_its_sessions() {
     drop(f.store);
     drop(f.other);
 
-    let reopened = EmbeddedStore::open(&path, Sealer::derive(&KEY)).unwrap();
+    let reopened = EmbeddedStore::open(&path, Sealer::derive(&KEY).unwrap()).unwrap();
 
     let read = reopened.get(&id, Utc::now()).await.unwrap().expect("kept");
     assert_eq!(read.access_token.expose(), "access-token-a");
@@ -560,7 +560,7 @@ async fn a_corrupt_database_file_is_refused_naming_the_file_and_left_untouched()
     let garbage = b"this is not a redb database, but it holds someone's data".repeat(100);
     std::fs::write(&path, &garbage).unwrap();
 
-    let err = EmbeddedStore::open(&path, Sealer::derive(&KEY)).unwrap_err();
+    let err = EmbeddedStore::open(&path, Sealer::derive(&KEY).unwrap()).unwrap_err();
 
     assert!(err.contains(&format!("'{}'", path.display())), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), garbage, "never reset");
@@ -572,7 +572,7 @@ async fn a_database_file_with_a_damaged_page_is_refused() {
     let path = dir.path().join("sessions.redb");
     let ids: Vec<String> = (0..50).map(id).collect();
     {
-        let store = EmbeddedStore::open(&path, Sealer::derive(&KEY)).unwrap();
+        let store = EmbeddedStore::open(&path, Sealer::derive(&KEY).unwrap()).unwrap();
         for id in &ids {
             store.put(id, &session("a", hour())).await.unwrap();
         }
@@ -590,7 +590,7 @@ async fn a_database_file_with_a_damaged_page_is_refused() {
     }
     std::fs::write(&path, &bytes).unwrap();
 
-    let err = EmbeddedStore::open(&path, Sealer::derive(&KEY)).unwrap_err();
+    let err = EmbeddedStore::open(&path, Sealer::derive(&KEY).unwrap()).unwrap_err();
 
     assert!(err.contains(&format!("'{}'", path.display())), "{err}");
     assert_eq!(
@@ -607,7 +607,7 @@ async fn a_database_file_open_in_another_store_is_refused() {
         unreachable!()
     };
 
-    let err = EmbeddedStore::open(path, Sealer::derive(&KEY)).unwrap_err();
+    let err = EmbeddedStore::open(path, Sealer::derive(&KEY).unwrap()).unwrap_err();
 
     assert!(err.contains("already open"), "{err}");
 }
@@ -730,7 +730,7 @@ async fn rediss_works_with_the_configured_ca_and_refuses_a_server_it_does_not_tr
                 lock_ttl: Duration::from_secs(5),
                 ca_pem: ca_pem.map(|p| p.as_bytes().to_vec()),
             },
-            Sealer::derive(&KEY),
+            Sealer::derive(&KEY).unwrap(),
         )
         .unwrap()
     };

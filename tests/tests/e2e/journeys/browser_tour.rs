@@ -182,7 +182,17 @@ async fn in_chromium_every_page_of_the_journeys_is_accessible_titled_and_leads_s
         chrome.wait_for("#download-codes").await;
         page(&chrome, axe, "recovery-codes", "Save your recovery codes").await;
         fits_a_phone(&chrome, "recovery-codes").await;
-        chrome.click("#saved").await;
+        // Tick "I have saved my recovery codes" and see that it took: the phone-size check
+        // above has just resized the page, and a click during that relayout can miss, after
+        // which the required box silently keeps the form from being sent.
+        for _ in 0..50 {
+            let ticked = chrome.wait_for("#saved").await.property("checked").await;
+            if ticked.ok().flatten() == Some(serde_json::json!(true)) {
+                break;
+            }
+            chrome.click("#saved").await;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         chrome.click("#recovery-codes-continue button").await;
 
         // The claims page.

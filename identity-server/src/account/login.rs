@@ -48,6 +48,16 @@ fn locked_out(state: &AppState) -> String {
         crate::templates::duration_in_words(state.account.settings.lockout.lockout_secs)
     )
 }
+/// Shown after a failure that leaves the username one attempt before its lockout. The
+/// username's counter counts every submitted name alike, whether or not an account has it
+/// ([`super::lockout`]), so the warning says nothing about existence.
+fn last_attempt(state: &AppState) -> String {
+    format!(
+        "{INVALID_CREDENTIALS} 1 attempt left: after one more failure, sign-in with this \
+         username is paused for {}.",
+        crate::templates::duration_in_words(state.account.settings.lockout.lockout_secs)
+    )
+}
 /// Longest username and password (bytes) that are checked at all: longer ones cannot belong to
 /// an account, and bounding them bounds the work an anonymous request can cause.
 const MAX_USERNAME_BYTES: usize = 256;
@@ -312,10 +322,12 @@ pub async fn post(
         }
     };
     let Some(user) = user else {
-        let locked = attempt.fail().await?;
+        let failed = attempt.fail().await?;
         tracing::info!(client_ip = %ip, "login failed: invalid credentials");
-        let (message, status) = if locked {
+        let (message, status) = if failed.locked {
             (locked_out(&state), StatusCode::TOO_MANY_REQUESTS)
+        } else if failed.user_left == Some(1) {
+            (last_attempt(&state), StatusCode::OK)
         } else {
             (INVALID_CREDENTIALS.to_owned(), StatusCode::OK)
         };

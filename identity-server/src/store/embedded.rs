@@ -1497,7 +1497,7 @@ impl FailedLoginStore for Embedded {
         key: &'a LockoutKey,
         max: u32,
         reserved: bool,
-    ) -> StoreFuture<'a, bool> {
+    ) -> StoreFuture<'a, u32> {
         let (key, policy) = (key.storage_key(), self.policy);
         self.write(move |txn| {
             let t = now();

@@ -288,14 +288,14 @@ pub trait FailedLoginStore: Send + Sync + fmt::Debug {
         max: u32,
         count_in_flight: bool,
     ) -> StoreFuture<'a, bool>;
-    /// Counts a failure (ending a reserved attempt when `reserved`); returns whether the key is
-    /// now locked.
+    /// Counts a failure (ending a reserved attempt when `reserved`); returns the failures left
+    /// before the key locks: 0 when it is locked now (by this failure or before it).
     fn fail_attempt<'a>(
         &'a self,
         key: &'a LockoutKey,
         max: u32,
         reserved: bool,
-    ) -> StoreFuture<'a, bool>;
+    ) -> StoreFuture<'a, u32>;
     /// Ends a reserved attempt without counting it.
     fn forgive<'a>(&'a self, key: &'a LockoutKey) -> StoreFuture<'a, ()>;
     /// Forgets the failures of a key (after a complete sign-in of that user). An active lockout

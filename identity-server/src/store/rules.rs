@@ -87,15 +87,17 @@ impl LockoutCounter {
         true
     }
 
-    /// Counts a failure, ending a reserved attempt when `reserved`; whether it is locked now.
-    pub fn fail(&mut self, now: i64, policy: LockoutPolicy, max: u32, reserved: bool) -> bool {
+    /// Counts a failure, ending a reserved attempt when `reserved`; returns the failures left
+    /// before the counter locks: 0 when it is locked now (see
+    /// [`super::FailedLoginStore::fail_attempt`]).
+    pub fn fail(&mut self, now: i64, policy: LockoutPolicy, max: u32, reserved: bool) -> u32 {
         self.refresh(now, policy);
         if reserved {
             self.in_flight = self.in_flight.saturating_sub(1);
         }
         if self.is_locked(now) {
             // Failures while locked do not extend the lockout.
-            return true;
+            return 0;
         }
         self.failures = self.failures.saturating_add(1);
         if self.failures >= max {
@@ -103,9 +105,9 @@ impl LockoutCounter {
             // A new window starts when the lockout ends.
             self.failures = 0;
             self.window_start = self.locked_until;
-            return true;
+            return 0;
         }
-        false
+        max - self.failures
     }
 
     /// Ends a reserved attempt without counting it.
@@ -421,9 +423,9 @@ mod tests {
             !c.begin(0, POLICY, 3, true),
             "three in flight fill the budget"
         );
-        assert!(!c.fail(1, POLICY, 3, true));
-        assert!(!c.fail(1, POLICY, 3, true));
-        assert!(c.fail(1, POLICY, 3, true));
+        assert_eq!(c.fail(1, POLICY, 3, true), 2);
+        assert_eq!(c.fail(1, POLICY, 3, true), 1);
+        assert_eq!(c.fail(1, POLICY, 3, true), 0);
         assert!(c.is_locked(2));
         assert!(!c.begin(2, POLICY, 3, true));
         assert!(!c.is_locked(901));
@@ -454,7 +456,7 @@ mod tests {
     #[test]
     fn reset_forgets_failures_but_not_a_lockout() {
         let mut c = LockoutCounter::new(0);
-        assert!(c.fail(0, POLICY, 1, false));
+        assert_eq!(c.fail(0, POLICY, 1, false), 0);
         c.reset(1, POLICY);
         assert!(c.is_locked(1));
         let mut d = LockoutCounter::new(0);

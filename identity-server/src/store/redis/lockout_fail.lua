@@ -1,5 +1,5 @@
 -- `LockoutCounter::fail`. ARGV[3] max   ARGV[4] reserved '1' | '0'.
--- Returns 1 when the counter is locked now, 0 otherwise.
+-- Returns the failures left before the counter locks: 0 when it is locked now.
 local max = tonumber(ARGV[3])
 local reserved = ARGV[4] == '1'
 local function fail()
@@ -9,7 +9,7 @@ local function fail()
   end
   if is_locked() then
     -- Failures while locked do not extend the lockout.
-    return 1
+    return 0
   end
   c.failures = c.failures + 1
   if c.failures >= max then
@@ -17,9 +17,9 @@ local function fail()
     -- A new window starts when the lockout ends.
     c.failures = 0
     c.window_start = c.locked_until
-    return 1
+    return 0
   end
-  return 0
+  return max - c.failures
 end
 local answer = fail()
 save()

@@ -1425,13 +1425,15 @@ impl FailedLoginStore for Redis {
         key: &'a LockoutKey,
         max: u32,
         reserved: bool,
-    ) -> StoreFuture<'a, bool> {
+    ) -> StoreFuture<'a, u32> {
         Box::pin(self.run("lockout fail", async move {
             let args = [max.to_string(), u8::from(reserved).to_string()];
-            let locked = self
+            let left = self
                 .lockout("lockout fail", &self.scripts.lockout_fail, key, &args)
                 .await?;
-            Ok(locked == 1)
+            u32::try_from(left).map_err(|_| {
+                StoreError::backend("lockout fail", "a negative count of failures left")
+            })
         }))
     }
 

@@ -72,6 +72,46 @@ async fn a_username_is_locked_after_repeated_failures_even_with_the_right_passwo
 }
 
 #[tokio::test]
+async fn the_failure_before_the_last_attempt_warns_alike_for_an_existing_and_an_unknown_username() {
+    let stack = spawn_with(|s| {
+        s.account.lockout.max_failures_per_user = 4;
+        s.account.lockout.lockout_secs = 120;
+    })
+    .await;
+    let browser = Browser::new();
+    let ar = stack.authorize(&browser).await;
+    let mut seen = Vec::new();
+    for username in ["alice", "nobody-here"] {
+        let mut messages = Vec::new();
+        for _ in 0..4 {
+            let page = stack
+                .submit_password(&browser, &ar, username, "wrong-guess", false)
+                .await;
+            messages.push((page.status, element_text(&page.body, "error").unwrap()));
+        }
+        let plain = (200, "Invalid username or password.".to_owned());
+        assert_eq!(messages[0], plain, "{username}");
+        assert_eq!(messages[1], plain, "{username}: two attempts are left");
+        assert_eq!(
+            messages[2],
+            (
+                200,
+                "Invalid username or password. 1 attempt left: after one more failure, sign-in \
+                 with this username is paused for 2 minutes."
+                    .to_owned()
+            ),
+            "{username}: the third failure leaves one attempt"
+        );
+        assert_eq!(messages[3].0, 429, "{username}: the fourth locks");
+        seen.push(messages);
+    }
+    assert_eq!(
+        seen[0], seen[1],
+        "an existing and an unknown username read exactly alike"
+    );
+}
+
+#[tokio::test]
 async fn an_unknown_username_locks_the_same_way() {
     let stack = spawn_with(|s| s.account.lockout.max_failures_per_user = 2).await;
     let browser = Browser::new();

@@ -862,10 +862,11 @@ pub async fn of_twenty_concurrent_password_checks_at_most_the_maximum_are_reserv
     })
     .await;
     assert_eq!(answers.iter().filter(|a| **a).count(), 5, "{answers:?}");
-    // All five fail: the key locks, and nothing more is reserved.
-    let mut locked = Vec::new();
+    // All five fail: each answer tells the failures left, the fifth locks the key, and
+    // nothing more is reserved.
+    let mut left = Vec::new();
     for _ in 0..5 {
-        locked.push(
+        left.push(
             stores
                 .failed_logins
                 .fail_attempt(&key, 5, true)
@@ -873,7 +874,7 @@ pub async fn of_twenty_concurrent_password_checks_at_most_the_maximum_are_reserv
                 .unwrap(),
         );
     }
-    assert_eq!(locked, [false, false, false, false, true]);
+    assert_eq!(left, [4, 3, 2, 1, 0]);
     assert!(stores.failed_logins.is_locked(&key).await.unwrap());
     assert!(
         !stores
@@ -890,12 +891,13 @@ pub async fn of_twenty_concurrent_password_checks_at_most_the_maximum_are_reserv
             .unwrap()
     );
     // Failures while locked do not unlock or reset it; a reset keeps the lockout.
-    assert!(
+    assert_eq!(
         stores
             .failed_logins
             .fail_attempt(&key, 5, false)
             .await
-            .unwrap()
+            .unwrap(),
+        0
     );
     stores.failed_logins.reset(&key).await.unwrap();
     assert!(stores.failed_logins.is_locked(&key).await.unwrap());
@@ -954,12 +956,13 @@ pub async fn a_forgiven_attempt_frees_its_reservation_and_a_reset_forgets_failur
     stores.failed_logins.forgive(&key).await.unwrap();
     stores.failed_logins.forgive(&key).await.unwrap();
     // One failure counted; a reset forgets it.
-    assert!(
-        !stores
+    assert_eq!(
+        stores
             .failed_logins
             .fail_attempt(&key, 2, false)
             .await
-            .unwrap()
+            .unwrap(),
+        1
     );
     assert!(
         stores
@@ -997,19 +1000,21 @@ pub async fn a_forgiven_attempt_frees_its_reservation_and_a_reset_forgets_failur
 /// Runs with the short policy of `mod.rs` (window and lockout of [`super::SHORT_SECS`]).
 pub async fn a_lockout_ends_after_its_duration(stores: &Stores) {
     let key = LockoutKey::user(&format!("heidi{}", random_token()));
-    assert!(
-        !stores
-            .failed_logins
-            .fail_attempt(&key, 2, false)
-            .await
-            .unwrap()
-    );
-    assert!(
+    assert_eq!(
         stores
             .failed_logins
             .fail_attempt(&key, 2, false)
             .await
-            .unwrap()
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        stores
+            .failed_logins
+            .fail_attempt(&key, 2, false)
+            .await
+            .unwrap(),
+        0
     );
     assert!(stores.failed_logins.is_locked(&key).await.unwrap());
     tokio::time::sleep(Duration::from_secs(super::SHORT_SECS as u64 + 1)).await;

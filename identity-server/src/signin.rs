@@ -376,7 +376,9 @@ pub fn send_logout(state: &AppState, session: &Session) {
 /// Remembers that `client_id` was issued a code in `session` (stored under `key`), so that its
 /// end reaches the client by back-channel logout. Only registered clients, each once: the list
 /// is bounded by the registrations. Two concurrent first codes for two clients may race and one
-/// be forgotten (the last write wins); the code is issued either way.
+/// be forgotten (the last write wins); the code is issued either way. A session that ended
+/// since it was read is not written back ([`SessionStore::replace`](crate::store::SessionStore::replace));
+/// its code is then refused at the token endpoint, whose check finds no session.
 pub async fn record_client(
     state: &AppState,
     key: &str,
@@ -391,14 +393,23 @@ pub async fn record_client(
         .created
         .saturating_add(state.settings.session.absolute_timeout_secs);
     // The same key: the record is replaced, the session (and its `sid`) stays.
-    state.stores.sessions.put(key, session, expires_at).await
+    let replaced = state
+        .stores
+        .sessions
+        .replace(key, key, session, expires_at)
+        .await?;
+    if !replaced {
+        tracing::info!(subject = %session.subject, "session ended while a code was issued: not written back");
+    }
+    Ok(())
 }
 
 /// Records a step-up of this browser's session `sid` of `subject` for an authorize request: the
 /// user just passed a fresh second factor, so `step_up_at` and `auth_time` become now and `amr`
 /// gains `added` (`mfa` and the method). The session keeps its `sid` (and its clients) but gets
 /// a new cookie handle, as after every authentication step; the old handle stops working.
-/// `None` when this browser's session is not that one any more (signed out, or another user
+/// `None` when this browser's session is not that one any more (signed out, ended meanwhile by
+/// "sign out everywhere", or another user
 /// signed in meanwhile): nothing is changed.
 pub async fn step_up_session(
     state: &AppState,
@@ -428,17 +439,21 @@ pub async fn step_up_session(
     let expires_at = session
         .created
         .saturating_add(state.settings.session.absolute_timeout_secs);
-    // The new handle first: a failure in between leaves the old session as it was.
-    state
+    // One atomic step, and only while the old session is still there: one that was ended
+    // meanwhile (signed out, "sign out everywhere") is not brought back under the new handle.
+    let replaced = state
         .stores
         .sessions
-        .put(&session_key(&handle), &session, expires_at)
+        .replace(
+            &session_key(old.value()),
+            &session_key(&handle),
+            &session,
+            expires_at,
+        )
         .await?;
-    state
-        .stores
-        .sessions
-        .remove(&session_key(old.value()))
-        .await?;
+    if !replaced {
+        return Ok(None);
+    }
     let cookie = session_cookie(state, &handle, session.remember);
     Ok(Some((session, cookie)))
 }

@@ -690,17 +690,14 @@ pub async fn record_step_up(
     let expires_at = session
         .created
         .saturating_add(state.settings.session.absolute_timeout_secs);
-    // The same key: the record is replaced, the session (and its `sid`) stays.
+    // The same key: the record is replaced, the session (and its `sid`) stays; a session ended
+    // since it was read is not brought back.
+    let key = crate::signin::session_key(cookie.value());
     state
         .stores
         .sessions
-        .put(
-            &crate::signin::session_key(cookie.value()),
-            &session,
-            expires_at,
-        )
-        .await?;
-    Ok(true)
+        .replace(&key, &key, &session, expires_at)
+        .await
 }
 
 /// "Try again" and "back" of a refusal page on the passkeys page: both lead back to the list.

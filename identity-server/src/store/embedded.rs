@@ -1011,6 +1011,31 @@ impl SessionStore for Embedded {
         })
     }
 
+    fn replace<'a>(
+        &'a self,
+        old_key: &'a str,
+        new_key: &'a str,
+        session: &'a Session,
+        expires_at: i64,
+    ) -> StoreFuture<'a, bool> {
+        let (old_key, new_key) = (old_key.to_owned(), new_key.to_owned());
+        let session = session.clone();
+        self.write(move |txn| {
+            let t = now();
+            let table = txn.open_table(SESSIONS).map_err(be)?;
+            let live = read_live::<Session>(&table, &old_key, t)?.is_some();
+            drop(table);
+            if !live || expires_at <= t {
+                return Ok(false);
+            }
+            // The old record and its index entry go first, so the subject's count is the same
+            // after the write and the cap ends nobody.
+            remove_session(txn, &old_key)?;
+            create_session(txn, &new_key, &session, expires_at, t)?;
+            Ok(true)
+        })
+    }
+
     fn list<'a>(
         &'a self,
         subject: &'a str,

@@ -152,6 +152,19 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         session: &'a Session,
         expires_at: i64,
     ) -> StoreFuture<'a, Vec<Session>>;
+    /// Replaces the session under `old_key` with `session` under `new_key` (the same key to
+    /// change it in place) until `expires_at`, atomically and **only while a live session is
+    /// still under `old_key`**: `false`, with nothing written, when it has ended meanwhile
+    /// (signed out, ended from the sessions page or by "sign out everywhere", expired). A
+    /// request that read a session before it ended can therefore never write it back. The
+    /// subject's count of sessions does not change, so nothing is ended past the cap.
+    fn replace<'a>(
+        &'a self,
+        old_key: &'a str,
+        new_key: &'a str,
+        session: &'a Session,
+        expires_at: i64,
+    ) -> StoreFuture<'a, bool>;
     /// The subject's sessions that are live at `now` under both timeouts, newest first. Display
     /// only: it bumps no `last_seen`.
     fn list<'a>(

@@ -30,7 +30,7 @@
 //! | `P ar:{H(id)}` + `P arn:{net}` + `P ar-total` | STRING JSON {request, network, expires_at} | PX lifetime | put: `ar_put.lua` (with the cap); get: `GET`; take: `GETDEL`, then `ZREM` from `arn` |
 //! | `P arn:{network}` | ZSET member `H(id)`, score expiry (ms, Redis clock) | PX longest member | `ar_put.lua` drops expired members, refuses at `max_per_network` |
 //! | `P mfa:{H(txid)}` | STRING JSON | PX lifetime | insert: `SET NX PX`; take: `GETDEL` |
-//! | `P sess:{H(handle)}` | HASH {s JSON, created, last_seen, exp} | PXAT min(last_seen + idle, created + absolute, exp) | create/put: `session_create.lua`; touch: `session_touch.lua`; remove: `HGET`, then `MULTI` DEL + ZREM from `sessions`; list: `ZRANGE`, then `HMGET` each; end/end_all: `ZRANGE`, then `session_end.lua` |
+//! | `P sess:{H(handle)}` | HASH {s JSON, created, last_seen, exp} | PXAT min(last_seen + idle, created + absolute, exp) | create/put: `session_create.lua`; replace: `session_replace.lua` (only while the old record exists); touch: `session_touch.lua`; remove: `HGET`, then `MULTI` DEL + ZREM from `sessions`; list: `ZRANGE`, then `HMGET` each; end/end_all: `ZRANGE`, then `session_end.lua` |
 //! | `P sessions:{subject}` | ZSET member `H(handle)`, score the session key's deadline (ms) | PXAT latest member | `session_create.lua` drops expired members, checks the members it is given against the index (else `retry`) and, past [`super::MAX_SESSIONS_PER_SUBJECT`], ends the least recently used; members whose session is gone (idle timeout) are pruned there and in `session_end.lua` |
 //! | `P code:{H(code)}` | HASH {r JSON, used, grant} | PX expiry + 600 s reuse memory | put: `code_put.lua` (with the cap); redeem: `code_redeem.lua`, then `ZREM` from `codes`; set_grant: `hset_if_exists.lua` |
 //! | `P codes:{sid}` | ZSET of unredeemed codes, score code expiry (ms) | PX longest member | `code_put.lua` drops expired members, refuses at `max_per_session` |
@@ -309,6 +309,7 @@ struct Scripts {
     session_touch: Script,
     session_create: Script,
     session_end: Script,
+    session_replace: Script,
     grant_revoke_subject: Script,
     lockout_is_locked: Script,
     lockout_begin: Script,
@@ -337,6 +338,7 @@ impl Scripts {
             session_touch: Script::new(include_str!("session_touch.lua")),
             session_create: Script::new(include_str!("session_create.lua")),
             session_end: Script::new(include_str!("session_end.lua")),
+            session_replace: Script::new(include_str!("session_replace.lua")),
             grant_revoke_subject: Script::new(include_str!("grant_revoke_subject.lua")),
             lockout_is_locked: lockout(include_str!("lockout_is_locked.lua")),
             lockout_begin: lockout(include_str!("lockout_begin.lua")),
@@ -863,6 +865,35 @@ impl SessionStore for Redis {
             Err(StoreError::Unavailable(
                 "redis session create: the subject's sessions kept changing".into(),
             ))
+        }))
+    }
+
+    fn replace<'a>(
+        &'a self,
+        old_key: &'a str,
+        new_key: &'a str,
+        session: &'a Session,
+        expires_at: i64,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(self.run("session replace", async move {
+            let json = encode(session)?;
+            let replaced: i64 = self
+                .scripts
+                .session_replace
+                .key(self.session_index(&session.subject))
+                .key(self.key(&format!("sess:{old_key}")))
+                .key(self.key(&format!("sess:{new_key}")))
+                .arg(&json)
+                .arg(session.created)
+                .arg(session.last_seen)
+                .arg(expires_at)
+                .arg(deadline_ms(expires_at))
+                .arg(old_key)
+                .arg(new_key)
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(|e| classify("session replace", &e))?;
+            Ok(replaced == 1)
         }))
     }
 

@@ -719,6 +719,110 @@ pub async fn a_removed_session_is_gone(stores: &Stores) {
         .unwrap();
 }
 
+pub async fn a_session_ended_meanwhile_is_never_written_back_by_a_replace(stores: &Stores) {
+    let t = now();
+    let subject = format!("replace{}", random_token());
+    let (key, moved) = (digest(&random_token()), digest(&random_token()));
+    let mut s = session_of(&subject, t);
+    stores.sessions.create(&key, &s, t + 1000).await.unwrap();
+    // In place, and under a new key: the old key stops working, the new one holds the record,
+    // the subject lists it once.
+    s.clients = vec!["web".into()];
+    assert!(
+        stores
+            .sessions
+            .replace(&key, &key, &s, t + 1000)
+            .await
+            .unwrap()
+    );
+    s.step_up_at = Some(t);
+    assert!(
+        stores
+            .sessions
+            .replace(&key, &moved, &s, t + 1000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .sessions
+            .touch(&key, t, 100, 1000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let back = stores
+        .sessions
+        .touch(&moved, t, 100, 1000)
+        .await
+        .unwrap()
+        .expect("the session is under its new key");
+    assert_eq!(
+        (back.sid.as_str(), back.step_up_at),
+        (s.sid.as_str(), Some(t))
+    );
+    assert_eq!(back.clients, vec!["web".to_owned()]);
+    let listed = stores.sessions.list(&subject, t, 100, 1000).await.unwrap();
+    assert_eq!(sids(&listed), vec![s.sid.clone()]);
+    // "Sign out everywhere" ends it; a request that read it before writes it back in neither way.
+    assert_eq!(stores.sessions.end_all(&subject).await.unwrap().len(), 1);
+    assert!(
+        !stores
+            .sessions
+            .replace(&moved, &moved, &s, t + 1000)
+            .await
+            .unwrap()
+    );
+    let other = digest(&random_token());
+    assert!(
+        !stores
+            .sessions
+            .replace(&moved, &other, &s, t + 1000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .sessions
+            .touch(&moved, t, 100, 1000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        stores
+            .sessions
+            .touch(&other, t, 100, 1000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        stores
+            .sessions
+            .list(&subject, t, 100, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An unknown key replaces nothing either.
+    assert!(
+        !stores
+            .sessions
+            .replace(&digest(&random_token()), &other, &s, t + 1000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .sessions
+            .touch(&other, t, 100, 1000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 pub async fn a_session_put_again_under_its_key_replaces_the_record_with_its_clients(
     stores: &Stores,
 ) {

@@ -129,6 +129,7 @@ conformance! {
     a_session_ends_at_its_absolute_timeout_however_often_it_is_used: super::POLICY;
     a_removed_session_is_gone: super::POLICY;
     a_session_put_again_under_its_key_replaces_the_record_with_its_clients: super::POLICY;
+    a_session_ended_meanwhile_is_never_written_back_by_a_replace: super::POLICY;
     an_access_token_record_is_kept_until_it_expires_and_can_be_revoked: super::POLICY;
     of_twenty_concurrent_creations_of_one_username_exactly_one_succeeds: super::POLICY;
     an_account_is_found_by_subject_and_lowercased_username_and_its_subject_is_unique: super::POLICY;

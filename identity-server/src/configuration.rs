@@ -783,6 +783,30 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compose_clients_differ_from_the_defaults_only_in_the_back_channel_host() {
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/identity-server-compose.toml"
+        );
+        let settings = Settings::from_figment(Figment::new().merge(Toml::file_exact(file)))
+            .expect("deploy/identity-server-compose.toml loads");
+        let defaults = default_clients();
+        assert_eq!(settings.clients.len(), defaults.len());
+        for (compose, default) in settings.clients.iter().zip(&defaults) {
+            let mut compose = compose.clone();
+            if compose.client_id == "web" {
+                assert_eq!(
+                    compose.backchannel_logout_uri.as_deref(),
+                    Some("https://identity-server:5002/backchannel-logout"),
+                    "the replicas reach the web client by its compose name"
+                );
+                compose.backchannel_logout_uri = default.backchannel_logout_uri.clone();
+            }
+            assert_eq!(format!("{compose:?}"), format!("{default:?}"));
+        }
+    }
     use figment::providers::Serialized;
 
     #[test]

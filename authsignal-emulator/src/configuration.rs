@@ -65,7 +65,9 @@ pub struct Settings {
     pub passkey: PasskeySettings,
     /// Origins a track's `redirectUrl` may lead to, exactly (`https://localhost:5001`, the
     /// identity server of `cargo run`): a real tenant only redirects to its configured domains,
-    /// so a token never travels to a foreign or plain-http address. Environment:
+    /// so a token never travels to a foreign or plain-http address. The one exception (RFC 8252,
+    /// loopback): an `http://` origin on `localhost`, `127.0.0.1` or `[::1]` listed here
+    /// explicitly, e.g. `http://localhost:3000` for the official SDKs' test suites. Environment:
     /// `EMULATOR__REDIRECT_ORIGINS='["https://idp.example"]'`.
     pub redirect_origins: Vec<String>,
     /// Development mode (off): serves the outbox of live one-time codes at `/dev/outbox` and
@@ -397,12 +399,15 @@ impl Settings {
     }
 }
 
-/// An allowed `redirectUrl` origin: `https://host[:port]`, nothing after the authority.
+/// An allowed `redirectUrl` origin: `https://host[:port]`, nothing after the authority, or
+/// `http://` on a loopback host (`localhost`, `127.0.0.1`, `[::1]`: the RFC 8252 exception).
 fn check_redirect_origin(origin: &str) -> Result<(), String> {
     let url = url::Url::parse(origin).map_err(|e| format!("'{origin}' is not a url: {e}"))?;
-    if url.scheme() != "https" {
+    let loopback_http = url.scheme() == "http" && crate::domain::redirect::is_loopback_host(&url);
+    if url.scheme() != "https" && !loopback_http {
         return Err(format!(
-            "'{origin}' has scheme '{}', expected https",
+            "'{origin}' has scheme '{}', expected https (plain http only on localhost, \
+             127.0.0.1 or [::1])",
             url.scheme()
         ));
     }
@@ -676,6 +681,43 @@ mod tests {
             .unwrap_err()
             .to_string();
             assert!(err.contains(key) && err.contains(value), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_plain_http_redirect_origin_is_accepted_only_on_a_loopback_host() {
+        let with = |origins: &[&str]| Settings {
+            redirect_origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+            ..Settings::default()
+        };
+        let settings = with(&[
+            "https://localhost:5001",
+            "http://localhost:3000",
+            "http://127.0.0.1:3000",
+            "http://[::1]:3000",
+        ]);
+        settings.validate().unwrap();
+        assert_eq!(
+            settings.normalised_redirect_origins(),
+            [
+                "https://localhost:5001",
+                "http://localhost:3000",
+                "http://127.0.0.1:3000",
+                "http://[::1]:3000"
+            ]
+        );
+        for (origin, value) in [
+            ("http://rp.example", "'http'"),
+            ("http://127.0.0.2:3000", "'http'"),
+            ("http://localhost.example", "'http'"),
+            ("ftp://localhost", "'ftp'"),
+            ("http://localhost:3000/cb", "'http://localhost:3000/cb'"),
+        ] {
+            let err = with(&[origin]).validate().unwrap_err().to_string();
+            assert!(
+                err.contains("redirect_origins") && err.contains(value),
+                "{origin}: {err}"
+            );
         }
     }
 

@@ -18,24 +18,46 @@ pub fn parse_redirect_url(value: &str) -> Result<Url, String> {
     }
 }
 
-/// Checks a track's `redirectUrl` for the Server API: [`parse_redirect_url`], then `https` and an
-/// origin on `allowed` (serialised origins), as a real tenant restricts redirect URLs to its
-/// configured domains. The pages keep using [`parse_redirect_url`] on what track stored.
+/// Whether `url`'s host is one of the loopback hosts of the RFC 8252 (§7.3, §8.3) exception:
+/// `localhost`, `127.0.0.1` or `[::1]` exactly (a browser on the same machine is the only
+/// reader of a plain-http redirect there).
+pub fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+        None => false,
+    }
+}
+
+/// Checks a track's `redirectUrl` for the Server API: [`parse_redirect_url`], then an origin on
+/// `allowed` (serialised origins), as a real tenant restricts redirect URLs to its configured
+/// domains. The scheme is `https`, except for the loopback exception of RFC 8252: plain `http`
+/// on a [loopback host](is_loopback_host) whose origin `allowed` lists explicitly (so an SDK's
+/// own test suite can redirect to `http://localhost:3000`, and nothing else can). The pages keep
+/// using [`parse_redirect_url`] on what track stored.
 pub fn check_track_redirect_url(value: &str, allowed: &[String]) -> Result<Url, String> {
     let url = parse_redirect_url(value)?;
-    if url.scheme() != "https" {
+    let shown = super::action_code::truncate(value);
+    if url.scheme() != "https" && !is_loopback_host(&url) {
         return Err(format!(
-            "invalid redirectUrl '{}': scheme '{}' is not https",
-            super::action_code::truncate(value),
+            "invalid redirectUrl '{shown}': scheme '{}' is not https (plain 'http' only on a \
+             loopback host listed in redirect_origins)",
             url.scheme()
         ));
     }
     let origin = url.origin().ascii_serialization();
     if !allowed.iter().any(|a| a == &origin) {
-        return Err(format!(
-            "invalid redirectUrl '{}': origin '{origin}' is not an allowed redirect origin",
-            super::action_code::truncate(value)
-        ));
+        return Err(if url.scheme() == "https" {
+            format!(
+                "invalid redirectUrl '{shown}': origin '{origin}' is not an allowed redirect origin"
+            )
+        } else {
+            format!(
+                "invalid redirectUrl '{shown}': origin '{origin}' is not an allowed redirect \
+                 origin (plain 'http' only on a loopback host listed in redirect_origins)"
+            )
+        });
     }
     Ok(url)
 }
@@ -92,5 +114,60 @@ mod tests {
         assert!(
             check_track_redirect_url("https://localhost:5001@evil.example/", &allowed).is_err()
         );
+    }
+
+    #[test]
+    fn a_plain_http_redirect_url_passes_only_on_a_loopback_origin_listed_explicitly() {
+        let allowed = [
+            "https://localhost:5001".to_owned(),
+            "http://localhost:3000".to_owned(),
+            "http://127.0.0.1:3000".to_owned(),
+            "http://[::1]:3000".to_owned(),
+        ];
+        for ok in [
+            "http://localhost:3000",
+            "http://localhost:3000/cb?x=1",
+            "http://LOCALHOST:3000/cb",
+            "http://127.0.0.1:3000/cb",
+            "http://[::1]:3000/cb",
+        ] {
+            assert!(check_track_redirect_url(ok, &allowed).is_ok(), "{ok}");
+        }
+        // Listed loopback hosts on another port, and http to an https-listed origin.
+        for unlisted in [
+            "http://localhost:3001/cb",
+            "http://localhost/cb",
+            "http://127.0.0.1:3001/cb",
+            "http://localhost:5001/cb",
+        ] {
+            let err = check_track_redirect_url(unlisted, &allowed).unwrap_err();
+            assert!(err.contains("not an allowed redirect origin"), "{err}");
+        }
+        // Not loopback: refused for the scheme whatever the list says.
+        let listed_anyway = [
+            "http://rp.example".to_owned(),
+            "http://127.0.0.2".to_owned(),
+        ];
+        for foreign in [
+            "http://rp.example/cb",
+            "http://127.0.0.2/cb",
+            "http://localhost.evil.example/cb",
+            "http://localhost:3000@evil.example/cb",
+        ] {
+            let err = check_track_redirect_url(foreign, &listed_anyway).unwrap_err();
+            assert!(err.contains("is not https"), "{foreign}: {err}");
+        }
+    }
+
+    #[test]
+    fn only_localhost_127_0_0_1_and_the_ipv6_loopback_are_loopback_hosts() {
+        let host = |u: &str| is_loopback_host(&Url::parse(u).unwrap());
+        assert!(host("http://localhost:3000"));
+        assert!(host("http://127.0.0.1"));
+        assert!(host("http://[::1]:8080"));
+        assert!(!host("http://127.0.0.2"));
+        assert!(!host("http://localhost.example"));
+        assert!(!host("http://[::2]"));
+        assert!(!host("http://0.0.0.0"));
     }
 }

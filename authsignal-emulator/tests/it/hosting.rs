@@ -70,6 +70,77 @@ async fn track_accepts_a_redirect_url_on_an_allowed_origin() {
     assert!(body["token"].is_string(), "{body}");
 }
 
+/// Test settings with the loopback origins the official SDKs' suites redirect to.
+fn with_loopback_http_origins() -> Settings {
+    let mut settings = settings();
+    settings.redirect_origins.extend([
+        "http://localhost:3000".into(),
+        "http://127.0.0.1:3000".into(),
+    ]);
+    settings
+}
+
+#[tokio::test]
+async fn track_accepts_a_plain_http_redirect_url_on_a_loopback_origin_listed_explicitly() {
+    let app = spawn_with(with_loopback_http_origins()).await;
+    for url in ["http://localhost:3000", "http://127.0.0.1:3000/cb?x=1"] {
+        let (status, body) = track_with_redirect(&app, url).await;
+        assert_eq!(status, StatusCode::OK, "{url}: {body}");
+        assert!(body["token"].is_string(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn track_refuses_a_plain_http_loopback_redirect_url_whose_origin_is_not_listed() {
+    let app = spawn_with(with_loopback_http_origins()).await;
+    for url in [
+        "http://localhost:3001/cb",
+        "http://[::1]:3000/cb",
+        "http://localhost:5001/cb",
+    ] {
+        let (status, body) = track_with_redirect(&app, url).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}");
+        assert_eq!(body["error"], "invalid_request");
+        let description = body["errorDescription"].as_str().unwrap();
+        assert!(
+            description.contains("not an allowed redirect origin"),
+            "{description}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn track_refuses_a_plain_http_redirect_url_on_a_host_that_is_not_loopback() {
+    let app = spawn_with(with_loopback_http_origins()).await;
+    for url in [
+        "http://rp.example/cb",
+        "http://127.0.0.2:3000/cb",
+        "http://localhost:3000@evil.example/cb",
+    ] {
+        let (status, body) = track_with_redirect(&app, url).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}");
+        let description = body["errorDescription"].as_str().unwrap();
+        assert!(description.contains("is not https"), "{description}");
+    }
+}
+
+#[tokio::test]
+async fn the_emulator_refuses_to_start_with_a_plain_http_redirect_origin_that_is_not_loopback() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let settings = Settings {
+        redirect_origins: vec!["http://rp.example".into()],
+        ..settings()
+    };
+    let Err(err) = Application::build_with(settings, listener, tls()).await else {
+        panic!("an emulator with a plain http redirect origin on rp.example started");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("redirect_origins") && err.contains("'http'"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn by_default_only_the_identity_server_of_cargo_run_is_an_allowed_redirect_origin() {
     assert_eq!(

@@ -84,6 +84,8 @@ pub struct Settings {
     pub api_scopes: Vec<ApiScopeConfig>,
     /// The login and MFA pages (part 2).
     pub account: crate::account::AccountSettings,
+    /// Security notices to the account's email (see [`crate::notices`]).
+    pub notices: crate::notices::NoticeSettings,
     /// Throttles and caps on what unauthenticated callers can make the server do or keep.
     pub limits: LimitSettings,
     /// Where server-side state lives: the embedded database (default) or a shared Redis.
@@ -434,6 +436,7 @@ impl Default for Settings {
                 audience: None,
             }],
             account: crate::account::AccountSettings::default(),
+            notices: crate::notices::NoticeSettings::default(),
             limits: LimitSettings::default(),
             store: StoreSettings::default(),
             hashing: HashingSettings::default(),

@@ -224,6 +224,23 @@ pub struct RecoveryCode {
     pub used: bool,
 }
 
+/// A security notice a relying party (the identity server) "sent" to a user's email through
+/// `POST /dev/notices`: the dev outbox shows it next to the codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxNotice {
+    /// Recipient (email address).
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// What it is about (`new-browser`, ...), as the sender names it.
+    pub kind: String,
+    /// When it arrived.
+    pub sent_at: DateTime<Utc>,
+}
+
 /// A one-time code "sent" by email or SMS: what the dev outbox shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

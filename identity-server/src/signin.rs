@@ -186,7 +186,14 @@ pub async fn complete_sign_in(
     authorize_request_id: &str,
     sign_in: SignIn,
 ) -> Result<HttpResponse, AppError> {
-    complete_sign_in_with(state, req, authorize_request_id, sign_in, BrowserNotice::IfNew).await
+    complete_sign_in_with(
+        state,
+        req,
+        authorize_request_id,
+        sign_in,
+        BrowserNotice::IfNew,
+    )
+    .await
 }
 
 /// [`complete_sign_in`], saying whether a new browser sends a notice.

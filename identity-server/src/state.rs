@@ -176,10 +176,12 @@ impl AppState {
                 issuer: settings.issuer.clone(),
             },
         )
-        .map_err(|e| StartupError::Config(crate::configuration::ConfigError::Invalid {
-            key: "notices".into(),
-            message: e,
-        }))?;
+        .map_err(|e| {
+            StartupError::Config(crate::configuration::ConfigError::Invalid {
+                key: "notices".into(),
+                message: e,
+            })
+        })?;
         let hashing = crate::hashing::HashingPool::start(
             settings.hashing.permit_count(),
             settings.hashing.params(),

@@ -16,9 +16,9 @@ use chrono::Utc;
 
 use crate::domain::words;
 use crate::error::{ApiError, PageError};
-use crate::store::OutboxNotice;
 use crate::routes::pages::render;
 use crate::state::AppState;
+use crate::store::OutboxNotice;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig, dev_mode: bool) {
@@ -259,9 +259,18 @@ mod tests {
     #[test]
     fn a_notice_is_one_address_a_one_line_subject_and_bounded_plain_text() {
         let now = Utc::now();
-        let ok = parse_notice(body("a@example.com", "Hi", "Line\nline", "new-browser"), now).unwrap();
+        let ok = parse_notice(
+            body("a@example.com", "Hi", "Line\nline", "new-browser"),
+            now,
+        )
+        .unwrap();
         assert_eq!(ok.kind, "new-browser");
-        assert!(parse_notice(body("a@example.com", "Hi", "x", ""), now).unwrap().kind == "notice");
+        assert!(
+            parse_notice(body("a@example.com", "Hi", "x", ""), now)
+                .unwrap()
+                .kind
+                == "notice"
+        );
         for bad in [
             body("no-at", "Hi", "x", ""),
             body("a@b@c", "Hi", "x", ""),

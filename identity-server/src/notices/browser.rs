@@ -74,8 +74,9 @@ pub fn parse(value: &str) -> Vec<String> {
 pub fn knows(key: &[u8; 32], tags: &[String], subject: &str) -> bool {
     use subtle::ConstantTimeEq;
     let mine = tag(key, subject);
-    tags.iter()
-        .fold(false, |found, t| found | bool::from(t.as_bytes().ct_eq(mine.as_bytes())))
+    tags.iter().fold(false, |found, t| {
+        found | bool::from(t.as_bytes().ct_eq(mine.as_bytes()))
+    })
 }
 
 /// `tags` with `subject`'s tag added (moved to the newest place if present), the oldest dropped
@@ -142,8 +143,14 @@ mod tests {
         assert!(!knows(&KEY, &forged, "alice"));
         let junk = parse(&format!("{}.short.{}!x", "x".repeat(40), "y".repeat(21)));
         assert!(junk.is_empty(), "malformed tags are dropped: {junk:?}");
-        let many = (0..50).map(|i| tag(&KEY, &i.to_string())).collect::<Vec<_>>();
-        assert_eq!(parse(&many.join(".")).len(), MAX_TAGS, "bounded on read too");
+        let many = (0..50)
+            .map(|i| tag(&KEY, &i.to_string()))
+            .collect::<Vec<_>>();
+        assert_eq!(
+            parse(&many.join(".")).len(),
+            MAX_TAGS,
+            "bounded on read too"
+        );
     }
 
     #[test]

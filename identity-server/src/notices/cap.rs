@@ -83,7 +83,10 @@ mod tests {
         assert!(!cap.allow("alice", 1010));
         assert!(cap.allow("bob", 1010), "another account has its own count");
         assert!(!cap.allow("alice", 1000 + 3599));
-        assert!(cap.allow("alice", 1000 + 3600), "the oldest left the window");
+        assert!(
+            cap.allow("alice", 1000 + 3600),
+            "the oldest left the window"
+        );
     }
 
     #[test]

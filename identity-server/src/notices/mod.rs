@@ -137,7 +137,10 @@ impl NoticeSettings {
 
 /// Whether `url` names `localhost` or a loopback address.
 fn is_loopback_url(url: &str) -> bool {
-    match url::Url::parse(url).ok().and_then(|u| u.host().map(|h| h.to_owned())) {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -232,7 +235,12 @@ fn time_words(unix: i64) -> String {
 /// The subject and text of `kind` for `username`, at `at` (unix seconds). `issuer` is the
 /// identity server's public base URL, for the "what to do" line. `None` for
 /// [`NoticeKind::FirstEnrollment`], which the worker turns into other notices.
-pub fn render(kind: &NoticeKind, username: &str, at: i64, issuer: &str) -> Option<(String, String)> {
+pub fn render(
+    kind: &NoticeKind,
+    username: &str,
+    at: i64,
+    issuer: &str,
+) -> Option<(String, String)> {
     let issuer = issuer.trim_end_matches('/');
     let when = time_words(at);
     let (subject, what) = match kind {
@@ -422,7 +430,12 @@ impl Notifier {
                     mpsc::error::TrySendError::Closed(_) => "closed",
                 };
                 NoticeCounters::add(&self.counters.dropped_queue_full);
-                tracing::warn!(subject, kind = name, reason, "notice dropped: the notice queue refused it");
+                tracing::warn!(
+                    subject,
+                    kind = name,
+                    reason,
+                    "notice dropped: the notice queue refused it"
+                );
             }
         }
     }
@@ -482,7 +495,12 @@ impl Worker {
         };
         let kinds = match &event.kind {
             NoticeKind::FirstEnrollment => {
-                match self.context.authsignal.get_authenticators(&event.subject).await {
+                match self
+                    .context
+                    .authsignal
+                    .get_authenticators(&event.subject)
+                    .await
+                {
                     Ok(list) => list
                         .iter()
                         .map(|a| NoticeKind::AuthenticatorAdded {
@@ -537,7 +555,12 @@ impl Worker {
                     e.is_retryable()
                 }
                 Err(_) => {
-                    tracing::warn!(subject, kind = notice.kind, attempt, "notice not delivered: timed out");
+                    tracing::warn!(
+                        subject,
+                        kind = notice.kind,
+                        attempt,
+                        "notice not delivered: timed out"
+                    );
                     true
                 }
             };
@@ -559,14 +582,18 @@ mod tests {
     fn every_notice_is_plain_text_with_what_to_do_and_no_secret() {
         let kinds = [
             NoticeKind::AuthenticatorAdded { method: "Passkey" },
-            NoticeKind::AuthenticatorRemoved { method: "Email code" },
+            NoticeKind::AuthenticatorRemoved {
+                method: "Email code",
+            },
             NoticeKind::RecoveryCodeUsed,
             NoticeKind::NewBrowser {
                 browser: "Chrome on Linux".into(),
                 address: "203.0.113.7".into(),
                 application: "Web client".into(),
             },
-            NoticeKind::SecondFactorBlocked { until: 1_800_000_900 },
+            NoticeKind::SecondFactorBlocked {
+                until: 1_800_000_900,
+            },
             NoticeKind::SignInStopped,
         ];
         for kind in kinds {
@@ -585,7 +612,9 @@ mod tests {
         }
         assert!(render(&NoticeKind::FirstEnrollment, "a", 0, "https://i").is_none());
         let (_, blocked) = render(
-            &NoticeKind::SecondFactorBlocked { until: 1_800_000_900 },
+            &NoticeKind::SecondFactorBlocked {
+                until: 1_800_000_900,
+            },
             "alice",
             1_800_000_000,
             "https://i",
@@ -625,12 +654,21 @@ mod tests {
             queue_capacity: 0,
             ..Default::default()
         };
-        assert!(zero.validate().unwrap_err().starts_with("notices.queue_capacity"));
+        assert!(
+            zero.validate()
+                .unwrap_err()
+                .starts_with("notices.queue_capacity")
+        );
         let plain = NoticeSettings {
             outbox_url: Some("http://localhost/dev/notices".into()),
             ..Default::default()
         };
-        assert!(plain.validate().unwrap_err().starts_with("notices.outbox_url"));
+        assert!(
+            plain
+                .validate()
+                .unwrap_err()
+                .starts_with("notices.outbox_url")
+        );
     }
 
     #[test]
@@ -642,6 +680,9 @@ mod tests {
             text: "secret body".into(),
         };
         let shown = format!("{n:?}");
-        assert!(!shown.contains("alice@") && !shown.contains("secret body"), "{shown}");
+        assert!(
+            !shown.contains("alice@") && !shown.contains("secret body"),
+            "{shown}"
+        );
     }
 }

@@ -83,7 +83,11 @@ impl Transport {
             .timeout(settings.send_timeout())
             .connect_timeout(settings.send_timeout())
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("identity-server/", env!("CARGO_PKG_VERSION"), " notices"));
+            .user_agent(concat!(
+                "identity-server/",
+                env!("CARGO_PKG_VERSION"),
+                " notices"
+            ));
         let mut pems = vec![ca_pem.as_bytes().to_vec()];
         if let Some(path) = &authsignal.ca_file {
             pems.push(std::fs::read(path).map_err(|e| {
@@ -170,6 +174,9 @@ mod tests {
         authsignal.secret = crate::account::AuthsignalSecret::new("very-secret");
         let t = Transport::emulator_outbox(&settings, &authsignal, "").unwrap();
         let shown = format!("{t:?}");
-        assert!(!shown.contains("very-secret") && !shown.contains("Basic"), "{shown}");
+        assert!(
+            !shown.contains("very-secret") && !shown.contains("Basic"),
+            "{shown}"
+        );
     }
 }

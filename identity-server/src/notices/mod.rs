@@ -6,7 +6,7 @@
 //! email" call (whether a tenant's action rules could send arbitrary notices is unverified), so
 //! this server decides when a notice is due, renders its plain text ([`render`]) and hands it to
 //! a transport ([`transport`]): the emulator's dev outbox (`POST /dev/notices`, the default
-//! against a local emulator) or none.
+//! against a local emulator), a mail server over SMTP (`lettre`, TLS verified), or none.
 //!
 //! **A login never waits for a notice.** Handlers call [`Notifier::notify`], which puts an
 //! [`Event`] (subject and kind, no address) on a bounded queue and returns; a full queue drops the
@@ -39,13 +39,15 @@ use transport::Transport;
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NoticeSettings {
-    /// `"emulator-outbox"` or `"none"`. Unset (the default): the emulator's outbox when
+    /// `"emulator-outbox"`, `"smtp"` or `"none"`. Unset (the default): the emulator's outbox when
     /// Authsignal is a local emulator (`account.authsignal.api_url` on a loopback host), else
     /// `"none"`, with a warning at start-up.
     pub transport: Option<TransportKind>,
     /// Where `"emulator-outbox"` posts; default: `/dev/notices` at the origin of
     /// `account.authsignal.api_url`.
     pub outbox_url: Option<String>,
+    /// The mail server of `"smtp"` (section `notices.smtp`).
+    pub smtp: Option<transport::SmtpSettings>,
     /// Events waiting at most; beyond it new ones are dropped (default 1000).
     pub queue_capacity: usize,
     /// Attempts per notice, the first included (default 3).
@@ -67,6 +69,7 @@ impl Default for NoticeSettings {
         Self {
             transport: None,
             outbox_url: None,
+            smtp: None,
             queue_capacity: 1000,
             max_attempts: 3,
             send_timeout_ms: 5000,
@@ -83,6 +86,8 @@ impl Default for NoticeSettings {
 pub enum TransportKind {
     /// `POST /dev/notices` of the Authsignal emulator in development mode.
     EmulatorOutbox,
+    /// Real email through a mail server (`notices.smtp`).
+    Smtp,
     /// Not sent: users are not told of security events.
     None,
 }
@@ -107,6 +112,15 @@ impl NoticeSettings {
                     "notices.{key}: must be between 1 and {max}, got \"{value}\""
                 ));
             }
+        }
+        match (&self.transport, &self.smtp) {
+            (Some(TransportKind::Smtp), None) => {
+                return Err(
+                    "notices.smtp: the smtp transport needs its section (host, from)".into(),
+                );
+            }
+            (_, Some(smtp)) => smtp.validate()?,
+            _ => {}
         }
         if let Some(url) = &self.outbox_url {
             let parsed = url::Url::parse(url)
@@ -378,6 +392,10 @@ impl Notifier {
             TransportKind::EmulatorOutbox => {
                 Transport::emulator_outbox(settings, authsignal, ca_pem)?
             }
+            TransportKind::Smtp => match &settings.smtp {
+                Some(smtp) => Transport::smtp(smtp, settings.send_timeout())?,
+                None => return Err("notices.smtp: the smtp transport needs its section".into()),
+            },
             TransportKind::None => {
                 tracing::warn!(
                     "NOTICES ARE OFF (notices.transport = \"none\"): users are not told of security events (an authenticator added or removed, a recovery code used, a sign-in from a new browser, the second factor blocked)"

@@ -351,3 +351,117 @@ async fn the_default_against_the_local_emulator_is_its_outbox() {
         TransportKind::EmulatorOutbox
     );
 }
+
+/// A small SMTP sink on 127.0.0.1 (plain TCP): accepts every message and keeps its DATA.
+async fn smtp_sink() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mails = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = mails.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(body) = data.as_mut() {
+                        if line == "." {
+                            kept.lock().unwrap().push(data.take().unwrap());
+                            write.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
+                        } else {
+                            body.push_str(&line);
+                            body.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 sink\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go on\r\n"
+                        }
+                        "QUIT" => {
+                            write.write_all(b"221 bye\r\n").await.unwrap();
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    write.write_all(answer).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, mails)
+}
+
+#[tokio::test]
+async fn the_smtp_transport_delivers_a_notice_to_a_mail_server() {
+    let (port, mails) = smtp_sink().await;
+    let stack = spawn_with(|s| {
+        s.notices.transport = Some(TransportKind::Smtp);
+        s.notices.smtp = Some(identity_server::notices::transport::SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: Some(port),
+            tls: identity_server::notices::transport::SmtpTls::None,
+            from: "Identity server <no-reply@localhost>".into(),
+            username: None,
+            password: None,
+            ca_file: None,
+        });
+    })
+    .await;
+    stack.sign_in(&Browser::new(), "alice", "alice").await;
+    assert!(
+        stack.notices_to("alice").await.is_empty(),
+        "not to the emulator"
+    );
+    let counters = stack.state.notices.counters();
+    assert_eq!(NoticeCounters::get(&counters.sent), 1);
+
+    let mails = mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let mail = &mails[0];
+    let email = stack.email_of("alice").await;
+    assert!(mail.contains(&format!("To: {email}")), "{mail}");
+    assert!(
+        mail.contains("From: \"Identity server\" <no-reply@localhost>")
+            || mail.contains("From: Identity server <no-reply@localhost>"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("Subject: Authenticator app added to your account"),
+        "{mail}"
+    );
+    assert!(mail.contains("Content-Type: text/plain"), "{mail}");
+    assert!(mail.contains("Hello alice,"), "{mail}");
+}
+
+#[tokio::test]
+async fn plaintext_smtp_to_a_host_that_is_not_loopback_stops_start_up() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(data_dir.path());
+    settings.notices.transport = Some(TransportKind::Smtp);
+    settings.notices.smtp = Some(identity_server::notices::transport::SmtpSettings {
+        host: "mail.example.com".into(),
+        port: Some(25),
+        tls: identity_server::notices::transport::SmtpTls::None,
+        from: "no-reply@example.com".into(),
+        username: None,
+        password: None,
+        ca_file: None,
+    });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let e = identity_server::startup::Application::build_with(
+        settings,
+        listener,
+        crate::helpers::test_tls().clone(),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("notices.smtp.tls"), "{e}");
+}

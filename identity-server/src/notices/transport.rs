@@ -317,9 +317,10 @@ impl Transport {
                     .map_err(|e| SendError::Refused(format!("the message cannot be built: {e}")))?;
                 match mailer.send(message).await {
                     Ok(_) => Ok(()),
-                    // A permanent (5xx) answer will not change on a retry.
-                    Err(e) if e.is_permanent() => Err(SendError::Refused(e.to_string())),
-                    Err(e) => Err(SendError::Transient(e.to_string())),
+                    // A permanent (5xx) answer will not change on a retry. Only the reply code
+                    // is kept: a server's text may quote the recipient's address.
+                    Err(e) if e.is_permanent() => Err(SendError::Refused(smtp_reason(&e))),
+                    Err(e) => Err(SendError::Transient(smtp_reason(&e))),
                 }
             }
             Transport::EmulatorOutbox {
@@ -350,6 +351,16 @@ impl Transport {
                 }
             }
         }
+    }
+}
+
+/// What a failed SMTP send is logged as: the reply code, or the kind of failure, never the
+/// server's text.
+fn smtp_reason(e: &lettre::transport::smtp::Error) -> String {
+    match e.status() {
+        Some(code) => format!("smtp reply {code}"),
+        None if e.is_timeout() => "smtp timeout".to_owned(),
+        None => "smtp connection or tls failure".to_owned(),
     }
 }
 

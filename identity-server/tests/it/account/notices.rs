@@ -465,3 +465,29 @@ async fn plaintext_smtp_to_a_host_that_is_not_loopback_stops_start_up() {
     .unwrap_err();
     assert!(e.to_string().contains("notices.smtp.tls"), "{e}");
 }
+
+#[tokio::test]
+async fn smtp_with_starttls_never_falls_back_to_plaintext() {
+    // The sink offers no STARTTLS: the notice is not sent rather than sent in the clear.
+    let (port, mails) = smtp_sink().await;
+    let stack = spawn_with(|s| {
+        s.notices.transport = Some(TransportKind::Smtp);
+        s.notices.max_attempts = 1;
+        s.notices.smtp = Some(identity_server::notices::transport::SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: Some(port),
+            tls: identity_server::notices::transport::SmtpTls::Starttls,
+            from: "no-reply@localhost".into(),
+            username: None,
+            password: None,
+            ca_file: None,
+        });
+    })
+    .await;
+    stack.sign_in(&Browser::new(), "alice", "alice").await;
+    stack.notices_to("alice").await;
+    let counters = stack.state.notices.counters();
+    assert_eq!(NoticeCounters::get(&counters.sent), 0);
+    assert_eq!(NoticeCounters::get(&counters.failed), 1);
+    assert!(mails.lock().unwrap().is_empty(), "nothing in the clear");
+}

@@ -212,6 +212,11 @@ pub struct Action {
     /// on the hosted challenge (the action then ended `CHALLENGE_FAILED`).
     #[serde(default)]
     pub reported_not_me_at: Option<DateTime<Utc>>,
+    /// Emulator extension, not in the real service: when the person made new recovery codes in
+    /// the hosted settings this action opened (`recoveryCodesRegenerated` in `getAction`'s
+    /// `output`, which the identity server reads at its Manage-MFA callback to send a notice).
+    #[serde(default)]
+    pub recovery_codes_regenerated_at: Option<DateTime<Utc>>,
 }
 
 /// A recovery code, stored as a SHA-256 hash.

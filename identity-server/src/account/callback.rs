@@ -268,6 +268,7 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
             {
                 return AppError::from(e).error_response();
             }
+            mfa::notify_regenerated_codes(state, &transaction).await;
             match mfa::after_settings(state, &transaction.subject, before).await {
                 Ok(location) => see_other(&location),
                 Err(e) => e.error_response(),

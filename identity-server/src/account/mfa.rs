@@ -10,8 +10,8 @@
 //! names only), like the login page's `?notice=`: no free text from the URL reaches the page.
 //! Email self-service is off by default (`account.email_self_service`): the page says so, and an
 //! email factor added at the hosted settings anyway is deleted again ([`after_settings`]).
-//! Every authenticator added or removed at the settings sends a notice to the account's email
-//! ([`crate::notices`]).
+//! Every authenticator added or removed at the settings, and new recovery codes made there,
+//! send a notice to the account's email ([`crate::notices`]).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -216,6 +216,41 @@ pub async fn after_settings(
         location.push_str("&refused=EMAIL_OTP");
     }
     Ok(location)
+}
+
+/// The hosted settings of `transaction` made new recovery codes: the account's owner is told.
+/// The Server API's `getAction` says so only on the emulator (`output.recoveryCodesRegenerated`,
+/// an emulator extension); whether a real tenant's answer shows it is UNVERIFIED, and without
+/// the field nothing is sent. A failed read sends nothing (logged): the settings were saved
+/// all the same.
+pub async fn notify_regenerated_codes(state: &AppState, transaction: &LoginTransaction) {
+    let answer = state
+        .account
+        .authsignal
+        .get_action(
+            &transaction.subject,
+            &transaction.action,
+            &transaction.idempotency_key,
+        )
+        .await;
+    match answer {
+        Ok(action) => {
+            let regenerated = action
+                .output
+                .as_ref()
+                .and_then(|o| o.get("recoveryCodesRegenerated"))
+                .and_then(serde_json::Value::as_bool);
+            if regenerated == Some(true) {
+                state.notices.notify(
+                    &transaction.subject,
+                    crate::notices::NoticeKind::RecoveryCodesRegenerated,
+                );
+            }
+        }
+        Err(e) => {
+            tracing::warn!(subject = %transaction.subject, error = %e, "the manage-mfa action could not be read: new recovery codes, if any, are not noticed");
+        }
+    }
 }
 
 /// Tells the account's owner of every authenticator added or removed since `before` (the

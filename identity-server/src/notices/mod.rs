@@ -1,5 +1,5 @@
 //! Security notices to the account's email: an authenticator added or removed, a recovery code
-//! used, a sign-in from a browser not seen before, the second factor blocked after too many
+//! used or new ones made, a sign-in from a browser not seen before, the second factor blocked after too many
 //! unfinished challenges, a sign-in stopped because its challenge was passed in another browser.
 //!
 //! **The identity server owns notices.** Authsignal's Server API has no documented "send this
@@ -180,6 +180,8 @@ pub enum NoticeKind {
     FirstEnrollment,
     /// A recovery code was used for a sign-in or a confirmation.
     RecoveryCodeUsed,
+    /// New recovery codes were made (the old ones stopped working).
+    RecoveryCodesRegenerated,
     /// A sign-in from a browser this account has not used before (as far as its cookie tells).
     NewBrowser {
         /// "Chrome on Linux" ([`crate::user_agent::label`]).
@@ -208,6 +210,7 @@ impl NoticeKind {
             Self::AuthenticatorRemoved { .. } => "authenticator-removed",
             Self::FirstEnrollment => "first-enrollment",
             Self::RecoveryCodeUsed => "recovery-code-used",
+            Self::RecoveryCodesRegenerated => "recovery-codes-regenerated",
             Self::NewBrowser { .. } => "new-browser",
             Self::SecondFactorBlocked { .. } => "second-factor-blocked",
             Self::SignInStopped => "sign-in-stopped",
@@ -271,6 +274,12 @@ pub fn render(
             "A recovery code was used".to_owned(),
             format!(
                 "One of your recovery codes was used to verify it's you, on {when}. It no longer works."
+            ),
+        ),
+        NoticeKind::RecoveryCodesRegenerated => (
+            "New recovery codes for your account".to_owned(),
+            format!(
+                "New recovery codes were made for your account on {when}. The old ones no longer work."
             ),
         ),
         NoticeKind::NewBrowser {
@@ -604,6 +613,7 @@ mod tests {
                 method: "Email code",
             },
             NoticeKind::RecoveryCodeUsed,
+            NoticeKind::RecoveryCodesRegenerated,
             NoticeKind::NewBrowser {
                 browser: "Chrome on Linux".into(),
                 address: "203.0.113.7".into(),

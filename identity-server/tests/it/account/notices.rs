@@ -491,3 +491,72 @@ async fn smtp_with_starttls_never_falls_back_to_plaintext() {
     assert_eq!(NoticeCounters::get(&counters.failed), 1);
     assert!(mails.lock().unwrap().is_empty(), "nothing in the clear");
 }
+
+#[tokio::test]
+async fn new_recovery_codes_made_in_manage_mfa_send_a_notice() {
+    let stack = spawn().await;
+    let browser = Browser::new();
+    let settings = alices_settings(&stack, &browser).await;
+    let csrf = input_value(&settings.body, "csrf").unwrap();
+    let emulator = |path: &str| format!("{}{path}", stack.emulator_url);
+    let made = browser
+        .post(&emulator("/settings/recovery-codes"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let codes = browser.follow(&made).await;
+    assert!(
+        codes.body.contains("id=\"recovery-codes\""),
+        "{}",
+        codes.body
+    );
+    let saved = browser
+        .post(
+            &emulator("/recovery-codes/continue"),
+            &[("csrf", &csrf), ("saved", "yes")],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let done = browser
+        .post(&emulator("/settings/done"), &[("csrf", &csrf)])
+        .await;
+    assert!(
+        done.location()
+            .starts_with(&stack.url("/Account/Mfa/Callback?token=")),
+        "{}",
+        done.location()
+    );
+    let back = browser.get(done.location()).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+
+    let notices = stack.notices_to("alice").await;
+    let regenerated = of_kind(&notices, "recovery-codes-regenerated");
+    assert_eq!(regenerated.len(), 1, "{notices:?}");
+    assert_eq!(
+        regenerated[0].subject,
+        "New recovery codes for your account"
+    );
+    assert!(
+        of_kind(&notices, "authenticator-added").len() == 1,
+        "only the first enrollment's"
+    );
+}
+
+#[tokio::test]
+async fn manage_mfa_without_new_recovery_codes_sends_no_such_notice() {
+    let stack = spawn().await;
+    let browser = Browser::new();
+    let settings = alices_settings(&stack, &browser).await;
+    let csrf = input_value(&settings.body, "csrf").unwrap();
+    let done = browser
+        .post(
+            &format!("{}/settings/done", stack.emulator_url),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    browser.get(done.location()).await;
+    let notices = stack.notices_to("alice").await;
+    assert!(
+        of_kind(&notices, "recovery-codes-regenerated").is_empty(),
+        "{notices:?}"
+    );
+}

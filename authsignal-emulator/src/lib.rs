@@ -35,4 +35,4 @@ pub mod templates;
 
 pub use domain::outcome::Outcome;
 pub use startup::{Application, EmulatorHandle};
-pub use store::OutboxMessage;
+pub use store::{OutboxMessage, OutboxNotice};

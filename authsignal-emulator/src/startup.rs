@@ -15,7 +15,7 @@ use crate::domain::outcome::Outcome;
 use crate::error::StartupError;
 use crate::routes;
 use crate::state::{AppState, StateConfig, WebhookSender};
-use crate::store::{OutboxMessage, Stores};
+use crate::store::{OutboxMessage, OutboxNotice, Stores};
 
 /// A running emulator (bound, not yet awaited).
 pub struct Application {
@@ -52,6 +52,19 @@ impl EmulatorHandle {
     /// Every code "sent" so far, oldest first.
     pub fn outbox(&self) -> Vec<OutboxMessage> {
         self.state.stores.outbox.messages()
+    }
+
+    /// Every notice received at `POST /dev/notices`, oldest first.
+    pub fn notices(&self) -> Vec<OutboxNotice> {
+        self.state.stores.outbox.notices()
+    }
+
+    /// The notices sent to `email`, case-insensitively, oldest first.
+    pub fn notices_for(&self, email: &str) -> Vec<OutboxNotice> {
+        self.notices()
+            .into_iter()
+            .filter(|n| n.to.eq_ignore_ascii_case(email))
+            .collect()
     }
 
     /// The newest code sent to `email` (or phone number), case-insensitively.

@@ -118,7 +118,7 @@ pub fn banner(info: &BannerInfo) -> String {
     let authsignal = match (&info.emulator, &info.real_api_url) {
         (Some(emulator), _) => format!(
             "  Authsignal        {emulator}  (local emulator, no account needed)\n\
-             \x20 Emulator outbox   {emulator}/dev/outbox  (email one-time codes land here; development mode only)\n"
+             \x20 Emulator outbox   {emulator}/dev/outbox  (email one-time codes and security notices land here; development mode only)\n"
         ),
         (None, Some(api)) => format!("  Authsignal        {api}  (your tenant)\n"),
         (None, None) => String::new(),

@@ -84,6 +84,8 @@ pub struct Settings {
     pub api_scopes: Vec<ApiScopeConfig>,
     /// The login and MFA pages (part 2).
     pub account: crate::account::AccountSettings,
+    /// Security notices to the account's email (see [`crate::notices`]).
+    pub notices: crate::notices::NoticeSettings,
     /// Throttles and caps on what unauthenticated callers can make the server do or keep.
     pub limits: LimitSettings,
     /// Where server-side state lives: the embedded database (default) or a shared Redis.
@@ -434,6 +436,7 @@ impl Default for Settings {
                 audience: None,
             }],
             account: crate::account::AccountSettings::default(),
+            notices: crate::notices::NoticeSettings::default(),
             limits: LimitSettings::default(),
             store: StoreSettings::default(),
             hashing: HashingSettings::default(),
@@ -857,6 +860,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("portt"), "{err}");
+    }
+
+    #[test]
+    fn the_notices_section_parses_with_its_smtp_server_and_refuses_unknown_keys() {
+        let toml = r#"
+            [notices]
+            transport = "smtp"
+            max_per_account_per_hour = 5
+            [notices.smtp]
+            host = "mail.example.com"
+            tls = "wrapper"
+            from = "Identity server <no-reply@example.com>"
+            username = "mailer"
+            password = "hunter2"
+        "#;
+        let settings = Settings::from_figment(Figment::new().merge(Toml::string(toml))).unwrap();
+        let notices = &settings.notices;
+        assert_eq!(notices.transport, Some(crate::notices::TransportKind::Smtp));
+        assert_eq!(notices.max_per_account_per_hour, 5);
+        assert_eq!(notices.validate(), Ok(()));
+        let smtp = notices.smtp.as_ref().unwrap();
+        assert_eq!(smtp.tls, crate::notices::transport::SmtpTls::Wrapper);
+        assert!(!format!("{settings:?}").contains("hunter2"), "redacted");
+
+        let typo = "[notices]\ntransprt = \"none\"\n";
+        let err = Settings::from_figment(Figment::new().merge(Toml::string(typo)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("transprt"), "{err}");
+        let unknown = "[notices]\ntransport = \"carrier-pigeon\"\n";
+        assert!(Settings::from_figment(Figment::new().merge(Toml::string(unknown))).is_err());
     }
 
     #[test]

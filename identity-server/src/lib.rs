@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod hashing;
 pub mod keys;
+pub mod notices;
 pub mod oidc;
 pub mod routes;
 pub mod signin;

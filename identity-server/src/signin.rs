@@ -166,14 +166,43 @@ pub async fn start_session(
     Ok((session, cookie))
 }
 
+/// Whether a completed sign-in from a browser not seen before for the account sends a notice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrowserNotice {
+    /// Yes (every sign-in but the account's first enrollment).
+    IfNew,
+    /// No, the browser is only remembered (the first enrollment, which tells of the
+    /// authenticators added instead).
+    RememberOnly,
+}
+
 /// Signs the user in with a NEW session id and continues the stored authorize request `id`:
 /// 303 to the client's redirect URI with `code`, `state` and `iss`. An unknown, expired or
-/// already used request id gives an error page (never a redirect).
+/// already used request id gives an error page (never a redirect). A browser not seen before
+/// for the account sends a notice ([`BrowserNotice::IfNew`]).
 pub async fn complete_sign_in(
     state: &AppState,
     req: &HttpRequest,
     authorize_request_id: &str,
     sign_in: SignIn,
+) -> Result<HttpResponse, AppError> {
+    complete_sign_in_with(
+        state,
+        req,
+        authorize_request_id,
+        sign_in,
+        BrowserNotice::IfNew,
+    )
+    .await
+}
+
+/// [`complete_sign_in`], saying whether a new browser sends a notice.
+pub async fn complete_sign_in_with(
+    state: &AppState,
+    req: &HttpRequest,
+    authorize_request_id: &str,
+    sign_in: SignIn,
+    browser: BrowserNotice,
 ) -> Result<HttpResponse, AppError> {
     // The user is checked before the request is consumed: a failed lookup leaves it usable.
     if state
@@ -197,11 +226,46 @@ pub async fn complete_sign_in(
     let location =
         finish_authorize(state, &request, &mut session, &session_key(cookie.value())).await?;
     tracing::info!(client_id = %request.client_id, subject = %session.subject, amr = ?session.amr, "signed in");
+    let known = known_browser(state, req, &session, &request.client_id, browser);
     Ok(HttpResponse::SeeOther()
         .cookie(cookie)
+        .cookie(known)
         .insert_header((header::LOCATION, location))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
+}
+
+/// The known-browser cookie after `session` signed in ([`crate::notices::browser`]): a browser
+/// without the account's tag sends the "new browser" notice when `browser` says so, and gets
+/// the tag.
+fn known_browser(
+    state: &AppState,
+    req: &HttpRequest,
+    session: &Session,
+    client_id: &str,
+    browser: BrowserNotice,
+) -> Cookie<'static> {
+    use crate::notices::browser as known;
+    let key = state.notices.browser_key();
+    let tags = req
+        .cookie(known::COOKIE_NAME)
+        .map(|c| known::parse(c.value()))
+        .unwrap_or_default();
+    if browser == BrowserNotice::IfNew && !known::knows(key, &tags, &session.subject) {
+        let application = state
+            .clients
+            .get(client_id)
+            .map_or_else(|| client_id.to_owned(), |c| c.client_name.clone());
+        state.notices.notify(
+            &session.subject,
+            crate::notices::NoticeKind::NewBrowser {
+                browser: session.device.browser.clone(),
+                address: session.device.address.clone(),
+                application,
+            },
+        );
+    }
+    known::cookie(&known::remember(key, tags, &session.subject))
 }
 
 /// The redirect that ends the authorize `request` for the signed-in `session` (stored under

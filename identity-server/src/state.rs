@@ -88,6 +88,8 @@ pub struct AppState {
     pub ca_pem: String,
     /// The queue of back-channel logout deliveries.
     pub backchannel: crate::backchannel::Backchannel,
+    /// The queue of security notices to the account's email.
+    pub notices: crate::notices::Notifier,
 }
 
 impl std::fmt::Debug for AppState {
@@ -163,6 +165,23 @@ impl AppState {
         let trusted_proxies = crate::throttle::parse_proxies(&settings.trusted_proxies);
         let forwarded_header =
             crate::throttle::ForwardedHeader::parse(&settings.forwarded_header).unwrap_or_default();
+        let notices = crate::notices::Notifier::start(
+            &settings.notices,
+            &settings.account.authsignal,
+            ca_pem,
+            &csrf_key,
+            crate::notices::WorkerContext {
+                users: users.clone(),
+                authsignal: account.authsignal.clone(),
+                issuer: settings.issuer.clone(),
+            },
+        )
+        .map_err(|e| {
+            StartupError::Config(crate::configuration::ConfigError::Invalid {
+                key: "notices".into(),
+                message: e,
+            })
+        })?;
         let hashing = crate::hashing::HashingPool::start(
             settings.hashing.permit_count(),
             settings.hashing.params(),
@@ -187,6 +206,7 @@ impl AppState {
             ca_pem: ca_pem.to_owned(),
             backchannel: crate::backchannel::Backchannel::start(ca_pem)
                 .map_err(StartupError::Account)?,
+            notices,
         })
     }
 }

@@ -10,6 +10,8 @@ use super::*;
 
 /// The outbox keeps the most recent messages only, so a long-running emulator stays bounded.
 const OUTBOX_LIMIT: usize = 1000;
+/// The notices kept, newest (bounded like the codes).
+const NOTICE_LIMIT: usize = 1000;
 /// Bound on live hosted sessions (oldest-expiring dropped first).
 const HOSTED_SESSION_LIMIT: usize = 10_000;
 /// Bound on live passkey challenges (oldest-expiring dropped first): anonymous callers can
@@ -20,6 +22,7 @@ pub const PASSKEY_CHALLENGE_LIMIT: usize = 10_000;
 struct State {
     hosted: HashMap<String, HostedSession>,
     outbox: Vec<OutboxMessage>,
+    notices: Vec<OutboxNotice>,
     challenges: HashMap<String, ServerChallenge>,
     sessions: HashMap<String, SessionRecord>,
     passkey_challenges: HashMap<String, PasskeyChallenge>,
@@ -98,6 +101,18 @@ impl OutboxStore for EphemeralStore {
 
     fn messages(&self) -> Vec<OutboxMessage> {
         self.lock().outbox.clone()
+    }
+
+    fn push_notice(&self, notice: OutboxNotice) {
+        let mut state = self.lock();
+        if state.notices.len() >= NOTICE_LIMIT {
+            state.notices.remove(0);
+        }
+        state.notices.push(notice);
+    }
+
+    fn notices(&self) -> Vec<OutboxNotice> {
+        self.lock().notices.clone()
     }
 }
 

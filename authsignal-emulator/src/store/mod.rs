@@ -165,6 +165,10 @@ pub trait OutboxStore: Send + Sync {
     fn push_message(&self, message: OutboxMessage);
     /// Every message, oldest first.
     fn messages(&self) -> Vec<OutboxMessage>;
+    /// Adds a notice (`POST /dev/notices`).
+    fn push_notice(&self, notice: OutboxNotice);
+    /// Every notice, oldest first.
+    fn notices(&self) -> Vec<OutboxNotice>;
 }
 
 /// Server API OTP challenges.

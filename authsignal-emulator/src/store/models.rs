@@ -212,6 +212,11 @@ pub struct Action {
     /// on the hosted challenge (the action then ended `CHALLENGE_FAILED`).
     #[serde(default)]
     pub reported_not_me_at: Option<DateTime<Utc>>,
+    /// Emulator extension, not in the real service: when the person made new recovery codes in
+    /// the hosted settings this action opened (`recoveryCodesRegenerated` in `getAction`'s
+    /// `output`, which the identity server reads at its Manage-MFA callback to send a notice).
+    #[serde(default)]
+    pub recovery_codes_regenerated_at: Option<DateTime<Utc>>,
 }
 
 /// A recovery code, stored as a SHA-256 hash.
@@ -222,6 +227,23 @@ pub struct RecoveryCode {
     pub hash: String,
     /// Whether it has been used.
     pub used: bool,
+}
+
+/// A security notice a relying party (the identity server) "sent" to a user's email through
+/// `POST /dev/notices`: the dev outbox shows it next to the codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxNotice {
+    /// Recipient (email address).
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// What it is about (`new-browser`, ...), as the sender names it.
+    pub kind: String,
+    /// When it arrived.
+    pub sent_at: DateTime<Utc>,
 }
 
 /// A one-time code "sent" by email or SMS: what the dev outbox shows.

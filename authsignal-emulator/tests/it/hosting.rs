@@ -271,3 +271,114 @@ async fn the_public_development_secret_is_refused_on_a_network_address() {
     // Never run: dropping the unpolled server closes its listener.
     drop(app);
 }
+
+/// `POST /dev/notices` with `secret` as the Basic user and `body`.
+async fn post_notice(
+    app: &crate::helpers::TestApp,
+    secret: &str,
+    body: &Value,
+) -> reqwest::Response {
+    app.http
+        .post(format!("{}/dev/notices", app.base_url))
+        .basic_auth(secret, Some(""))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn a_notice() -> Value {
+    json!({
+        "to": "alice@example.com",
+        "subject": "Sign-in from a new browser <b>",
+        "text": "Hello alice,\n\nBrowser: <script>alert(1)</script>\n",
+        "kind": "new-browser",
+    })
+}
+
+#[tokio::test]
+async fn a_notice_posted_with_the_secret_lands_in_the_dev_outbox_escaped_next_to_the_codes() {
+    let app = spawn().await;
+    app.api(Method::POST, "/challenge")
+        .json(&json!({"verificationMethod": "EMAIL_OTP", "action": "signIn", "email": "o@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    let answer = post_notice(&app, &app.secret, &a_notice()).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+
+    let notices = app.handle.notices_for("ALICE@example.com");
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].kind, "new-browser");
+    let outbox: Value = app
+        .http
+        .get(format!("{}/dev/outbox.json", app.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(outbox[0]["type"], "code");
+    assert_eq!(outbox[0]["to"], "o@example.com");
+    assert_eq!(outbox[1]["type"], "notice");
+    assert_eq!(outbox[1]["subject"], "Sign-in from a new browser <b>");
+    let html = app
+        .http
+        .get(format!("{}/dev/outbox", app.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"notices\""), "{html}");
+    assert!(
+        html.contains("Sign-in from a new browser &lt;b&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>alert(1)"), "escaped: {html}");
+    assert!(html.contains("notice · new-browser"), "{html}");
+}
+
+#[tokio::test]
+async fn dev_notices_refuse_a_wrong_secret_with_401_and_bad_notices_with_400() {
+    let app = spawn().await;
+    let wrong = post_notice(&app, "not-the-secret", &a_notice()).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized", "{body}");
+    let none = app
+        .http
+        .post(format!("{}/dev/notices", app.base_url))
+        .json(&a_notice())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+
+    let mut injected = a_notice();
+    injected["subject"] = json!("Hi\r\nBcc: everyone@example.com");
+    let refused = post_notice(&app, &app.secret, &injected).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert!(body.to_string().contains("subject"), "{body}");
+
+    let huge = json!({"to": "a@example.com", "subject": "s", "text": "x".repeat(20_000)});
+    let too_large = post_notice(&app, &app.secret, &huge).await;
+    assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(app.handle.notices().is_empty(), "nothing was kept");
+}
+
+#[tokio::test]
+async fn dev_notices_are_not_served_outside_development_mode() {
+    let app = spawn_with(Settings {
+        dev_mode: false,
+        ..settings()
+    })
+    .await;
+    let answer = post_notice(&app, &app.secret, &a_notice()).await;
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+    assert!(app.handle.notices().is_empty());
+}

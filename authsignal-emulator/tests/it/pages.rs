@@ -696,12 +696,20 @@ async fn redirect_to_settings_lets_the_user_add_and_remove_but_never_the_last() 
     );
 
     // New recovery codes, shown like the first ones; then back to the settings, which list
-    // what changed in this visit.
+    // what changed in this visit. The action records it (`getAction`, an emulator extension).
+    let output = |a: authsignal_sdk::GetActionResponse| {
+        a.output.unwrap()["recoveryCodesRegenerated"].clone()
+    };
+    let key = decision.idempotency_key.clone();
+    let before = app.sdk.get_action("nico", "manage", &key).await.unwrap();
+    assert_eq!(output(before), serde_json::json!(false));
     let codes = browser
         .submit_then_page(&settings, "regenerate-codes", &[])
         .await;
     let new_codes = recovery_codes(&codes.body);
     assert_eq!(new_codes.len(), 10, "{}", codes.body);
+    let after = app.sdk.get_action("nico", "manage", &key).await.unwrap();
+    assert_eq!(output(after), serde_json::json!(true));
     let settings = browser
         .submit_then_page(&codes, "recovery-codes-continue", &[("saved", "yes")])
         .await;

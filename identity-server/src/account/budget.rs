@@ -18,6 +18,9 @@
 //! logins cannot start more challenges than the budget. The rules are
 //! [`crate::store::rules::SecondFactorBudget`].
 //!
+//! The challenge that begins a block sends the account's owner a notice
+//! ([`crate::notices::NoticeKind::SecondFactorBlocked`]), once per block.
+//!
 //! The failed second factor still counts against the username's lockout as well
 //! ([`super::lockout`]); this budget is what an attacker who knows the password cannot reset by
 //! waiting a few minutes.
@@ -121,6 +124,11 @@ pub async fn start_challenge(
                 subject,
                 blocked_for_secs = until - crate::oidc::now(),
                 "second factor blocked: the account used up its budget of unsuccessful challenges"
+            );
+            // The store answers this once per block: the challenge that began it.
+            state.notices.notify(
+                subject,
+                crate::notices::NoticeKind::SecondFactorBlocked { until },
             );
         }
         ChallengeBudget::Blocked { until } => {

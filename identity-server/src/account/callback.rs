@@ -243,7 +243,19 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
                 amr: sign_in_amr(method.as_ref(), proof),
                 remember,
             };
-            signin::complete_sign_in(state, req, &ar, sign_in)
+            // A first enrollment (no authenticator before this login) tells of the authenticators
+            // added, read by the notice worker; its browser is remembered without a "new browser"
+            // notice.
+            let browser = if proof == SecondFactorProof::Challenge {
+                signin::BrowserNotice::IfNew
+            } else {
+                state.notices.notify(
+                    &transaction.subject,
+                    crate::notices::NoticeKind::FirstEnrollment,
+                );
+                signin::BrowserNotice::RememberOnly
+            };
+            signin::complete_sign_in_with(state, req, &ar, sign_in, browser)
                 .await
                 .unwrap_or_else(|e| e.error_response())
         }
@@ -256,6 +268,7 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
             {
                 return AppError::from(e).error_response();
             }
+            mfa::notify_regenerated_codes(state, &transaction).await;
             match mfa::after_settings(state, &transaction.subject, before).await {
                 Ok(location) => see_other(&location),
                 Err(e) => e.error_response(),
@@ -410,6 +423,9 @@ async fn void_passed_elsewhere(state: &AppState, req: &HttpRequest, token: Strin
     {
         Ok(_) => {
             tracing::warn!(subject = %passed.user_id, "a login challenge was passed in a browser that did not do its password step: the login was voided");
+            state
+                .notices
+                .notify(&passed.user_id, crate::notices::NoticeKind::SignInStopped);
             Elsewhere::Voided
         }
         Err(e) => {
@@ -511,14 +527,23 @@ async fn validate(
         action: Some(transaction.action.clone()),
     };
     let answer = state.account.authsignal.validate_challenge(&request).await;
-    check_validation(
+    let verdict = check_validation(
         answer.as_ref(),
         Expected {
             user_id: &transaction.subject,
             action: &transaction.action,
             idempotency_key: &transaction.idempotency_key,
         },
-    )
+    );
+    // Every callback (login, step-up, Manage MFA) validates here: a passed challenge answered
+    // with a recovery code tells the account's owner.
+    if let Ok(Some(authsignal_sdk::VerificationMethod::RecoveryCode)) = &verdict {
+        state.notices.notify(
+            &transaction.subject,
+            crate::notices::NoticeKind::RecoveryCodeUsed,
+        );
+    }
+    verdict
 }
 
 #[cfg(test)]

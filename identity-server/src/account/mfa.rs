@@ -10,6 +10,8 @@
 //! names only), like the login page's `?notice=`: no free text from the URL reaches the page.
 //! Email self-service is off by default (`account.email_self_service`): the page says so, and an
 //! email factor added at the hosted settings anyway is deleted again ([`after_settings`]).
+//! Every authenticator added or removed at the settings, and new recovery codes made there,
+//! send a notice to the account's email ([`crate::notices`]).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -207,12 +209,78 @@ pub async fn after_settings(
         }
         kept.push(a);
     }
+    notify_changes(state, subject, before, &kept);
     let (added, removed) = changes(before, &kept);
     location.push_str(&format!("&added={added}&removed={removed}"));
     if refused {
         location.push_str("&refused=EMAIL_OTP");
     }
     Ok(location)
+}
+
+/// The hosted settings of `transaction` made new recovery codes: the account's owner is told.
+/// The Server API's `getAction` says so only on the emulator (`output.recoveryCodesRegenerated`,
+/// an emulator extension); whether a real tenant's answer shows it is UNVERIFIED, and without
+/// the field nothing is sent. A failed read sends nothing (logged): the settings were saved
+/// all the same.
+pub async fn notify_regenerated_codes(state: &AppState, transaction: &LoginTransaction) {
+    let answer = state
+        .account
+        .authsignal
+        .get_action(
+            &transaction.subject,
+            &transaction.action,
+            &transaction.idempotency_key,
+        )
+        .await;
+    match answer {
+        Ok(action) => {
+            let regenerated = action
+                .output
+                .as_ref()
+                .and_then(|o| o.get("recoveryCodesRegenerated"))
+                .and_then(serde_json::Value::as_bool);
+            if regenerated == Some(true) {
+                state.notices.notify(
+                    &transaction.subject,
+                    crate::notices::NoticeKind::RecoveryCodesRegenerated,
+                );
+            }
+        }
+        Err(e) => {
+            tracing::warn!(subject = %transaction.subject, error = %e, "the manage-mfa action could not be read: new recovery codes, if any, are not noticed");
+        }
+    }
+}
+
+/// Tells the account's owner of every authenticator added or removed since `before` (the
+/// snapshot the transaction kept when the settings were opened). A change made in a tab that
+/// never comes back to the callback is not seen here.
+fn notify_changes(
+    state: &AppState,
+    subject: &str,
+    before: &[KnownAuthenticator],
+    after: &[UserAuthenticator],
+) {
+    use crate::notices::NoticeKind;
+    for a in after
+        .iter()
+        .filter(|a| !before.iter().any(|b| b.id == a.user_authenticator_id))
+    {
+        let method = method_label(&a.verification_method);
+        state
+            .notices
+            .notify(subject, NoticeKind::AuthenticatorAdded { method });
+    }
+    for b in before
+        .iter()
+        .filter(|b| !after.iter().any(|a| a.user_authenticator_id == b.id))
+    {
+        let method = method_label(&VerificationMethod::from_wire(&b.method));
+        state
+            .notices
+            .notify(subject, NoticeKind::AuthenticatorRemoved { method });
+    }
 }
 
 /// Whether a method sends codes or links to an email address.

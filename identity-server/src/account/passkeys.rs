@@ -604,6 +604,10 @@ async fn confirm(
     Ok(match verdict {
         Ok(_) => {
             tracing::info!(subject = %transaction.subject, "passkey added");
+            state.notices.notify(
+                &transaction.subject,
+                crate::notices::NoticeKind::AuthenticatorAdded { method: "Passkey" },
+            );
             see_other(&PasskeyNotice::Added.url())
         }
         Err(rejection) if rejection.is_unavailable() => {
@@ -660,6 +664,10 @@ pub async fn remove(
     {
         Ok(()) => {
             tracing::info!(subject = %session.subject, "passkey removed");
+            state.notices.notify(
+                &session.subject,
+                crate::notices::NoticeKind::AuthenticatorRemoved { method: "Passkey" },
+            );
             Ok(see_other(&PasskeyNotice::Removed.url()))
         }
         Err(e) => {

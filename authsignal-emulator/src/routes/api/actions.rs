@@ -122,6 +122,7 @@ pub async fn track(
         failed_attempts: 0,
         custom: attributes.custom.clone(),
         reported_not_me_at: None,
+        recovery_codes_regenerated_at: None,
     };
     let (stored, created) = state.stores.actions.insert_action_if_absent(candidate)?;
     let scope = stored
@@ -255,12 +256,14 @@ fn get_action_response(action: &Action) -> GetActionResponse {
         rules: Some(Vec::new()),
         rule_ids: Some(Vec::new()),
         priority_rule_id: None,
-        // `reportedNotMe` is an emulator extension (the person answered "This wasn't me" on the
-        // hosted challenge); the real service's `output` has no such field.
+        // `reportedNotMe` (the person answered "This wasn't me" on the hosted challenge) and
+        // `recoveryCodesRegenerated` (new recovery codes made in the hosted settings this action
+        // opened) are emulator extensions; the real service's `output` has no such fields.
         output: Some(serde_json::json!({
             "outcome": action.outcome,
             "isEnrolled": action.is_enrolled,
             "reportedNotMe": action.reported_not_me_at.is_some(),
+            "recoveryCodesRegenerated": action.recovery_codes_regenerated_at.is_some(),
         })),
     }
 }

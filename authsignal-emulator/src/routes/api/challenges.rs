@@ -277,6 +277,7 @@ pub async fn claim(
         failed_attempts: 0,
         custom: None,
         reported_not_me_at: None,
+        recovery_codes_regenerated_at: None,
     };
     state.stores.actions.insert_action_if_absent(action)?;
     let (token, _) = state.issue_token(&key, DEFAULT_SCOPE, now);

@@ -187,6 +187,7 @@ async fn complete_action(
         failed_attempts: 0,
         custom: None,
         reported_not_me_at: None,
+        recovery_codes_regenerated_at: None,
     };
     succeeded(&mut candidate);
     let (_, created) = state.stores.actions.insert_action_if_absent(candidate)?;

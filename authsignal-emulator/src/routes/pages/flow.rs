@@ -1629,6 +1629,16 @@ pub async fn settings_regenerate(
         &session.action.user_id,
         codes.iter().map(|c| hash_recovery_code(c)).collect(),
     )?;
+    // Recorded on the action, so that the relying party can tell its user (`getAction`'s
+    // `output.recoveryCodesRegenerated`, an emulator extension).
+    let now = Utc::now();
+    state
+        .stores
+        .actions
+        .update_action(&session.action, &mut |a| {
+            a.recovery_codes_regenerated_at = Some(now);
+            a.updated_at = now;
+        })?;
     tracing::info!(user_id = %session.action.user_id, "recovery codes regenerated in the hosted settings");
     update(&state, &session, |s| {
         s.step = HostedStep::RecoveryCodes { codes };

@@ -164,7 +164,7 @@ async fn a_blocked_manage_mfa_action_shows_a_clear_page_and_keeps_the_session() 
 
 /// Signs alice in, opens "Manage MFA", passes the fresh challenge and returns the hosted
 /// settings page.
-async fn alices_settings(stack: &Stack, browser: &Browser) -> Page {
+pub(super) async fn alices_settings(stack: &Stack, browser: &Browser) -> Page {
     stack.sign_in(browser, "alice", "alice").await;
     let page = browser.get(&stack.url("/Account/Mfa")).await;
     let csrf = input_value(&page.body, "csrf_token").unwrap();
@@ -194,7 +194,7 @@ async fn alices_settings(stack: &Stack, browser: &Browser) -> Page {
 
 /// Adds `email` at the hosted settings (the address, then the code from the outbox) and leaves
 /// them with "Done": the identity server's answer at the Manage-MFA callback.
-async fn add_email_at_the_settings(
+pub(super) async fn add_email_at_the_settings(
     stack: &Stack,
     browser: &Browser,
     settings: &Page,

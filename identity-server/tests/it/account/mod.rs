@@ -11,6 +11,7 @@ mod failures;
 mod lockout;
 mod login;
 mod manage_mfa;
+mod notices;
 mod passkeys;
 mod sessions;
 mod step_up;
@@ -224,6 +225,8 @@ pub struct Stack {
     /// The emulator's server (see [`Stack::stop_emulator`]).
     emulator_server: actix_web::dev::ServerHandle,
     authenticators: Mutex<HashMap<String, Authenticator>>,
+    /// The recovery codes shown at each user's enrollment.
+    recovery_codes: Mutex<HashMap<String, Vec<String>>>,
     _data_dir: tempfile::TempDir,
 }
 
@@ -272,6 +275,8 @@ pub async fn spawn_with_emulator(
         ..Default::default()
     };
     emulator_settings.passkey.expected_origins = vec![idp_origin.clone()];
+    // The identity server's notices land in the dev outbox (`POST /dev/notices`).
+    emulator_settings.dev_mode = true;
     // The identity server, and the tenant's other application (a payment page) that the
     // cross-action tests (`bypass.rs`) complete a challenge for.
     emulator_settings.redirect_origins = vec![idp_origin.clone(), "https://localhost:5009".into()];
@@ -310,6 +315,7 @@ pub async fn spawn_with_emulator(
         idp_handle,
         emulator_server,
         authenticators: Mutex::new(HashMap::new()),
+        recovery_codes: Mutex::new(HashMap::new()),
         _data_dir: data_dir,
     }
 }
@@ -472,6 +478,33 @@ impl Stack {
             .await
     }
 
+    /// The recovery codes shown when `username` enrolled.
+    pub fn recovery_codes(&self, username: &str) -> Vec<String> {
+        self.recovery_codes
+            .lock()
+            .unwrap()
+            .get(username)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits until the notice worker has finished with every event queued so far (10 s at
+    /// most), then returns the notices the dev outbox holds for `username`'s email.
+    pub async fn notices_to(&self, username: &str) -> Vec<authsignal_emulator::OutboxNotice> {
+        use identity_server::notices::NoticeCounters;
+        let counters = self.state.notices.counters();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while NoticeCounters::get(&counters.done) < NoticeCounters::get(&counters.queued) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the notice worker did not finish within 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let email = self.email_of(username).await;
+        self.emulator.notices_for(&email)
+    }
+
     /// The TOTP authenticator enrolled for `username`, if any.
     pub fn authenticator(&self, username: &str) -> Option<Authenticator> {
         self.authenticators.lock().unwrap().get(username).cloned()
@@ -541,6 +574,17 @@ impl Stack {
                     )
                     .await
             } else if page.body.contains("id=\"recovery-codes-continue\"") {
+                let codes = page
+                    .body
+                    .split("<li class=\"recovery-code\">")
+                    .skip(1)
+                    .filter_map(|rest| rest.split('<').next())
+                    .map(|c| c.trim().to_owned())
+                    .collect();
+                self.recovery_codes
+                    .lock()
+                    .unwrap()
+                    .insert(username.to_owned(), codes);
                 browser
                     .post(
                         &format!("{}/recovery-codes/continue", self.emulator_url),

@@ -221,6 +221,11 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
             }
             None => {
                 tracing::info!(subject = %transaction.subject, "manage-mfa settings left without a result");
+                // Whatever was changed before the settings were left is still enforced and told
+                // (a browser that drops the token must not skip either).
+                if let Err(e) = mfa::after_settings(state, &transaction.subject, before).await {
+                    return e.error_response();
+                }
                 see_other(&format!("{}?result=cancelled", mfa::PAGE_PATH))
             }
         };
@@ -295,6 +300,10 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
         }
         (Err(rejection), None) => {
             tracing::warn!(subject = %transaction.subject, reason = %rejection, "manage-mfa challenge rejected");
+            // A garbled or foreign token must not skip the enforcement and the notices either.
+            if let Err(e) = mfa::after_settings(state, &transaction.subject, before).await {
+                return e.error_response();
+            }
             see_other(&NoticeReason::MfaSettings.url())
         }
     }

@@ -89,17 +89,6 @@ impl LockoutSettings {
     }
 }
 
-/// How a failed password check left the keys ([`Attempt::fail`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Failed {
-    /// Some key (the username or the address) is locked now.
-    pub locked: bool,
-    /// Failures the username has left before it locks (0: locked), when the attempt had a
-    /// username key. It counts alike whether or not an account has that name, so telling it
-    /// to the client says nothing about existence.
-    pub user_left: Option<u32>,
-}
-
 /// One reserved password check for a set of keys (the username and the client address).
 ///
 /// End it with [`Attempt::fail`] or [`Attempt::forgive`]. Dropped without either (the request
@@ -154,16 +143,12 @@ impl Attempt {
         Ok(Some(attempt))
     }
 
-    /// Ends the attempt as a failure of every key: whether any of them is now locked, and how
-    /// many failures the username has left. Every key is ended even when one fails (a
-    /// reservation left behind would hold the username for a minute); the first error is
-    /// returned afterwards.
-    pub async fn fail(mut self) -> Result<Failed, StoreError> {
+    /// Ends the attempt as a failure of every key; returns whether any of them is now locked.
+    /// Every key is ended even when one fails (a reservation left behind would hold the
+    /// username for a minute); the first error is returned afterwards.
+    pub async fn fail(mut self) -> Result<bool, StoreError> {
         let keys = std::mem::take(&mut self.keys);
-        let mut failed = Failed {
-            locked: false,
-            user_left: None,
-        };
+        let mut locked = false;
         let mut first_error = None;
         for key in &keys {
             match self
@@ -171,18 +156,13 @@ impl Attempt {
                 .fail_attempt(key, self.settings.max_for(key), reserves(key))
                 .await
             {
-                Ok(left) => {
-                    failed.locked |= left == 0;
-                    if key.is_user() {
-                        failed.user_left = Some(left);
-                    }
-                }
+                Ok(left) => locked |= left == 0,
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
             }
         }
-        first_error.map_or(Ok(failed), Err)
+        first_error.map_or(Ok(locked), Err)
     }
 
     /// Ends the attempt without counting it (every key, even when one fails).

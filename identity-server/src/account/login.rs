@@ -48,9 +48,13 @@ fn locked_out(state: &AppState) -> String {
         crate::templates::duration_in_words(state.account.settings.lockout.lockout_secs)
     )
 }
-/// Shown after a failure that leaves the username one attempt before its lockout. The
-/// username's counter counts every submitted name alike, whether or not an account has it
-/// ([`super::lockout`]), so the warning says nothing about existence.
+/// Shown after the wrong password that leaves one attempt before the username's lockout, as
+/// counted **in this sign-in form** ([`form_failures`]), never from the shared counter: the
+/// counter also moves with other people's attempts and is reset by the owner's sign-in, so
+/// telling it would let a guesser see whether a username has an active owner. The form's own
+/// count is what this client did, so the warning tells it nothing it does not know (and reads
+/// alike for every username). Failures made elsewhere can lock the username before the warning;
+/// the lockout message then says so, as without the warning.
 fn last_attempt(state: &AppState) -> String {
     format!(
         "{INVALID_CREDENTIALS} 1 attempt left: after one more failure, sign-in with this \
@@ -87,7 +91,29 @@ struct LoginForm {
     password: String,
     remember: Option<String>,
     button: Option<String>,
+    /// Wrong passwords typed in this form so far (a hidden field the page carries).
+    failures: String,
+    /// The username they were typed for (hidden): another name starts the count again.
+    failures_for: String,
 }
+
+/// Wrong passwords typed in this sign-in form for its username so far: the hidden fields of
+/// the page, if they are for the same username (case and surrounding spaces aside, like the
+/// lockout's key). A hint for the warning only: it decides nothing but what this client is told.
+fn form_failures(form: &LoginForm) -> u32 {
+    let same = form.failures_for.trim().to_lowercase() == form.username.trim().to_lowercase();
+    if !same {
+        return 0;
+    }
+    form.failures
+        .trim()
+        .parse::<u32>()
+        .unwrap_or(0)
+        .min(MAX_FORM_FAILURES)
+}
+
+/// The largest count of wrong passwords a form carries (more says nothing new).
+const MAX_FORM_FAILURES: u32 = 1_000;
 
 /// The pending request `ar`; `Ok(None)` for a link that names none (used, expired, malformed).
 /// A store failure is an error (503), never "the link expired".
@@ -167,6 +193,7 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         notice,
         focus_password: false,
         passkey: None,
+        failures: 0,
     };
     render_login(&state, &req, page, StatusCode::OK, csrf.cookie).await
 }
@@ -208,6 +235,7 @@ async fn again(
     pending: &signin::PendingRequest,
     error: &str,
     status: StatusCode,
+    failures: u32,
 ) -> Result<HttpResponse, AppError> {
     let csrf = crate::csrf::issue(state, req);
     let page = LoginPage {
@@ -227,6 +255,7 @@ async fn again(
         // The username is kept: the password is what to type again.
         focus_password: !form.username.trim().is_empty(),
         passkey: None,
+        failures,
     };
     render_login(state, req, page, status, csrf.cookie).await
 }
@@ -263,6 +292,7 @@ pub async fn post(
             &pending,
             "Enter your username and password.",
             StatusCode::BAD_REQUEST,
+            form_failures(&form),
         )
         .await;
     }
@@ -287,6 +317,7 @@ pub async fn post(
             &pending,
             &locked_out(&state),
             StatusCode::TOO_MANY_REQUESTS,
+            0,
         )
         .await;
     };
@@ -312,6 +343,7 @@ pub async fn post(
                 &pending,
                 BUSY_MESSAGE,
                 StatusCode::SERVICE_UNAVAILABLE,
+                form_failures(&form),
             )
             .await?;
             page.headers_mut().insert(
@@ -322,16 +354,18 @@ pub async fn post(
         }
     };
     let Some(user) = user else {
-        let failed = attempt.fail().await?;
+        let locked = attempt.fail().await?;
         tracing::info!(client_ip = %ip, "login failed: invalid credentials");
-        let (message, status) = if failed.locked {
+        let failures = form_failures(&form).saturating_add(1);
+        let max = state.account.settings.lockout.max_failures_per_user;
+        let (message, status) = if locked {
             (locked_out(&state), StatusCode::TOO_MANY_REQUESTS)
-        } else if failed.user_left == Some(1) {
+        } else if failures.saturating_add(1) == max {
             (last_attempt(&state), StatusCode::OK)
         } else {
             (INVALID_CREDENTIALS.to_owned(), StatusCode::OK)
         };
-        return again(&state, &req, &form, &pending, &message, status).await;
+        return again(&state, &req, &form, &pending, &message, status, failures).await;
     };
     // The right password ends the attempt without counting it, but does not yet forget the
     // username's failures: only a complete sign-in does (a failed second factor counts too).
@@ -510,6 +544,7 @@ async fn act_on(
                     create_url: create_url(ar),
                     focus_password: true,
                     passkey: None,
+                    failures: 0,
                 };
                 return blocked(state, req, page).await;
             }
@@ -571,6 +606,7 @@ pub(crate) async fn budget_blocked(
         create_url: create_url(login.ar),
         focus_password: true,
         passkey: None,
+        failures: 0,
     };
     blocked(state, req, page).await
 }

@@ -172,7 +172,9 @@ pub fn changes(before: &[KnownAuthenticator], after: &[UserAuthenticator]) -> (S
 }
 
 /// Where the Manage-MFA callback sends the browser after the settings: this page, saying what
-/// changed. Without email self-service (`account.email_self_service = false`) an email factor
+/// changed. The callback also runs it when the browser comes back without a result or with a
+/// rejected token (it then ignores the location): what was changed is enforced and told all
+/// the same. Without email self-service (`account.email_self_service = false`) an email factor
 /// added at the settings is deleted again through the Server API (a real tenant may offer email
 /// in its pre-built UI whatever this server wants; this is where the server enforces it), and
 /// the page says so (`refused=EMAIL_OTP`). `Err` only when such a factor could not be deleted:
@@ -183,11 +185,15 @@ pub async fn after_settings(
     before: Option<&Vec<KnownAuthenticator>>,
 ) -> Result<String, AppError> {
     let mut location = format!("{PAGE_PATH}?result=saved");
-    let (Some(before), Ok(after)) = (
-        before,
-        state.account.authsignal.get_authenticators(subject).await,
-    ) else {
+    let Some(before) = before else {
         return Ok(location);
+    };
+    let after = match state.account.authsignal.get_authenticators(subject).await {
+        Ok(after) => after,
+        Err(e) => {
+            tracing::warn!(subject, error = %e, "the authenticators could not be read after the settings: changes are neither enforced nor told");
+            return Ok(location);
+        }
     };
     let mut kept = Vec::with_capacity(after.len());
     let mut refused = false;

@@ -256,6 +256,7 @@ mod tests {
             create_url: pages::create_url("ar-1"),
             focus_password: true,
             passkey: None,
+            failures: 0,
         };
         let html = tera
             .render(

@@ -35,6 +35,9 @@ pub struct LoginPage {
     pub focus_password: bool,
     /// What the passkey script needs; `None`: the page offers the password only.
     pub passkey: Option<super::passkey_login::PasskeyOffer>,
+    /// Wrong passwords typed in this form for `username` so far (hidden fields `failures` and
+    /// `failures_for`): what "1 attempt left" is told from ([`super::login`]).
+    pub failures: u32,
 }
 
 /// Context of `account/create.html`.

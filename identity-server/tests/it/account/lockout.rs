@@ -71,6 +71,35 @@ async fn a_username_is_locked_after_repeated_failures_even_with_the_right_passwo
     assert_eq!(bob.status, 303);
 }
 
+/// Posts the login form of `page` (its hidden fields carried, as a browser does) with
+/// `username` and `password`.
+async fn post_the_form(
+    stack: &super::Stack,
+    browser: &Browser,
+    page: &Page,
+    username: &str,
+    password: &str,
+) -> Page {
+    let hidden = |name: &str| input_value(&page.body, name).unwrap_or_default();
+    let (csrf, ar) = (hidden("csrf_token"), hidden("ar"));
+    let (failures, failures_for) = (hidden("failures"), hidden("failures_for"));
+    let mut form = vec![
+        ("csrf_token", csrf.as_str()),
+        ("ar", ar.as_str()),
+        ("username", username),
+        ("password", password),
+        ("button", "login"),
+    ];
+    if !failures.is_empty() {
+        form.push(("failures", failures.as_str()));
+        form.push(("failures_for", failures_for.as_str()));
+    }
+    browser.post(&stack.url("/Account/Login"), &form).await
+}
+
+const WARNING: &str = "Invalid username or password. 1 attempt left: after one more failure, \
+                       sign-in with this username is paused for 2 minutes.";
+
 #[tokio::test]
 async fn the_failure_before_the_last_attempt_warns_alike_for_an_existing_and_an_unknown_username() {
     let stack = spawn_with(|s| {
@@ -78,15 +107,14 @@ async fn the_failure_before_the_last_attempt_warns_alike_for_an_existing_and_an_
         s.account.lockout.lockout_secs = 120;
     })
     .await;
-    let browser = Browser::new();
-    let ar = stack.authorize(&browser).await;
     let mut seen = Vec::new();
     for username in ["alice", "nobody-here"] {
+        let browser = Browser::new();
+        let ar = stack.authorize(&browser).await;
+        let mut page = stack.login_page(&browser, &ar).await;
         let mut messages = Vec::new();
         for _ in 0..4 {
-            let page = stack
-                .submit_password(&browser, &ar, username, "wrong-guess", false)
-                .await;
+            page = post_the_form(&stack, &browser, &page, username, "wrong-guess").await;
             messages.push((page.status, element_text(&page.body, "error").unwrap()));
         }
         let plain = (200, "Invalid username or password.".to_owned());
@@ -94,12 +122,7 @@ async fn the_failure_before_the_last_attempt_warns_alike_for_an_existing_and_an_
         assert_eq!(messages[1], plain, "{username}: two attempts are left");
         assert_eq!(
             messages[2],
-            (
-                200,
-                "Invalid username or password. 1 attempt left: after one more failure, sign-in \
-                 with this username is paused for 2 minutes."
-                    .to_owned()
-            ),
+            (200, WARNING.to_owned()),
             "{username}: the third failure leaves one attempt"
         );
         assert_eq!(messages[3].0, 429, "{username}: the fourth locks");
@@ -108,6 +131,69 @@ async fn the_failure_before_the_last_attempt_warns_alike_for_an_existing_and_an_
     assert_eq!(
         seen[0], seen[1],
         "an existing and an unknown username read exactly alike"
+    );
+}
+
+#[tokio::test]
+async fn the_last_attempt_warning_does_not_tell_whether_the_owner_signed_in_meanwhile() {
+    // The owner's sign-in resets the username's counter; a guesser who could see that would
+    // learn the account exists and is used. The warning counts this form's failures only.
+    let stack = spawn_with(|s| {
+        s.account.lockout.max_failures_per_user = 4;
+        s.account.lockout.lockout_secs = 120;
+    })
+    .await;
+    let mut answers = Vec::new();
+    for owner_signs_in in [false, true] {
+        let guesser = Browser::new();
+        let ar = stack.authorize(&guesser).await;
+        let mut page = stack.login_page(&guesser, &ar).await;
+        for _ in 0..2 {
+            page = post_the_form(&stack, &guesser, &page, "bob", "wrong-guess").await;
+        }
+        if owner_signs_in {
+            stack.sign_in(&Browser::new(), "bob", "bob").await;
+        }
+        page = post_the_form(&stack, &guesser, &page, "bob", "wrong-guess").await;
+        answers.push((page.status, element_text(&page.body, "error").unwrap()));
+        // The next round starts from a clean counter.
+        stack
+            .state
+            .account
+            .failed_logins
+            .reset(&LockoutKey::user("bob"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(answers[0], (200, WARNING.to_owned()));
+    assert_eq!(answers[1], answers[0], "the owner's sign-in is not visible");
+}
+
+#[tokio::test]
+async fn another_username_in_the_same_form_starts_its_count_again() {
+    let stack = spawn_with(|s| {
+        s.account.lockout.max_failures_per_user = 4;
+        s.account.lockout.lockout_secs = 120;
+    })
+    .await;
+    let browser = Browser::new();
+    let ar = stack.authorize(&browser).await;
+    let mut page = stack.login_page(&browser, &ar).await;
+    for _ in 0..2 {
+        page = post_the_form(&stack, &browser, &page, "alice", "wrong-guess").await;
+    }
+    page = post_the_form(&stack, &browser, &page, " Bob ", "wrong-guess").await;
+    assert_eq!(
+        element_text(&page.body, "error").unwrap(),
+        "Invalid username or password.",
+        "bob's first failure in this form"
+    );
+    page = post_the_form(&stack, &browser, &page, "bob", "wrong-guess").await;
+    page = post_the_form(&stack, &browser, &page, "BOB", "wrong-guess").await;
+    assert_eq!(
+        element_text(&page.body, "error").unwrap(),
+        WARNING,
+        "case and spaces are the same username"
     );
 }
 

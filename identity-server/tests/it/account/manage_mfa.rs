@@ -200,6 +200,18 @@ pub(super) async fn add_email_at_the_settings(
     settings: &Page,
     email: &str,
 ) -> Page {
+    let callback = add_email_and_leave(stack, browser, settings, email).await;
+    browser.get(&callback).await
+}
+
+/// Adds `email` at the hosted settings and leaves them with "Done"; returns the Manage-MFA
+/// callback URL (with its token) the emulator sends the browser to, not visited.
+pub(super) async fn add_email_and_leave(
+    stack: &Stack,
+    browser: &Browser,
+    settings: &Page,
+    email: &str,
+) -> String {
     let emulator = |path: &str| format!("{}{path}", stack.emulator_url);
     let csrf = input_value(&settings.body, "csrf").unwrap();
     let ask = browser
@@ -237,7 +249,7 @@ pub(super) async fn add_email_at_the_settings(
         "{}",
         done.location()
     );
-    browser.get(done.location()).await
+    done.location().to_owned()
 }
 
 /// The methods of alice's authenticators at Authsignal.
@@ -318,6 +330,38 @@ async fn with_the_default_an_email_factor_added_at_a_tenant_that_offers_it_is_re
     );
     assert!(!page.shows("Added: Email code."), "{}", page.body);
     assert_eq!(alices_methods(&stack).await, ["AUTHENTICATOR_APP"]);
+}
+
+#[tokio::test]
+async fn an_email_factor_added_at_the_settings_is_removed_again_when_the_browser_drops_the_token() {
+    // Leaving the settings and coming back without the token ("cancelled"), or with a garbled
+    // one, must not be a way around the identity server's setting.
+    for back_without_result in [
+        "/Account/Mfa/Callback",
+        "/Account/Mfa/Callback?token=garbled",
+    ] {
+        let stack = spawn_with_emulator(|_| {}, |e| e.email_self_service = true).await;
+        let browser = Browser::new();
+        let settings = alices_settings(&stack, &browser).await;
+        add_email_and_leave(&stack, &browser, &settings, "mallory@example.net").await;
+        assert_eq!(
+            alices_methods(&stack).await,
+            ["AUTHENTICATOR_APP", "EMAIL_OTP"],
+            "added at the tenant"
+        );
+        let back = browser.get(&stack.url(back_without_result)).await;
+        assert_eq!(back.status, 303, "{back_without_result}: {}", back.body);
+        assert!(
+            !back.location().contains("result=saved"),
+            "{back_without_result}: {}",
+            back.location()
+        );
+        assert_eq!(
+            alices_methods(&stack).await,
+            ["AUTHENTICATOR_APP"],
+            "{back_without_result}: removed again"
+        );
+    }
 }
 
 #[tokio::test]

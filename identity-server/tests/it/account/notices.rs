@@ -8,7 +8,7 @@ use authsignal_emulator::OutboxNotice;
 use authsignal_sdk::{EnrollVerifiedAuthenticatorRequest, VerificationMethod};
 use identity_server::notices::{NoticeCounters, TransportKind};
 
-use super::manage_mfa::{add_email_at_the_settings, alices_settings};
+use super::manage_mfa::{add_email_and_leave, add_email_at_the_settings, alices_settings};
 use super::{Browser, Stack, input_value, silent_server, spawn, spawn_with, spawn_with_emulator};
 use crate::helpers::{REDIRECT, query_param};
 
@@ -93,6 +93,28 @@ async fn a_factor_added_in_manage_mfa_sends_authenticator_added_to_the_accounts_
         notices.iter().all(|n| n.to == own),
         "to the account's own email, not the new factor's address"
     );
+}
+
+#[tokio::test]
+async fn a_factor_added_in_manage_mfa_is_told_even_when_the_browser_comes_back_without_the_token() {
+    for back_without_result in [
+        "/Account/Mfa/Callback",
+        "/Account/Mfa/Callback?token=garbled",
+    ] {
+        let stack = spawn_with_emulator(
+            |s| s.account.email_self_service = true,
+            |e| e.email_self_service = true,
+        )
+        .await;
+        let browser = Browser::new();
+        let settings = alices_settings(&stack, &browser).await;
+        let before = of_kind(&stack.notices_to("alice").await, "authenticator-added").len();
+        add_email_and_leave(&stack, &browser, &settings, "alice.other@example.com").await;
+        let back = browser.get(&stack.url(back_without_result)).await;
+        assert_eq!(back.status, 303, "{back_without_result}: {}", back.body);
+        let added = of_kind(&stack.notices_to("alice").await, "authenticator-added").len();
+        assert_eq!(added, before + 1, "{back_without_result}");
+    }
 }
 
 #[tokio::test]

@@ -105,9 +105,12 @@ fn run_python_suite(python: &Path, sdk: &Path, env: &[(&str, String)]) -> SuiteR
     let out_path = scratch.path().join("output.txt");
     let out = std::fs::File::create(&out_path).expect("output file");
     let mut command = Command::new(python);
+    // Third-party code: it gets the variables it needs, not this process's environment.
     command
         .args(["-m", "unittest", "-v", "authsignal.client_tests"])
         .current_dir(sdk)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
         .stdout(out.try_clone().expect("output file"))

@@ -295,7 +295,7 @@ pub fn render(
         NoticeKind::SecondFactorBlocked { until } => (
             "Two-step verification blocked for now".to_owned(),
             format!(
-                "There were too many unfinished or failed verifications for your account. Two-step verification is blocked until {} (started {when}). Whoever tried had your password.",
+                "There were too many unfinished or failed verifications for your account. Two-step verification is blocked until {} (started {when}). Whoever tried had your password or was signed in to your account.",
                 time_words(*until)
             ),
         ),

@@ -211,6 +211,13 @@ impl Transport {
             Some(url) => url.clone(),
             None => default_outbox_url(&authsignal.api_url)?,
         };
+        // The Server API secret goes with every notice: only to the origin it already goes to.
+        let origin = |u: &str| url::Url::parse(u).map(|u| u.origin());
+        if origin(&url).ok() != origin(&authsignal.api_url).ok() {
+            return Err(format!(
+                "notices.outbox_url: \"{url}\" must be on the origin of account.authsignal.api_url (the Server API secret is sent with each notice)"
+            ));
+        }
         let mut builder = reqwest::Client::builder()
             .timeout(settings.send_timeout())
             .connect_timeout(settings.send_timeout())
@@ -305,9 +312,14 @@ impl Transport {
         match self {
             Transport::None => Ok(()),
             Transport::Smtp { mailer, from } => {
-                let to = notice.to.parse::<lettre::message::Mailbox>().map_err(|e| {
-                    SendError::Refused(format!("the recipient is not a mailbox: {e}"))
-                })?;
+                // A bare address (`local@domain`), parsed whole: no display name, no list.
+                let to = notice
+                    .to
+                    .parse::<lettre::Address>()
+                    .map(|address| lettre::message::Mailbox::new(None, address))
+                    .map_err(|e| {
+                        SendError::Refused(format!("the recipient is not an address: {e}"))
+                    })?;
                 let message = lettre::Message::builder()
                     .from(from.clone())
                     .to(to)
@@ -425,6 +437,53 @@ mod tests {
         );
         let t = Transport::smtp(&s, Duration::from_secs(1)).unwrap();
         assert!(!format!("{t:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_outbox_must_be_on_the_origin_the_server_api_secret_already_goes_to() {
+        let authsignal = AuthsignalSettings {
+            api_url: "https://localhost:5003/v1".into(),
+            ..Default::default()
+        };
+        for same in [
+            "https://localhost:5003/dev/notices",
+            "https://localhost:5003/other",
+        ] {
+            let settings = NoticeSettings {
+                outbox_url: Some(same.into()),
+                ..NoticeSettings::default()
+            };
+            assert!(
+                Transport::emulator_outbox(&settings, &authsignal, "").is_ok(),
+                "{same}"
+            );
+        }
+        for elsewhere in [
+            "https://collector.example.net/dev/notices",
+            "https://localhost:5004/dev/notices",
+            "https://127.0.0.1:5003/dev/notices",
+        ] {
+            let settings = NoticeSettings {
+                outbox_url: Some(elsewhere.into()),
+                ..NoticeSettings::default()
+            };
+            let e = Transport::emulator_outbox(&settings, &authsignal, "").unwrap_err();
+            assert!(e.starts_with("notices.outbox_url"), "{elsewhere}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_recipient_is_one_bare_address_parsed_whole() {
+        assert!("alice@example.com".parse::<lettre::Address>().is_ok());
+        for bad in [
+            "a@x.com,b@y.com",
+            "Alice <a@x.com>",
+            "a@x.com\r\nBcc: c@z.com",
+            "a@x.com b@y.com",
+            "",
+        ] {
+            assert!(bad.parse::<lettre::Address>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -50,7 +50,8 @@
 //! # Round trips
 //!
 //! One per call, except: session `create` 2 at the subject's cap (the index, then the script),
-//! `remove` 2, `list` 2, `end` 2, `end_all` and `revoke_for_subject` 2 (3 when a sign-in races
+//! `remove` 2, `list` 2, `end` 3 (the index, the script, the index again when the sid was not
+//! found, more while a concurrent `replace` moves it), `end_all` and `revoke_for_subject` 2 (3 when a sign-in races
 //! them), grant `create` 2 at the subject's cap; authorize-request `take` 2 (`GETDEL`, then the `ZREM` bookkeeping), code
 //! `redeem` 2 on first use (the script, then the `ZREM`; 1 on reuse), `find_by_refresh` 2 and
 //! `rotate` 2 (the token's index, then the grant: the index names the grant key, and a script
@@ -944,11 +945,26 @@ impl SessionStore for Redis {
                 return Ok(None);
             }
             let index = self.session_index(subject);
-            let members = self.index_members(&index).await?;
-            let ended = self.end_sessions(&index, sid, &members).await?;
-            Ok(ended
-                .into_iter()
-                .find(|s| s.sid == sid && s.subject == subject))
+            let mut members = self.index_members(&index).await?;
+            // A concurrent `replace` may move the session to a new member between the read and
+            // the script: when it was not found and the index changed, look again (bounded).
+            for _ in 0..MAX_INDEX_ATTEMPTS {
+                let ended = self.end_sessions(&index, sid, &members).await?;
+                if let Some(found) = ended
+                    .into_iter()
+                    .find(|s| s.sid == sid && s.subject == subject)
+                {
+                    return Ok(Some(found));
+                }
+                let now_members = self.index_members(&index).await?;
+                if now_members == members {
+                    return Ok(None);
+                }
+                members = now_members;
+            }
+            Err(StoreError::Unavailable(
+                "redis session end: the subject's sessions kept changing".into(),
+            ))
         }))
     }
 

@@ -218,6 +218,10 @@ impl HashingSettings {
 /// Most hashing permits (threads and memory blocks) the settings accept.
 pub const MAX_HASH_PERMITS: usize = 256;
 
+/// Largest page cache of the embedded database the settings accept, in KiB (1 GiB, redb's own
+/// default).
+pub const MAX_STORE_CACHE_KIB: usize = 1024 * 1024;
+
 /// Where server-side state lives (section `store`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -231,6 +235,10 @@ pub struct StoreSettings {
     /// Deadline of one store call in milliseconds (default 2000): past it the call fails and the
     /// request is answered 503 / `temporarily_unavailable`.
     pub timeout_ms: u64,
+    /// Page cache of the embedded database in KiB (default 2048 = 2 MiB; at least 64). The
+    /// server's resident memory includes it in full once the data outgrows it; pages beyond it
+    /// are read from the file again. Not used with Redis.
+    pub cache_kib: usize,
 }
 
 impl Default for StoreSettings {
@@ -239,6 +247,7 @@ impl Default for StoreSettings {
             url: None,
             prefix: "idsrv:v1:".into(),
             timeout_ms: 2000,
+            cache_kib: crate::store::embedded::DEFAULT_CACHE_BYTES / 1024,
         }
     }
 }
@@ -658,6 +667,15 @@ impl Settings {
                 format!("'{}' must be between 1 and 60000", self.store.timeout_ms),
             ));
         }
+        if !(64..=MAX_STORE_CACHE_KIB).contains(&self.store.cache_kib) {
+            return Err(ConfigError::invalid(
+                "store.cache_kib",
+                format!(
+                    "'{}' must be between 64 and {MAX_STORE_CACHE_KIB}",
+                    self.store.cache_kib
+                ),
+            ));
+        }
         if self.tokens.refresh_reuse_interval_secs < 0
             || self.tokens.refresh_reuse_interval_secs > 300
         {
@@ -852,6 +870,26 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("'issuer'"), "{err}");
+    }
+
+    #[test]
+    fn the_embedded_database_cache_defaults_to_two_mib_and_out_of_range_sizes_fail_naming_the_key()
+    {
+        let settings = Settings::from_figment(Figment::new()).unwrap();
+        assert_eq!(settings.store.cache_kib, 2048);
+        for kib in [0, 63, MAX_STORE_CACHE_KIB + 1] {
+            let err = Settings::from_figment(
+                Figment::new().merge(Serialized::default("store.cache_kib", kib)),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("'store.cache_kib'"), "{kib}: {err}");
+        }
+        let settings = Settings::from_figment(
+            Figment::new().merge(Serialized::default("store.cache_kib", 64)),
+        )
+        .unwrap();
+        assert_eq!(settings.store.cache_kib, 64);
     }
 
     #[test]

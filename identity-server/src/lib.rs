@@ -6,6 +6,7 @@
 //! The internal interface the login pages use: [`signin`] and [`csrf`].
 
 pub mod account;
+pub mod allocator;
 pub mod backchannel;
 pub mod configuration;
 pub mod csrf;

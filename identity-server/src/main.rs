@@ -6,8 +6,15 @@
 use identity_server::configuration::Settings;
 use identity_server::startup::Application;
 
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts its threads: the arena limit binds only threads that have not
+    // allocated yet (see `identity_server::allocator`).
+    identity_server::allocator::tune();
+    run()
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     identity_server::telemetry::init("info");
     let settings = Settings::load()?;
     if std::env::args().nth(1).as_deref() == Some("rotate-key") {
@@ -27,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
         return migrate_data(&settings).await;
     }
     let app = Application::build(settings).await?;
+    identity_server::allocator::spawn_trimmer()?;
     tracing::info!(url = %app.base_url(), "identity server listening");
     app.run_until_stopped().await?;
     Ok(())

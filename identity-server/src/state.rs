@@ -241,7 +241,10 @@ async fn open_stores(
     Ok(crate::store::embedded::open(
         path.as_deref(),
         policy,
-        crate::store::embedded::EmbeddedLimits::default(),
+        crate::store::embedded::EmbeddedLimits {
+            cache_bytes: settings.store.cache_kib * 1024,
+            ..Default::default()
+        },
     )
     .await?)
 }

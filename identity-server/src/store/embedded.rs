@@ -98,7 +98,17 @@ pub struct EmbeddedLimits {
     pub max_access_tokens: u64,
     /// Most live sessions.
     pub max_sessions: u64,
+    /// Bytes of redb's page cache (reads and not yet written pages). redb's own default is
+    /// 1 GiB, filled with every page the server reads or writes until it is reached: the
+    /// resident memory of a long-running server would grow with its data. Pages beyond the
+    /// cache are read from the file again (the operating system's page cache, not this
+    /// process's memory).
+    pub cache_bytes: usize,
 }
+
+/// Default of [`EmbeddedLimits::cache_bytes`] (2 MiB: the tables' upper levels and the recent
+/// records; the rest costs one `pread` of 4 KiB, microseconds, when read again).
+pub const DEFAULT_CACHE_BYTES: usize = 2 * 1024 * 1024;
 
 impl Default for EmbeddedLimits {
     fn default() -> Self {
@@ -108,6 +118,7 @@ impl Default for EmbeddedLimits {
             max_codes: 100_000,
             max_access_tokens: 200_000,
             max_sessions: 1_000_000,
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -129,8 +140,9 @@ pub async fn open_embedded(
     limits: EmbeddedLimits,
 ) -> Result<Arc<Embedded>, StoreError> {
     let db = match path {
-        Some(p) => open_file(p).await?,
+        Some(p) => open_file(p, limits.cache_bytes).await?,
         None => Database::builder()
+            .set_cache_size(limits.cache_bytes)
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(|e| StoreError::backend("in-memory database", e))?,
     };
@@ -155,13 +167,13 @@ pub async fn open_embedded(
 /// process of a restart still shutting down, or an in-process restart in tests).
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 
-async fn open_file(path: &Path) -> Result<Database, StoreError> {
+async fn open_file(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
         // redb asserts on some damaged pages while it opens a file (in debug builds it walks
         // every page): a panic there is a damaged file too, reported with its name.
         let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Database::builder().create(path)
+            Database::builder().set_cache_size(cache_bytes).create(path)
         }))
         .map_err(|_| {
             StoreError::Backend(format!(

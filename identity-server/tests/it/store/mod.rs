@@ -77,6 +77,7 @@ fn store_settings(url: String, prefix: &str, timeout_ms: u64) -> StoreSettings {
         url: Some(Secret::new(url)),
         prefix: prefix.to_owned(),
         timeout_ms,
+        ..StoreSettings::default()
     }
 }
 

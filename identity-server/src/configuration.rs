@@ -122,6 +122,10 @@ pub struct HashingSettings {
     /// Hashes at once = hashing threads = memory blocks (default 0: one per core). A request
     /// that finds no free permit within 2 s is answered 503.
     pub permits: usize,
+    /// A hashing thread gives its block back to the system after this many seconds without a
+    /// hash, and allocates it again for the next one (default 5; 0: keep it for good). Under
+    /// load no block is allocated twice; after a burst the memory goes back.
+    pub idle_release_secs: u64,
 }
 
 impl Default for HashingSettings {
@@ -132,6 +136,7 @@ impl Default for HashingSettings {
             iterations: owasp.iterations,
             parallelism: owasp.parallelism,
             permits: 0,
+            idle_release_secs: 5,
         }
     }
 }
@@ -164,7 +169,13 @@ impl HashingSettings {
             .map_err(|e| format!("hashing failed: {e}"))
     }
 
-    /// Resident memory of hashing in bytes: permits x memory_kib KiB.
+    /// How long a hashing thread keeps its block without a hash (`None`: for good).
+    pub fn idle_release(&self) -> Option<std::time::Duration> {
+        (self.idle_release_secs > 0).then(|| std::time::Duration::from_secs(self.idle_release_secs))
+    }
+
+    /// The most resident memory of hashing in bytes: permits x memory_kib KiB (while hashing,
+    /// and for `idle_release_secs` after).
     pub fn resident_bytes(&self) -> u64 {
         self.permit_count() as u64 * u64::from(self.memory_kib) * 1024
     }
@@ -178,6 +189,12 @@ impl HashingSettings {
                     self.memory_kib,
                     crate::hashing::MAX_MEMORY_KIB
                 ),
+            ));
+        }
+        if self.idle_release_secs > 86_400 {
+            return Err(ConfigError::invalid(
+                "hashing.idle_release_secs",
+                format!("'{}' is above 86400 (a day)", self.idle_release_secs),
             ));
         }
         if self.permits > MAX_HASH_PERMITS {

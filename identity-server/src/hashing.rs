@@ -12,8 +12,11 @@
 //!   threads come and go) and gives each one a block of `hashing.memory_kib` KiB, allocated and
 //!   touched once, before the pool answers. Every hash on that thread runs in that block through
 //!   argon2's caller-provided-memory API ([`argon2::Argon2::hash_password_into_with_memory`]):
-//!   **no allocation per hash, and the resident memory of hashing is `permits x memory_kib` KiB
-//!   from start-up on, whatever the load.**
+//!   **no allocation per hash while hashes keep coming, and the resident memory of hashing is
+//!   at most `permits x memory_kib` KiB, whatever the load.** A thread that has had no job for
+//!   `hashing.idle_release_secs` gives its block back ([`Memory::release`]) and allocates it
+//!   again for its next hash, so that the memory of a burst goes back to the system (the first
+//!   hash after a pause pays the page faults of one block).
 //! - [`run_limited`] admits a job once one of the `permits` is free, waiting at most
 //!   [`PERMIT_WAIT`]; past it the request is answered 503 ([`Busy`]) instead of queueing without
 //!   bound. Permits and threads are equal in number, so the job queue between them never holds
@@ -27,7 +30,7 @@
 //!   with `None`), so "no such user" costs exactly what "wrong password" costs.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -37,7 +40,7 @@ use argon2::password_hash::{Output, ParamsString, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::error::{AppError, ErrorCode, OAuthError};
 use crate::state::AppState;
@@ -222,7 +225,8 @@ pub struct Memory {
 impl std::fmt::Debug for Memory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Memory")
-            .field("block_kib", &self.blocks.len())
+            .field("block_kib", &self.block_kib())
+            .field("resident", &self.is_resident())
             .field("new_hash", &self.new_hash)
             .finish_non_exhaustive()
     }
@@ -254,9 +258,28 @@ impl Memory {
         }
     }
 
-    /// Size of the block in KiB.
+    /// Size of the block in KiB (whether or not it is resident at the moment).
     pub fn block_kib(&self) -> usize {
-        self.blocks.len()
+        self.new_hash.m_cost() as usize
+    }
+
+    /// Whether the block is allocated (it is given back after an idle spell, [`Memory::release`]).
+    pub fn is_resident(&self) -> bool {
+        !self.blocks.is_empty()
+    }
+
+    /// Gives the block back to the system (a hashing thread does so after
+    /// `hashing.idle_release_secs` without a hash); the next hash allocates it again.
+    pub fn release(&mut self) {
+        self.blocks = Vec::new();
+    }
+
+    /// The block, allocated (and touched) again if it was released.
+    fn blocks(&mut self) -> &mut [Block] {
+        if self.blocks.is_empty() {
+            self.blocks = blocks_for(self.new_hash.m_cost());
+        }
+        &mut self.blocks
     }
 
     /// Hashes `password` with the parameters of new hashes and a fresh random salt into a PHC
@@ -268,8 +291,9 @@ impl Memory {
             .decode_b64(&mut salt_bytes)
             .map_err(|e| HashError::Argon2(e.to_string()))?;
         let mut output = [0u8; OUTPUT_LEN];
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.new_hash.clone())
-            .hash_password_into_with_memory(password, salt_bytes, &mut output, &mut self.blocks)
+        let params = self.new_hash.clone();
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password_into_with_memory(password, salt_bytes, &mut output, self.blocks())
             .map_err(|e| HashError::Argon2(e.to_string()))?;
         phc_string(&self.new_hash, &salt, &output)
     }
@@ -298,13 +322,13 @@ impl Memory {
             .get_mut(..parsed.expected.len())
             .ok_or_else(|| HashError::NotPhc("hash output too long".into()))?;
         let argon2 = Argon2::new(parsed.algorithm, parsed.version, parsed.params.clone());
-        let hashed = if parsed.params.block_count() <= self.blocks.len() {
-            argon2.hash_password_into_with_memory(password, parsed.salt, output, &mut self.blocks)
+        let hashed = if parsed.params.block_count() <= self.block_kib() {
+            argon2.hash_password_into_with_memory(password, parsed.salt, output, self.blocks())
         } else {
             // Older, larger parameters: a one-off block under the same permit (see the module doc).
             tracing::debug!(
                 memory_kib = parsed.params.m_cost(),
-                block_kib = self.blocks.len(),
+                block_kib = self.block_kib(),
                 "verifying a hash larger than the block in a one-off allocation"
             );
             argon2.hash_password_into(password, parsed.salt, output)
@@ -327,7 +351,10 @@ type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 /// Dropping the pool (with the [`AppState`]) ends its threads and frees their memory.
 pub struct HashingPool {
     permits: Arc<Semaphore>,
-    jobs: SyncSender<Job>,
+    /// One job channel per thread (each holds at most the one job its thread was leased for).
+    threads_jobs: Vec<SyncSender<Job>>,
+    /// The threads without a job: a permit always finds one here.
+    idle: Arc<Mutex<Vec<usize>>>,
     threads: usize,
     block_kib: u32,
 }
@@ -353,31 +380,52 @@ pub enum PoolError {
     Thread(std::io::Error),
 }
 
+/// A thread leased to one job with its permit. Dropped when the job has run (or panicked): the
+/// thread goes back to the idle list first, then the permit is freed, so a free permit always
+/// finds an idle thread.
+struct Lease {
+    idle: Arc<Mutex<Vec<usize>>>,
+    thread: usize,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(self.thread);
+        // `_permit` is dropped after this body.
+    }
+}
+
 impl HashingPool {
     /// Starts `threads` hashing threads (at least one), each with a block of
-    /// `params.memory_kib` KiB, and returns once every block is allocated and resident.
-    pub fn start(threads: usize, params: NewHashParams) -> Result<Self, PoolError> {
+    /// `params.memory_kib` KiB, and returns once every block is allocated and resident. A
+    /// thread gives its block back after `idle_release` without a job (`None`: never) and
+    /// allocates it again for the next one.
+    pub fn start(
+        threads: usize,
+        params: NewHashParams,
+        idle_release: Option<Duration>,
+    ) -> Result<Self, PoolError> {
         let threads = threads.max(1);
         let new_hash = params.argon2()?;
         let dummy: Arc<str> = Arc::from(dummy_hash(&new_hash)?);
-        let (jobs, queue) = mpsc::sync_channel::<Job>(threads);
-        let queue = Arc::new(Mutex::new(queue));
         let (ready_tx, ready_rx) = mpsc::channel::<()>();
+        let mut threads_jobs = Vec::with_capacity(threads);
         for i in 0..threads {
-            let (queue, ready, new_hash, dummy) = (
-                Arc::clone(&queue),
-                ready_tx.clone(),
-                new_hash.clone(),
-                Arc::clone(&dummy),
-            );
+            let (jobs, queue) = mpsc::sync_channel::<Job>(1);
+            let (ready, new_hash, dummy) = (ready_tx.clone(), new_hash.clone(), Arc::clone(&dummy));
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
                     let mut memory = Memory::with_dummy(new_hash, dummy);
                     let _ = ready.send(());
-                    work(&queue, &mut memory);
+                    work(&queue, &mut memory, idle_release);
                 })
                 .map_err(PoolError::Thread)?;
+            threads_jobs.push(jobs);
         }
         drop(ready_tx);
         // Every thread reports once its block is resident (a thread that died reports by
@@ -389,7 +437,8 @@ impl HashingPool {
         }
         Ok(Self {
             permits: Arc::new(Semaphore::new(threads)),
-            jobs,
+            threads_jobs,
+            idle: Arc::new(Mutex::new((0..threads).rev().collect())),
             threads,
             block_kib: params.memory_kib,
         })
@@ -423,23 +472,42 @@ impl HashingPool {
                 Busy
             })?
             .map_err(|_| Busy)?;
+        let thread = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let Some(thread) = thread else {
+            // Cannot happen: a thread goes back to the list before its permit is freed.
+            tracing::error!("no idle hashing thread although a permit was free");
+            return Err(Busy);
+        };
+        let lease = Lease {
+            idle: Arc::clone(&self.idle),
+            thread,
+            _permit: permit,
+        };
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |memory| {
             let value = f(memory);
-            // The permit is held until the hash has finished, even if the request was dropped:
-            // a free permit always means a free thread.
-            drop(permit);
+            // The lease (thread and permit) is held until the hash has finished, even if the
+            // request was dropped: a free permit always means a free thread.
+            drop(lease);
             let _ = reply.send(value);
         });
-        match self.jobs.try_send(job) {
+        let Some(jobs) = self.threads_jobs.get(thread) else {
+            tracing::error!("a hashing thread index out of range");
+            return Err(Busy);
+        };
+        match jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                // Cannot happen: the queue holds as many jobs as there are permits.
-                tracing::error!("the hashing queue is full although a permit was free");
+                // Cannot happen: a leased thread's channel is empty.
+                tracing::error!("a leased hashing thread already has a job");
                 return Err(Busy);
             }
             Err(TrySendError::Disconnected(_)) => {
-                tracing::error!("the hashing threads are gone");
+                tracing::error!("a hashing thread is gone");
                 return Err(Busy);
             }
         }
@@ -448,14 +516,23 @@ impl HashingPool {
     }
 }
 
-/// A hashing thread: takes jobs until the pool is dropped.
-fn work(queue: &Mutex<Receiver<Job>>, memory: &mut Memory) {
+/// A hashing thread: takes its jobs until the pool is dropped, and gives its block back after
+/// `idle_release` without one.
+fn work(queue: &Receiver<Job>, memory: &mut Memory, idle_release: Option<Duration>) {
     loop {
-        // The lock is held while waiting, so one idle thread waits in `recv` and the others wait
-        // for the lock: each job goes to exactly one thread.
-        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok(job) = next else {
-            return;
+        let job = match idle_release.filter(|_| memory.is_resident()) {
+            Some(after) => match queue.recv_timeout(after) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    memory.release();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            },
+            None => match queue.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
         };
         if std::panic::catch_unwind(AssertUnwindSafe(|| job(memory))).is_err() {
             tracing::error!("a hashing job panicked; the thread goes on");
@@ -566,7 +643,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_pool_runs_jobs_on_its_threads_and_answers_busy_when_every_permit_is_held() {
-        let pool = HashingPool::start(2, SMALL).unwrap();
+        let pool = HashingPool::start(2, SMALL, None).unwrap();
         let name = pool
             .run(|_| std::thread::current().name().map(str::to_owned))
             .await
@@ -587,8 +664,63 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_idle_thread_gives_its_block_back_and_allocates_it_again_for_the_next_hash() {
+        let pool = HashingPool::start(1, SMALL, Some(Duration::from_millis(50))).unwrap();
+        assert!(
+            pool.run(|m| m.is_resident()).await.unwrap(),
+            "resident from start-up"
+        );
+        let phc = pool.run(|m| m.hash(b"pw")).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !pool.run(|m| m.is_resident()).await.unwrap(),
+            "given back when idle"
+        );
+        let verified = pool
+            .run(move |m| (m.verify(Some(&phc), b"pw"), m.is_resident(), m.block_kib()))
+            .await
+            .unwrap();
+        assert_eq!(verified, (true, true, 64), "allocated again, same size");
+    }
+
+    #[tokio::test]
+    async fn without_an_idle_release_the_block_stays_resident() {
+        let pool = HashingPool::start(1, SMALL, None).unwrap();
+        pool.run(|m| m.hash(b"pw")).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(pool.run(|m| m.is_resident()).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn every_thread_is_leased_to_one_job_at_a_time() {
+        // Two threads, many concurrent jobs: each job sees its thread to itself (a second job
+        // on a busy thread would find the marker set).
+        let pool = Arc::new(HashingPool::start(2, SMALL, None).unwrap());
+        let busy: Arc<[std::sync::atomic::AtomicBool; 2]> = Arc::new(Default::default());
+        let mut handles = Vec::new();
+        for _ in 0..40 {
+            let (pool, busy) = (Arc::clone(&pool), Arc::clone(&busy));
+            handles.push(tokio::spawn(async move {
+                pool.run(move |_| {
+                    let name = std::thread::current().name().unwrap_or_default().to_owned();
+                    let i = usize::from(name.ends_with('1'));
+                    let was = busy[i].swap(true, std::sync::atomic::Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(2));
+                    busy[i].store(false, std::sync::atomic::Ordering::SeqCst);
+                    was
+                })
+                .await
+            }));
+        }
+        for h in handles {
+            assert_eq!(h.await.unwrap(), Ok(false), "a thread ran two jobs at once");
+        }
+        assert_eq!(pool.permits().available_permits(), 2);
+    }
+
+    #[tokio::test]
     async fn a_panicking_job_answers_busy_and_the_thread_keeps_working() {
-        let pool = HashingPool::start(1, SMALL).unwrap();
+        let pool = HashingPool::start(1, SMALL, None).unwrap();
         let panicked = pool.run(|_| -> u8 { panic!("boom") }).await;
         assert_eq!(panicked, Err(Busy));
         assert_eq!(pool.run(|_| 7).await, Ok(7));

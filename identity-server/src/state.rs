@@ -185,6 +185,7 @@ impl AppState {
         let hashing = crate::hashing::HashingPool::start(
             settings.hashing.permit_count(),
             settings.hashing.params(),
+            settings.hashing.idle_release(),
         )?;
         Ok(AppState {
             settings,

@@ -111,12 +111,23 @@ pub fn spawn_trimmer() -> std::io::Result<()> {
 }
 
 fn trimmer() {
-    let cpu_now = || glibc_malloc::process_cpu_time().unwrap_or_default();
-    let mut last_cpu = cpu_now();
+    // Without the CPU clock the process cannot be told idle: stop rather than trim under load.
+    let cpu_now = || {
+        let cpu = glibc_malloc::process_cpu_time();
+        if cpu.is_none() {
+            tracing::warn!("the process CPU clock failed; the memory-trim thread stops");
+        }
+        cpu
+    };
+    let Some(mut last_cpu) = cpu_now() else {
+        return;
+    };
     let mut rule = Rule::new();
     loop {
         std::thread::sleep(TICK);
-        let cpu = cpu_now();
+        let Some(cpu) = cpu_now() else {
+            return;
+        };
         let used = cpu.saturating_sub(last_cpu);
         last_cpu = cpu;
         let Some(free) = glibc_malloc::free_bytes() else {
@@ -132,7 +143,10 @@ fn trimmer() {
                 "gave free memory back"
             );
             // The trim's own CPU is not the next tick's load.
-            last_cpu = cpu_now();
+            let Some(cpu) = cpu_now() else {
+                return;
+            };
+            last_cpu = cpu;
         }
     }
 }

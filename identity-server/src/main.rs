@@ -9,13 +9,14 @@ use identity_server::startup::Application;
 fn main() -> anyhow::Result<()> {
     // Before the runtime starts its threads: the arena limit binds only threads that have not
     // allocated yet (see `identity_server::allocator`).
-    identity_server::allocator::tune();
-    run()
+    let tuned = identity_server::allocator::tune();
+    run(tuned)
 }
 
 #[tokio::main]
-async fn run() -> anyhow::Result<()> {
+async fn run(allocator_tuned: bool) -> anyhow::Result<()> {
     identity_server::telemetry::init("info");
+    tracing::debug!(allocator_tuned, "malloc arenas and thresholds");
     let settings = Settings::load()?;
     if std::env::args().nth(1).as_deref() == Some("rotate-key") {
         let kid = identity_server::keys::rotate(
@@ -34,7 +35,10 @@ async fn run() -> anyhow::Result<()> {
         return migrate_data(&settings).await;
     }
     let app = Application::build(settings).await?;
-    identity_server::allocator::spawn_trimmer()?;
+    // Optional: without it freed memory is given back later, not never.
+    if let Err(e) = identity_server::allocator::spawn_trimmer() {
+        tracing::warn!(error = %e, "cannot start the memory-trim thread; going on without it");
+    }
     tracing::info!(url = %app.base_url(), "identity server listening");
     app.run_until_stopped().await?;
     Ok(())

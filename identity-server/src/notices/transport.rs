@@ -211,12 +211,19 @@ impl Transport {
             Some(url) => url.clone(),
             None => default_outbox_url(&authsignal.api_url)?,
         };
-        // The Server API secret goes with every notice: only to the origin it already goes to.
-        let origin = |u: &str| url::Url::parse(u).map(|u| u.origin());
-        if origin(&url).ok() != origin(&authsignal.api_url).ok() {
-            return Err(format!(
-                "notices.outbox_url: \"{url}\" must be on the origin of account.authsignal.api_url (the Server API secret is sent with each notice)"
-            ));
+        // The Server API secret goes with every notice: only to the host it already goes to.
+        let host = |u: &str| {
+            url::Url::parse(u)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        };
+        match (host(&url), host(&authsignal.api_url)) {
+            (Some(a), Some(b)) if a == b => {}
+            _ => {
+                return Err(format!(
+                    "notices.outbox_url: \"{url}\" must be on the host of account.authsignal.api_url (the Server API secret is sent with each notice)"
+                ));
+            }
         }
         let mut builder = reqwest::Client::builder()
             .timeout(settings.send_timeout())
@@ -440,14 +447,14 @@ mod tests {
     }
 
     #[test]
-    fn the_outbox_must_be_on_the_origin_the_server_api_secret_already_goes_to() {
+    fn the_outbox_must_be_on_the_host_the_server_api_secret_already_goes_to() {
         let authsignal = AuthsignalSettings {
             api_url: "https://localhost:5003/v1".into(),
             ..Default::default()
         };
         for same in [
             "https://localhost:5003/dev/notices",
-            "https://localhost:5003/other",
+            "https://localhost:5004/dev/notices",
         ] {
             let settings = NoticeSettings {
                 outbox_url: Some(same.into()),
@@ -460,8 +467,8 @@ mod tests {
         }
         for elsewhere in [
             "https://collector.example.net/dev/notices",
-            "https://localhost:5004/dev/notices",
             "https://127.0.0.1:5003/dev/notices",
+            "https://localhost.example.net:5003/dev/notices",
         ] {
             let settings = NoticeSettings {
                 outbox_url: Some(elsewhere.into()),

@@ -78,6 +78,9 @@ async fn spawn_binary(permits: usize, http: &reqwest::Client) -> Spawned {
         .env("IDP__TLS_CA", ca)
         .env("IDP__KEYS__SIGNING_KEY_PEM", test_signing_key_pem())
         .env("IDP__HASHING__PERMITS", permits.to_string())
+        // The blocks stay resident: the bound is the worst case, with hashes coming all the
+        // time (an idle release after 5 s would make "resident from the start" a race).
+        .env("IDP__HASHING__IDLE_RELEASE_SECS", "0")
         .env("IDP__ACCOUNT__LOCKOUT__MAX_FAILURES_PER_USER", "1000000")
         .env("IDP__ACCOUNT__LOCKOUT__MAX_FAILURES_PER_IP", "1000000")
         .stdin(Stdio::null())

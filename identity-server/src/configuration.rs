@@ -103,8 +103,9 @@ pub struct Settings {
 
 /// Argon2id password hashing (section `hashing`; see [`crate::hashing`]).
 ///
-/// Hashing memory is preallocated: `permits` blocks of `memory_kib` KiB each, resident from
-/// start-up on and reused by every hash. The parameters apply to NEW hashes (account creation,
+/// Hashing memory is preallocated: `permits` blocks of `memory_kib` KiB each, reused by every
+/// hash, each given back after `idle_release_secs` without a hash and allocated again for the
+/// next one. The parameters apply to NEW hashes (account creation,
 /// plaintext secrets in this file); existing hashes verify with the parameters in their PHC
 /// string. A configured `password_hash` or `secret_hash` needing more memory than `memory_kib`
 /// stops start-up (hash it again, or raise `memory_kib`).

@@ -138,14 +138,23 @@ async fn handle(state: &AppState, req: &HttpRequest, kind: Kind) -> HttpResponse
     };
     let Some(transaction) = taken else {
         if kind == Kind::Login && !token.is_empty() && !had_transaction_cookie {
-            match void_passed_elsewhere(state, req, token).await {
+            match void_passed_elsewhere(state, req, token.clone()).await {
                 Elsewhere::Voided => return see_other(&NoticeReason::StartedElsewhere.url()),
                 Elsewhere::Failed => return see_other(&NoticeReason::Expired.url()),
                 Elsewhere::Nothing => {}
             }
         }
-        if matches!(signin::current_session(state, req).await, Ok(Some(_))) {
+        if let Ok(Some(session)) = signin::current_session(state, req).await {
             tracing::info!(callback = ?kind, "second-factor callback without a transaction in a signed-in browser: sent on");
+            if kind == Kind::ManageMfa && !token.is_empty() && token.len() <= MAX_TOKEN_BYTES {
+                // The transaction was used up before the settings were left (a visit without
+                // a token, or it expired): what they added is still enforced and told.
+                if let Err(e) =
+                    mfa::reconcile_without_transaction(state, &session.subject, token).await
+                {
+                    return e.error_response();
+                }
+            }
             return see_other(match kind {
                 Kind::Login => "/",
                 Kind::ManageMfa => mfa::PAGE_PATH,

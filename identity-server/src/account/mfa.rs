@@ -224,6 +224,96 @@ pub async fn after_settings(
     Ok(location)
 }
 
+/// A Manage-MFA callback whose transaction is gone (used up by an earlier visit without a token,
+/// or expired) in a browser signed in as `subject`. If `token` proves a passed manage-MFA action
+/// of this subject, the authenticators created since that action started are the ones these
+/// settings added: they are enforced and told as at [`after_settings`]. Without the snapshot the
+/// transaction kept, a removal cannot be seen here. A token that proves nothing, or Authsignal
+/// not answering, changes nothing (logged); `Err` only when a refused email factor could not be
+/// deleted (fail closed).
+pub async fn reconcile_without_transaction(
+    state: &AppState,
+    subject: &str,
+    token: String,
+) -> Result<(), AppError> {
+    let action = state
+        .account
+        .settings
+        .authsignal
+        .manage_mfa_action_code
+        .clone();
+    let authsignal = &state.account.authsignal;
+    let request = authsignal_sdk::ValidateChallengeRequest {
+        token,
+        user_id: Some(subject.to_owned()),
+        action: Some(action.clone()),
+    };
+    let answer = authsignal.validate_challenge(&request).await;
+    let key = answer
+        .as_ref()
+        .ok()
+        .and_then(|a| a.idempotency_key.clone())
+        .unwrap_or_default();
+    let verdict = super::decision::check_validation(
+        answer.as_ref(),
+        super::decision::Expected {
+            user_id: subject,
+            action: &action,
+            idempotency_key: &key,
+        },
+    );
+    if let Err(rejection) = verdict {
+        tracing::info!(subject, reason = %rejection, "manage-mfa callback without a transaction: the token proves no settings of this account");
+        return Ok(());
+    }
+    let started = match authsignal.get_action(subject, &action, &key).await {
+        Ok(a) => a.created_at.as_deref().and_then(parse_time),
+        Err(e) => {
+            tracing::warn!(subject, error = %e, "the manage-mfa action could not be read: its changes are neither enforced nor told");
+            return Ok(());
+        }
+    };
+    let Some(started) = started else {
+        tracing::warn!(
+            subject,
+            "the manage-mfa action has no creation time: its changes are neither enforced nor told"
+        );
+        return Ok(());
+    };
+    let now = match authsignal.get_authenticators(subject).await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!(subject, error = %e, "the authenticators could not be read: changes are neither enforced nor told");
+            return Ok(());
+        }
+    };
+    // Created before the action started (or of unknown age: never taken for new): not added
+    // by these settings.
+    let before: Vec<KnownAuthenticator> = now
+        .into_iter()
+        .filter(|a| {
+            a.created_at
+                .as_deref()
+                .and_then(parse_time)
+                .is_none_or(|created| created < started)
+        })
+        .map(|a| KnownAuthenticator {
+            method: a.verification_method.as_str().to_owned(),
+            id: a.user_authenticator_id,
+        })
+        .collect();
+    after_settings(state, subject, Some(&before))
+        .await
+        .map(drop)
+}
+
+/// An RFC 3339 time of the Server API.
+fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
 /// The hosted settings of `transaction` made new recovery codes: the account's owner is told.
 /// The Server API's `getAction` says so only on the emulator (`output.recoveryCodesRegenerated`,
 /// an emulator extension); whether a real tenant's answer shows it is UNVERIFIED, and without

@@ -365,6 +365,30 @@ async fn an_email_factor_added_at_the_settings_is_removed_again_when_the_browser
 }
 
 #[tokio::test]
+async fn an_email_factor_added_after_the_transaction_was_used_up_is_removed_again() {
+    // The transaction is used up before anything changes (the callback opened without a
+    // token), then the settings add an email factor and come back with their token.
+    let stack = spawn_with_emulator(|_| {}, |e| e.email_self_service = true).await;
+    let browser = Browser::new();
+    let settings = alices_settings(&stack, &browser).await;
+    let first = browser.get(&stack.url("/Account/Mfa/Callback")).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let callback = add_email_and_leave(&stack, &browser, &settings, "mallory@example.net").await;
+    assert_eq!(
+        alices_methods(&stack).await,
+        ["AUTHENTICATOR_APP", "EMAIL_OTP"],
+        "added at the tenant"
+    );
+    let back = browser.get(&callback).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert_eq!(
+        alices_methods(&stack).await,
+        ["AUTHENTICATOR_APP"],
+        "removed again although no transaction was left"
+    );
+}
+
+#[tokio::test]
 async fn with_email_self_service_manage_mfa_can_add_an_email_factor() {
     let stack = spawn_with_emulator(
         |s| s.account.email_self_service = true,

@@ -118,6 +118,26 @@ async fn a_factor_added_in_manage_mfa_is_told_even_when_the_browser_comes_back_w
 }
 
 #[tokio::test]
+async fn a_factor_added_after_the_manage_mfa_transaction_was_used_up_is_still_told() {
+    let stack = spawn_with_emulator(
+        |s| s.account.email_self_service = true,
+        |e| e.email_self_service = true,
+    )
+    .await;
+    let browser = Browser::new();
+    let settings = alices_settings(&stack, &browser).await;
+    let before = of_kind(&stack.notices_to("alice").await, "authenticator-added").len();
+    let first = browser.get(&stack.url("/Account/Mfa/Callback")).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let callback =
+        add_email_and_leave(&stack, &browser, &settings, "alice.other@example.com").await;
+    let back = browser.get(&callback).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let added = of_kind(&stack.notices_to("alice").await, "authenticator-added").len();
+    assert_eq!(added, before + 1);
+}
+
+#[tokio::test]
 async fn a_factor_removed_in_manage_mfa_sends_authenticator_removed() {
     let stack = spawn().await;
     stack.sign_in(&Browser::new(), "alice", "alice").await;

@@ -207,10 +207,16 @@ fn phc_string(params: &Params, salt: &SaltString, output: &[u8]) -> Result<Strin
     Ok(hash.to_string())
 }
 
-fn blocks_for(memory_kib: u32) -> Vec<Block> {
-    // `vec!` writes every block: the pages are resident from here on, not faulted in by the first
-    // hash under load.
-    vec![Block::default(); memory_kib as usize]
+/// A block of `memory_kib` KiB, every page written (resident from here on, not faulted in by
+/// the first hash under load). An allocation the system refuses is an error, not an abort.
+fn blocks_for(memory_kib: u32) -> Result<Vec<Block>, HashError> {
+    let n = memory_kib as usize;
+    let mut blocks = Vec::new();
+    blocks
+        .try_reserve_exact(n)
+        .map_err(|e| HashError::Argon2(format!("cannot allocate the hashing block: {e}")))?;
+    blocks.resize(n, Block::default());
+    Ok(blocks)
 }
 
 /// One hashing thread's working memory and the parameters of new hashes.
@@ -248,15 +254,15 @@ impl Memory {
     pub fn new(params: NewHashParams) -> Result<Self, HashError> {
         let new_hash = params.argon2()?;
         let dummy = Arc::from(dummy_hash(&new_hash)?);
-        Ok(Self::with_dummy(new_hash, dummy))
+        Self::with_dummy(new_hash, dummy)
     }
 
-    fn with_dummy(new_hash: Params, dummy: Arc<str>) -> Self {
-        Self {
-            blocks: blocks_for(new_hash.m_cost()),
+    fn with_dummy(new_hash: Params, dummy: Arc<str>) -> Result<Self, HashError> {
+        Ok(Self {
+            blocks: blocks_for(new_hash.m_cost())?,
             new_hash,
             dummy,
-        }
+        })
     }
 
     /// Size of the block in KiB (whether or not it is resident at the moment).
@@ -279,13 +285,7 @@ impl Memory {
     /// refuses is an error for this hash (503 for its request), not an abort of the process.
     fn blocks(&mut self) -> Result<&mut [Block], HashError> {
         if self.blocks.is_empty() {
-            let n = self.new_hash.m_cost() as usize;
-            let mut blocks = Vec::new();
-            blocks.try_reserve_exact(n).map_err(|e| {
-                HashError::Argon2(format!("cannot allocate the hashing block again: {e}"))
-            })?;
-            blocks.resize(n, Block::default());
-            self.blocks = blocks;
+            self.blocks = blocks_for(self.new_hash.m_cost())?;
         }
         Ok(&mut self.blocks)
     }
@@ -436,7 +436,7 @@ impl HashingPool {
         let threads = threads.max(1);
         let new_hash = params.argon2()?;
         let dummy: Arc<str> = Arc::from(dummy_hash(&new_hash)?);
-        let (ready_tx, ready_rx) = mpsc::channel::<()>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), HashError>>();
         let mut threads_jobs = Vec::with_capacity(threads);
         for i in 0..threads {
             let (jobs, queue) = mpsc::sync_channel::<Job>(1);
@@ -444,21 +444,31 @@ impl HashingPool {
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
-                    let mut memory = Memory::with_dummy(new_hash, dummy);
-                    let _ = ready.send(());
+                    let mut memory = match Memory::with_dummy(new_hash, dummy) {
+                        Ok(memory) => memory,
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready.send(Ok(()));
                     work(&queue, &mut memory, idle_release);
                 })
                 .map_err(PoolError::Thread)?;
             threads_jobs.push(jobs);
         }
         drop(ready_tx);
-        // Every thread reports once its block is resident; a thread that died before (its block
-        // could not be allocated) drops its sender instead, and the pool does not start.
+        // Every thread reports once its block is resident, or why it could not allocate it; a
+        // thread that died before reporting drops its sender. Either way the pool does not start.
         for _ in 0..threads {
-            if ready_rx.recv().is_err() {
-                return Err(PoolError::Thread(std::io::Error::other(
-                    "a hashing thread ended before its memory block was ready",
-                )));
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(PoolError::Hash(e)),
+                Err(_) => {
+                    return Err(PoolError::Thread(std::io::Error::other(
+                        "a hashing thread ended before its memory block was ready",
+                    )));
+                }
             }
         }
         Ok(Self {

@@ -389,10 +389,7 @@ async fn show(
             std::time::Duration::from_secs(remaining),
         ))
         .map_err(AppError::internal)?;
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
+    // `render` already marks the page `no-store`.
     Ok(response)
 }
 

@@ -184,17 +184,27 @@ pub async fn after_settings(
     subject: &str,
     before: Option<&Vec<KnownAuthenticator>>,
 ) -> Result<String, AppError> {
-    let mut location = format!("{PAGE_PATH}?result=saved");
     let Some(before) = before else {
-        return Ok(location);
+        return Ok(format!("{PAGE_PATH}?result=saved"));
     };
     let after = match state.account.authsignal.get_authenticators(subject).await {
         Ok(after) => after,
         Err(e) => {
             tracing::warn!(subject, error = %e, "the authenticators could not be read after the settings: changes are neither enforced nor told");
-            return Ok(location);
+            return Ok(format!("{PAGE_PATH}?result=saved"));
         }
     };
+    enforce_and_tell(state, subject, before, after).await
+}
+
+/// [`after_settings`] with the authenticators as they are now, already read.
+async fn enforce_and_tell(
+    state: &AppState,
+    subject: &str,
+    before: &[KnownAuthenticator],
+    after: Vec<UserAuthenticator>,
+) -> Result<String, AppError> {
+    let mut location = format!("{PAGE_PATH}?result=saved");
     let mut kept = Vec::with_capacity(after.len());
     let mut refused = false;
     for a in after {
@@ -290,7 +300,7 @@ pub async fn reconcile_without_transaction(
     // Created before the action started (or of unknown age: never taken for new): not added
     // by these settings.
     let before: Vec<KnownAuthenticator> = now
-        .into_iter()
+        .iter()
         .filter(|a| {
             a.created_at
                 .as_deref()
@@ -299,10 +309,11 @@ pub async fn reconcile_without_transaction(
         })
         .map(|a| KnownAuthenticator {
             method: a.verification_method.as_str().to_owned(),
-            id: a.user_authenticator_id,
+            id: a.user_authenticator_id.clone(),
         })
         .collect();
-    after_settings(state, subject, Some(&before))
+    // The list just read is the "after": no second read.
+    enforce_and_tell(state, subject, &before, now)
         .await
         .map(drop)
 }

@@ -222,18 +222,14 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         notice,
         error,
     };
-    let mut response = render_page(
+    // `render` marks the page `no-store`.
+    render_page(
         &state,
         "account/sessions.html",
         &page,
         StatusCode::OK,
         csrf.cookie,
-    )?;
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    )
 }
 
 /// `POST /Account/Sessions/End`: signs one of the user's sessions out.

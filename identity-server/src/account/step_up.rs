@@ -105,18 +105,14 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         csrf_token: csrf.token,
         client_name: pending.client_name,
     };
-    let mut response = super::pages::render_page(
+    // `render` marks the page `no-store`.
+    super::pages::render_page(
         &state,
         "account/step_up.html",
         &page,
         StatusCode::OK,
         csrf.cookie,
-    )?;
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    )
 }
 
 /// `POST /Account/StepUp`: the person continues (the challenge starts, and is counted) or
